@@ -1,0 +1,41 @@
+"""The ``harmonic-nas`` command. Thin: parse arguments, call the packages, turn UserError into one line."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from harmonic_nas import __version__
+from harmonic_nas.errors import UserError
+
+
+class _Group(click.Group):
+    """A click group whose commands report bad input as ``error: ...`` and exit 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted: finished work is kept; run the same command with --resume to continue", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="harmonic-nas")
+def main() -> None:
+    """Hardware-aware multimodal neural architecture search."""
+
+
+def _register() -> None:
+    from harmonic_nas.cli import config_cmd, train_cmd
+
+    main.add_command(config_cmd.config)
+    main.add_command(train_cmd.train_supernet)
+
+
+_register()

@@ -1,0 +1,29 @@
+"""``harmonic-nas config``: validate and show experiment configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import yaml
+
+from harmonic_nas.config import load_config
+
+
+@click.group()
+def config() -> None:
+    """Validate and inspect experiment configs."""
+
+
+@config.command("check")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a key, e.g. supernet.epochs=2.")
+@click.option("--show", is_flag=True, help="Print the resolved config with all defaults.")
+def check(file: Path, overrides: tuple[str, ...], show: bool) -> None:
+    """Validate FILE against the schema; exit 2 with one line naming the problem."""
+    cfg = load_config(file, list(overrides))
+    if show:
+        click.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), nl=False)
+    else:
+        mods = ", ".join(f"{name} ({space.type})" for name, space in cfg.modalities.items())
+        click.echo(f"{file}: ok: experiment {cfg.name!r}, dataset {cfg.dataset.name!r}, modalities {mods}")

@@ -1,0 +1,172 @@
+"""Pydantic schema of one experiment. Every model forbids unknown keys so that a typo is an error,
+not a silently ignored setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitLimits(StrictModel):
+    """Cap on the number of samples used per split (a fast subset for smoke runs and tests)."""
+
+    train: PositiveInt | None = None
+    val: PositiveInt | None = None
+    test: PositiveInt | None = None
+
+
+class DatasetConfig(StrictModel):
+    name: str = Field("av-digits", description="Builtin dataset name or adapter name (avmnist, soundmnist, mmimdb, harmp).")
+    path: Path | None = Field(None, description="Root folder of a user-supplied dataset (adapters only).")
+    cache_dir: Path = Field(Path(".cache/harmonic-nas/data"), description="Where prepared arrays are cached.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Recipe options of the dataset.")
+    limit: SplitLimits = Field(default_factory=SplitLimits)
+
+
+class MBV3Stage(StrictModel):
+    width: PositiveInt = Field(description="Output channels of the stage (before the width multiplier).")
+    stride: Literal[1, 2] = 2
+    se: bool = Field(False, description="Squeeze-and-excitation in every block of the stage.")
+    act: Literal["relu", "hswish"] = "relu"
+
+
+class MBV3Space(StrictModel):
+    """Elastic MobileNetV3 for 2-D inputs (images, spectrograms)."""
+
+    type: Literal["mbv3"] = "mbv3"
+    stem_width: PositiveInt = 16
+    stem_stride: Literal[1, 2] = 1
+    stages: list[MBV3Stage] = Field(min_length=1)
+    depths: list[PositiveInt] = Field(default_factory=lambda: [2, 3, 4], min_length=1)
+    expands: list[PositiveFloat] = Field(default_factory=lambda: [3.0, 4.0, 6.0], min_length=1)
+    kernels: list[PositiveInt] = Field(default_factory=lambda: [3, 5, 7], min_length=1)
+    width_mult: PositiveFloat = 1.0
+    head_width: PositiveInt = 256
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _check_choices(self) -> "MBV3Space":
+        for name in ("depths", "expands", "kernels"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} has repeated values {values}")
+        bad = [k for k in self.kernels if k % 2 == 0]
+        if bad:
+            raise ValueError(f"kernels must be odd, found {bad}")
+        return self
+
+
+class MaxoutSpace(StrictModel):
+    """Elastic Maxout network for vector inputs (text embeddings)."""
+
+    type: Literal["maxout"] = "maxout"
+    hidden: list[PositiveInt] = Field(default_factory=lambda: [64, 128, 256], min_length=1)
+    blocks: list[PositiveInt] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
+    factors: list[PositiveInt] = Field(default_factory=lambda: [2, 3, 4], min_length=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+
+BackboneSpace = Annotated[Union[MBV3Space, MaxoutSpace], Field(discriminator="type")]
+
+
+class SupernetTraining(StrictModel):
+    epochs: PositiveInt = 30
+    batch_size: PositiveInt = 128
+    lr: PositiveFloat = 1e-3
+    min_lr: float = Field(0.0, ge=0.0)
+    weight_decay: float = Field(1e-4, ge=0.0)
+    random_subnets: int = Field(2, ge=0, description="N in the sandwich rule: max + min + N random subnets per step.")
+    distill: bool = Field(True, description="In-place distillation from the max subnet to the others.")
+    patience: PositiveInt = Field(5, description="Early stopping: epochs without val improvement of the max subnet.")
+    bn_calib_samples: PositiveInt = Field(2000, description="Training samples used to recalibrate BN of a subnet.")
+    eval_random_subnets: int = Field(5, ge=0, description="Random subnets evaluated in the metrics JSON.")
+    sort_channels_every: int = Field(1, ge=0, description="Re-sort expand channels by importance every N epochs (0: never).")
+    channels_last: bool = Field(True, description="channels_last memory format for 2-D supernets (2-4x faster on CPU).")
+
+
+class SearchConfig(StrictModel):
+    population: PositiveInt = 128
+    generations: PositiveInt = 30
+    top_fraction: float = Field(0.25, gt=0.0, le=1.0, description="Share of each modality's backbones sent to stage 2.")
+    elite_fraction: float = Field(0.5, gt=0.0, le=1.0, description="Share of multimodal elites that become parents.")
+    crossover_prob: float = Field(0.8, ge=0.0, le=1.0)
+    mutation_prob: float = Field(0.4, ge=0.0, le=1.0)
+    max_latency_ms: PositiveFloat | None = None
+    max_energy_mj: PositiveFloat | None = None
+
+
+class LossExponents(StrictModel):
+    task: float = Field(1.0, ge=0.0, description="a in L_task^a")
+    latency: float = Field(1.0, ge=0.0, description="b in L_lat^b")
+    energy: float = Field(1.0, ge=0.0, description="c in L_energy^c")
+
+
+class FusionConfig(StrictModel):
+    channels: PositiveInt = Field(192, description="C of every fusion input (B, C, L).")
+    length: PositiveInt = Field(16, description="L of every fusion input (B, C, L); a perfect square.")
+    cells: list[PositiveInt] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
+    nodes: list[PositiveInt] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
+    operators: list[str] = Field(
+        default_factory=lambda: ["sum", "attention", "linear_glu", "concat_fc", "squeeze_excitation", "concat_mish"],
+        min_length=1,
+    )
+    epochs: PositiveInt = 25
+    finetune_epochs: PositiveInt = 10
+    batch_size: PositiveInt = 96
+    lr: PositiveFloat = 1e-4
+    min_lr: float = Field(1e-6, ge=0.0)
+    arch_lr: PositiveFloat = 3e-4
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    exponents: LossExponents = Field(default_factory=LossExponents)
+
+    @model_validator(mode="after")
+    def _check_length(self) -> "FusionConfig":
+        root = round(self.length**0.5)
+        if root * root != self.length:
+            raise ValueError(f"length must be a perfect square (L = s x s pooled grid), found {self.length}")
+        return self
+
+
+class HardwareConfig(StrictModel):
+    device: str = Field("cpu", description="Name of the target device; names the LUT file.")
+    lut: Path | None = Field(None, description="Existing LUT to use instead of profiling.")
+    runtime: Literal["torch", "onnxruntime"] = "torch"
+    threads: PositiveInt = 1
+    batch_size: PositiveInt = 1
+    warmup: int = Field(10, ge=0)
+    repeats: PositiveInt = 50
+
+
+class RuntimeConfig(StrictModel):
+    device: str = Field("cpu", description="torch device for training: cpu, cuda, cuda:1 ...")
+    threads: PositiveInt = Field(2, description="Intra-op threads per process.")
+    workers: PositiveInt = Field(2, description="Evaluation worker processes.")
+    seed: int = 0
+
+
+class OutputConfig(StrictModel):
+    runs_dir: Path = Path("runs")
+
+
+class ExperimentConfig(StrictModel):
+    """One experiment: what data, which search spaces, how to train and search, where results go."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Run name; the run directory is runs_dir/name.")
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    modalities: dict[str, BackboneSpace] = Field(min_length=1, description="Backbone search space per modality name.")
+    supernet: SupernetTraining = Field(default_factory=SupernetTraining)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    fusion: FusionConfig = Field(default_factory=FusionConfig)
+    hardware: HardwareConfig = Field(default_factory=HardwareConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.output.runs_dir / self.name
