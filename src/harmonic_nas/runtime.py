@@ -1,0 +1,44 @@
+"""Where and how computation runs: device choice, thread count, seeding. Device-agnostic by design:
+everything else asks this module for a torch.device instead of hard-coding 'cpu'."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from harmonic_nas.errors import UserError
+
+
+def resolve_device(name: str) -> torch.device:
+    """A torch.device for ``name`` ('cpu', 'cuda', 'cuda:1', 'mps'), or a clear error if it is absent."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"device {name!r}: expected cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} requested but torch.cuda.is_available() is False (CPU build of torch?)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"device {name!r} requested but MPS is not available")
+    return device
+
+
+def configure_threads(threads: int) -> None:
+    """Pin intra-op threads (timings and throughput depend on it) and flush denormals (slow on CPUs)."""
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def step_rng(*parts: object) -> random.Random:
+    """A Python RNG determined only by ``parts`` (e.g. seed, epoch, step): the same on every resume
+    and on every distributed rank, so sampled subnets never depend on history."""
+    return random.Random("-".join(str(p) for p in parts))

@@ -1,0 +1,17 @@
+"""Supernet training (sandwich rule + in-place distillation), BN recalibration, supernet files."""
+
+from harmonic_nas.supernet.evaluate import calibration_indices, evaluate_subnet, recalibrate_bn
+from harmonic_nas.supernet.store import SupernetFiles, load_supernet, save_supernet
+from harmonic_nas.supernet.trainer import SupernetTrainer, is_trained, remove_outputs
+
+__all__ = [
+    "SupernetFiles",
+    "SupernetTrainer",
+    "calibration_indices",
+    "evaluate_subnet",
+    "is_trained",
+    "load_supernet",
+    "recalibrate_bn",
+    "remove_outputs",
+    "save_supernet",
+]
