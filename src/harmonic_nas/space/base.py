@@ -1,0 +1,60 @@
+"""What every backbone architecture space offers the search, and the shared value check."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, Protocol, Sequence, TypeVar, runtime_checkable
+
+from harmonic_nas.space.encoding import InvalidArchError
+
+Choice = TypeVar("Choice", int, float)
+
+
+@runtime_checkable
+class ArchSpace(Protocol):
+    """A backbone search space. Archs are plain JSON-able dicts so they can be stored and hashed."""
+
+    kind: str
+    name: str
+
+    def sample(self, rng: random.Random) -> dict[str, Any]: ...
+
+    def min(self) -> dict[str, Any]: ...
+
+    def max(self) -> dict[str, Any]: ...
+
+    def validate(self, arch: Any) -> dict[str, Any]: ...
+
+    def normalize(self, arch: Any) -> dict[str, Any]: ...
+
+    def arch_hash(self, arch: Any) -> str: ...
+
+    def mutate(self, arch: Any, rng: random.Random, prob: float) -> dict[str, Any]: ...
+
+    def crossover(self, a: Any, b: Any, rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]: ...
+
+
+def match_choice(space_name: str, field: str, value: Any, choices: Sequence[Choice]) -> Choice:
+    """Return the choice equal to ``value`` (so 3 matches 3.0 and comes back in the choice's type)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        for choice in choices:
+            if math.isclose(value, choice, rel_tol=1e-9, abs_tol=1e-12):
+                return choice
+    raise InvalidArchError(f"arch {space_name!r}: {field} = {value!r} is not one of {list(choices)}")
+
+
+def check_keys(space_name: str, arch: Any, keys: Sequence[str]) -> dict[str, Any]:
+    """An arch must be a dict with exactly ``keys``: a typo in a stored arch is an error, not a default."""
+    expected = sorted(keys)
+    if not isinstance(arch, dict):
+        raise InvalidArchError(
+            f"arch {space_name!r}: expected a dict with keys {expected}, found {type(arch).__name__}"
+        )
+    missing = [k for k in expected if k not in arch]
+    if missing:
+        raise InvalidArchError(f"arch {space_name!r}: missing key {missing[0]!r} (expected keys {expected})")
+    unknown = sorted(str(k) for k in arch if k not in keys)
+    if unknown:
+        raise InvalidArchError(f"arch {space_name!r}: unknown key {unknown[0]!r} (expected keys {expected})")
+    return arch
