@@ -1,0 +1,31 @@
+"""Fusion network building blocks: input projection of backbone taps and the registry of fusion operators."""
+
+from harmonic_nas.fusion.operators import (
+    OPERATORS,
+    ConcatFC,
+    ConcatMish,
+    FusionOperator,
+    LinearGLU,
+    OperatorSpec,
+    ScaledDotAttention,
+    SqueezeExcitation,
+    Sum,
+    build_operator,
+    register_operator,
+)
+from harmonic_nas.fusion.projection import InputProjection
+
+__all__ = [
+    "OPERATORS",
+    "ConcatFC",
+    "ConcatMish",
+    "FusionOperator",
+    "InputProjection",
+    "LinearGLU",
+    "OperatorSpec",
+    "ScaledDotAttention",
+    "SqueezeExcitation",
+    "Sum",
+    "build_operator",
+    "register_operator",
+]

@@ -1,0 +1,180 @@
+"""The fusion operators of the paper's Table 2 and the registry that makes the operator set configurable.
+
+Every operator fuses two tensors x, y of shape (B, C, L) into one (B, C, L), is built from
+(channels, length, dropout), and describes itself to the hardware cost model through ``spec``.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import ClassVar, TypedDict, TypeVar
+
+import torch
+from torch import Tensor, nn
+
+from harmonic_nas.errors import UserError
+
+
+class OperatorSpec(TypedDict):
+    """What a latency/energy table needs to know about one operator instance."""
+
+    op: str
+    C: int
+    L: int
+
+
+class FusionOperator(nn.Module, abc.ABC):
+    """Base of every fusion operator; subclasses are registered under ``name`` by ``register_operator``."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, channels: int, length: int, dropout: float) -> None:
+        super().__init__()
+        self.channels = channels
+        self.length = length
+
+    @abc.abstractmethod
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        """Fuse x and y, both (B, C, L), into (B, C, L)."""
+
+    @classmethod
+    def spec(cls, channels: int, length: int) -> OperatorSpec:
+        """The cost-table description of this operator at width C and length L."""
+        return {"op": cls.name, "C": channels, "L": length}
+
+
+_REGISTRY: dict[str, type[FusionOperator]] = {}
+OPERATORS: Mapping[str, type[FusionOperator]] = MappingProxyType(_REGISTRY)
+"""Registered operators by name, in registration order (read-only: add with ``register_operator``)."""
+
+OpT = TypeVar("OpT", bound=FusionOperator)
+
+
+def register_operator(name: str) -> Callable[[type[OpT]], type[OpT]]:
+    """Class decorator adding a ``FusionOperator`` subclass to the registry under ``name``.
+
+    The name is what configs, genotypes and cost-table keys use, so it must be an identifier and unique.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise UserError(f"a fusion operator name must be an identifier (letters, digits, _), found {name!r}")
+
+    def decorate(cls: type[OpT]) -> type[OpT]:
+        if not (isinstance(cls, type) and issubclass(cls, FusionOperator)):
+            raise UserError(f"fusion operator '{name}' must be a subclass of FusionOperator, found {cls!r}")
+        if name in _REGISTRY:
+            taken = _REGISTRY[name]
+            raise UserError(
+                f"fusion operator '{name}' is already registered by {taken.__module__}.{taken.__qualname__}"
+            )
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def build_operator(name: str, channels: int, length: int, dropout: float) -> FusionOperator:
+    """Instantiate the registered operator ``name``; an unknown name is a one-line error listing the known ones."""
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise UserError(
+            f"unknown fusion operator '{name}'; known operators: {', '.join(_REGISTRY)} "
+            "(add one with harmonic_nas.fusion.register_operator)"
+        )
+    return cls(channels, length, dropout)
+
+
+@register_operator("sum")
+class Sum(FusionOperator):
+    """x + y: the cheapest fusion, right when the modalities contribute additively. No parameters."""
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return x + y
+
+
+@register_operator("attention")
+class ScaledDotAttention(FusionOperator):
+    """Cross-attention without Q/K/V projections: every position of x attends over the positions of y.
+
+    With positions as rows (X = x^T, Y = y^T, both (L, C)) this is the paper's Softmax(X Y^T / sqrt(C)) Y:
+    scores[i, j] = <x[:, i], y[:, j]> / sqrt(C) (x queries, y keys), softmax over j (the keys), and output
+    position i = sum_j weights[i, j] * y[:, j] (y values). Then dropout and a LayerNorm over the C channels
+    of each output position (the transformer convention, independent of L).
+    """
+
+    def __init__(self, channels: int, length: int, dropout: float) -> None:
+        super().__init__(channels, length, dropout)
+        self.scale = 1.0 / math.sqrt(channels)
+        self.dropout = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        values = y.transpose(1, 2)  # (B, L, C): one row per position of y
+        weights = torch.softmax(torch.matmul(x.transpose(1, 2), y) * self.scale, dim=-1)  # (B, L_x, L_y)
+        return self.norm(self.dropout(torch.matmul(weights, values))).transpose(1, 2)
+
+
+class _ConcatConv(FusionOperator):
+    """Concatenate x, y over channels -> 1x1 Conv1d -> BatchNorm -> activation -> dropout.
+
+    The conv has no bias: the BatchNorm shift plays the role of the paper's "+ b" (a bias before BN would
+    get no gradient in training).
+    """
+
+    def __init__(self, channels: int, length: int, dropout: float, out_channels: int, activation: nn.Module) -> None:
+        super().__init__(channels, length, dropout)
+        self.conv = nn.Conv1d(2 * channels, out_channels, kernel_size=1, bias=False)
+        self.bn = nn.BatchNorm1d(out_channels)
+        self.act = activation
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.dropout(self.act(self.bn(self.conv(torch.cat((x, y), dim=1)))))
+
+
+@register_operator("linear_glu")
+class LinearGLU(_ConcatConv):
+    """GLU over channels of Conv1d(2C -> 2C)(cat(x, y)): first C channels times the sigmoid of the last C.
+
+    Generalises the paper's X W1 * sigmoid(Y W2) (the block-diagonal case) so either modality can gate.
+    """
+
+    def __init__(self, channels: int, length: int, dropout: float) -> None:
+        super().__init__(channels, length, dropout, 2 * channels, nn.GLU(dim=1))
+
+
+@register_operator("concat_fc")
+class ConcatFC(_ConcatConv):
+    """ReLU(W cat(x, y) + b), the MFAS fusion, with W a 1x1 Conv1d(2C -> C) and b folded into BatchNorm."""
+
+    def __init__(self, channels: int, length: int, dropout: float) -> None:
+        super().__init__(channels, length, dropout, channels, nn.ReLU())
+
+
+@register_operator("squeeze_excitation")
+class SqueezeExcitation(FusionOperator):
+    """x recalibrates the channels of y: gate = sigmoid(Linear(mean over L of x)), output gate * y.
+
+    No ReLU before the sigmoid (the authors' code has one, which pins every gate to [0.5, 1) so x could
+    never suppress a channel of y); here gates span (0, 1).
+    """
+
+    def __init__(self, channels: int, length: int, dropout: float) -> None:
+        super().__init__(channels, length, dropout)
+        self.fc = nn.Linear(channels, channels)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        gate = torch.sigmoid(self.fc(x.mean(dim=2)))  # (B, C)
+        return self.dropout(gate.unsqueeze(-1) * y)
+
+
+@register_operator("concat_mish")
+class ConcatMish(_ConcatConv):
+    """Mish(W cat(x, y)): like ConcatFC but keeps a smooth, non-zero response for negative inputs."""
+
+    def __init__(self, channels: int, length: int, dropout: float) -> None:
+        super().__init__(channels, length, dropout, channels, nn.Mish())
