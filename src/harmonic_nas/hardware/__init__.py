@@ -1,0 +1,1 @@
+"""Hardware awareness: layer specs and their LUT keys, lookup tables, energy meters."""
