@@ -13,7 +13,7 @@ from harmonic_nas.fusion.operators import (
     build_operator,
     register_operator,
 )
-from harmonic_nas.fusion.projection import InputProjection
+from harmonic_nas.fusion.projection import InputProjection, pool_to_sequence
 
 __all__ = [
     "OPERATORS",
@@ -27,5 +27,6 @@ __all__ = [
     "SqueezeExcitation",
     "Sum",
     "build_operator",
+    "pool_to_sequence",
     "register_operator",
 ]
