@@ -249,8 +249,9 @@ def test_registration_errors() -> None:
 
     with pytest.raises(UserError, match="subclass of FusionOperator"):
         register_operator("plain")(nn.Identity)  # type: ignore[type-var]
-    with pytest.raises(UserError, match="identifier"):
-        register_operator("my op")
+    for bad in ["my op", "MyOp", "_private", ""]:
+        with pytest.raises(UserError, match="must match"):
+            register_operator(bad)
     assert list(OPERATORS) == BUILTIN
 
 

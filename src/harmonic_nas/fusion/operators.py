@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import math
+import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import ClassVar, TypedDict, TypeVar
@@ -51,15 +52,17 @@ OPERATORS: Mapping[str, type[FusionOperator]] = MappingProxyType(_REGISTRY)
 """Registered operators by name, in registration order (read-only: add with ``register_operator``)."""
 
 OpT = TypeVar("OpT", bound=FusionOperator)
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # also what a LUT key accepts (harmonic_nas.hardware.specs)
 
 
 def register_operator(name: str) -> Callable[[type[OpT]], type[OpT]]:
     """Class decorator adding a ``FusionOperator`` subclass to the registry under ``name``.
 
-    The name is what configs, genotypes and cost-table keys use, so it must be an identifier and unique.
+    The name is what configs, genotypes and cost-table keys use, so it must be unique and lower-case
+    (letters, digits, _).
     """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise UserError(f"a fusion operator name must be an identifier (letters, digits, _), found {name!r}")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise UserError(f"a fusion operator name must match {_NAME.pattern} (lower-case, digits, _), found {name!r}")
 
     def decorate(cls: type[OpT]) -> type[OpT]:
         if not (isinstance(cls, type) and issubclass(cls, FusionOperator)):
