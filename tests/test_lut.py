@@ -72,7 +72,8 @@ def test_distinct_specs_give_distinct_keys() -> None:
             (16, 24), (7, 14), (24, 40), (48, 96), (3, 5, 7), (1, 2), (False, True), ("relu", "hswish")
         )
     }
-    specs |= {LayerSpec("mbconv", (16, 7, 7)), LayerSpec("mbconv", (16, 7, 7), se=False), LayerSpec("mbconv", (16, 7), out=24)}
+    specs |= {LayerSpec("mbconv", (16, 7, 7)), LayerSpec("mbconv", (16, 7, 7), se=False)}
+    specs |= {LayerSpec("mbconv", (16, 7), out=24), LayerSpec("mbconv", (16, 7, 7), out=24)}
     assert len({lut_key(s) for s in specs}) == len(specs)
 
 
@@ -166,7 +167,8 @@ def test_invalid_file_gives_one_line_naming_file_and_field(tmp_path: Path, chang
 
 def test_corrupt_and_absent_files(tmp_path: Path) -> None:
     truncated = tmp_path / "cut.json"
-    truncated.write_text(LookupTable(header(), {lut_key(MBCONV): entry(0.5)}).save(tmp_path / "x.json").read_text()[:80])
+    whole = LookupTable(header(), {lut_key(MBCONV): entry(0.5)}).save(tmp_path / "x.json").read_text()
+    truncated.write_text(whole[:80])
     with pytest.raises(UserError, match=rf"^{re.escape(str(truncated))}: not valid JSON: .* at line \d+ column \d+$"):
         LookupTable.load(truncated)
     listing = tmp_path / "list.json"
@@ -219,7 +221,9 @@ def test_merge_combines_and_later_table_wins() -> None:
     assert merged.header == a.header
 
 
-@pytest.mark.parametrize("field, value", [("device", "jetson-tx2"), ("runtime", "onnxruntime"), ("batch_size", 8), ("threads", 2)])
+@pytest.mark.parametrize(
+    "field, value", [("device", "jetson-tx2"), ("runtime", "onnxruntime"), ("batch_size", 8), ("threads", 2)]
+)
 def test_merge_refuses_different_measurements_unless_forced(field: str, value: object) -> None:
     a = LookupTable(header(), {lut_key(spec(0)): entry(1.0)})
     b = LookupTable(header(**{field: value}), {lut_key(spec(1)): entry(2.0)})

@@ -51,7 +51,7 @@ class LutHeader(StrictModel):
     batch_size: PositiveInt
     threads: PositiveInt
     units: Units = Field(default_factory=Units)
-    energy_source: str = Field(pattern=r"^(measured|estimated):\S", description="measured:<meter> or estimated:<model>.")
+    energy_source: str = Field(pattern=r"^(measured|estimated):\S", description="measured:<meter> or estimated:<m>.")
     versions: dict[str, str] = Field(description="python, torch, numpy, onnxruntime versions.")
     date: datetime
     host_cpu: str
@@ -112,7 +112,9 @@ class MissingLutEntryError(UserError):
 class LookupTable:
     """A validated LUT in memory: a header and entries keyed by ``lut_key``."""
 
-    def __init__(self, header: LutHeader, entries: Mapping[str, LutEntry] | None = None, path: Path | None = None):
+    def __init__(
+        self, header: LutHeader, entries: Mapping[str, LutEntry] | None = None, path: Path | None = None
+    ) -> None:
         self.header = header
         self._entries: dict[str, LutEntry] = {}
         self.path = path  # where it was loaded from or last saved to; named in error messages
@@ -197,22 +199,25 @@ class LookupTable:
             if not force:
                 raise UserError(
                     f"cannot merge {other.path or 'the other table'} into {self.path or 'this table'}: different "
-                    f"{', '.join(differences)}; tables measured differently do not mix (force the merge to combine them anyway)"
+                    f"{', '.join(differences)}; tables measured differently do not mix "
+                    "(force the merge to combine them anyway)"
                 )
             sources = (self.header.energy_source, other.header.energy_source)
             source = self.header.energy_source
             if sources[0] != sources[1]:
                 kind = "estimated" if any(s.startswith("estimated:") for s in sources) else "measured"
                 source = f"{kind}:mixed({sources[0]};{sources[1]})"
-            header = header.model_copy(
-                update={"method": f"{header.method}; forced merge with a table of different {', '.join(differences)}", "energy_source": source}
-            )
+            method = f"{header.method}; forced merge with a table of different {', '.join(differences)}"
+            header = header.model_copy(update={"method": method, "energy_source": source})
         return LookupTable(header, {**self._entries, **other._entries})
 
     def require_compatible(self, hardware: HardwareConfig) -> None:
         """Refuse a table measured differently from what the config's ``hardware`` section asks for."""
-        wanted = {"device": hardware.device, "runtime": hardware.runtime, "threads": hardware.threads, "batch_size": hardware.batch_size}
-        wrong = [f"{name}={getattr(self.header, name)!r} (config: {value!r})" for name, value in wanted.items() if getattr(self.header, name) != value]
+        wrong = [
+            f"{name}={getattr(self.header, name)!r} (config: {getattr(hardware, name)!r})"
+            for name in ("device", "runtime", "threads", "batch_size")
+            if getattr(self.header, name) != getattr(hardware, name)
+        ]
         if wrong:
             raise UserError(
                 f"{self.path or 'LUT'}: measured with {', '.join(wrong)}; profile this setting with "
@@ -233,7 +238,9 @@ def import_lut(source: str | Path, dest_dir: str | Path, overwrite: bool = False
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", table.header.device).lstrip(".") or "device"
     dest = Path(dest_dir) / f"{name}.json"
     if dest.exists() and not overwrite:
-        raise UserError(f"{dest}: a LUT for device {table.header.device!r} exists already; overwrite it or merge the two")
+        raise UserError(
+            f"{dest}: a LUT for device {table.header.device!r} exists already; overwrite it or merge the two"
+        )
     table.save(dest)
     return table
 
@@ -283,7 +290,9 @@ def _describe(exc: ValidationError, path: Path) -> str:
             where += f"[{str(part)!r}]"
         else:
             where += ("." if where else "") + str(part)
-    message = _PATTERN_HINTS.get(str(loc[-1]), first["msg"]) if first["type"] == "string_pattern_mismatch" else first["msg"]
+    message = first["msg"]
+    if first["type"] == "string_pattern_mismatch" and loc:
+        message = _PATTERN_HINTS.get(str(loc[-1]), message)
     if first["type"] not in ("missing", "extra_forbidden"):
         found = repr(first.get("input"))
         message += f", found {found if len(found) <= 60 else found[:57] + '...'}"

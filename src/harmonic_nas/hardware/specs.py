@@ -66,6 +66,7 @@ class LayerSpec:
 _TYPED = tuple(f.name for f in fields(LayerSpec) if f.name not in ("op", "input_shape", "extra"))
 # Short key labels in a fixed order; changing them invalidates every LUT ever written.
 _LABELS = {"out": "out", "mid": "mid", "kernel": "k", "stride": "s", "expand": "e", "se": "se", "act": "act"}
+_RESERVED = {"in", *_LABELS.values()}
 
 
 def lut_key(spec: LayerSpec) -> str:
@@ -108,7 +109,7 @@ def _normalise_extra(extra: Any) -> tuple[tuple[str, Scalar], ...]:
         if len(item) != 2:
             raise ValueError(f"LayerSpec.extra must hold (name, value) pairs, found {item!r}")
         name, value = item
-        if not isinstance(name, str) or not _NAME.match(name.lower()) or name in seen or name in _LABELS.values() or name == "in":
+        if not isinstance(name, str) or not _NAME.match(name.lower()) or name in seen or name in _RESERVED:
             raise ValueError(f"LayerSpec.extra: bad or repeated name {name!r}")
         if not isinstance(value, (int, float, str, bool)) or not _VALUE.match(_format(value)):
             raise ValueError(f"LayerSpec.extra[{name!r}] must be a number or a plain word, found {value!r}")
