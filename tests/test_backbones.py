@@ -24,7 +24,10 @@ from harmonic_nas.config.schema import MaxoutSpace, MBV3Space, MBV3Stage
 from harmonic_nas.errors import UserError
 from harmonic_nas.space import InvalidArchError
 
-PLAIN = (nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d, nn.Linear, nn.ReLU, nn.Hardswish, nn.Dropout, nn.Sequential, nn.ModuleList)
+PLAIN = (
+    nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d, nn.Linear, nn.ReLU, nn.Hardswish, nn.Dropout,
+    nn.Sequential, nn.ModuleList,
+)
 
 
 def tiny_space(**kw) -> MBV3Space:
@@ -120,9 +123,9 @@ def test_build_supernet_dispatch_and_errors() -> None:
     assert isinstance(build_supernet(tiny_space(), (1, 28, 28), 10), ElasticMBV3)
     net = build_supernet(MaxoutSpace(hidden=[8], blocks=[1], factors=[2]), (5,), 3)
     assert isinstance(net, ElasticMaxout) and isinstance(net, Supernet)
-    with pytest.raises(UserError, match=r"mbv3 backbone takes 2-D inputs shaped \(C, H, W\), found input shape \(300,\)"):
+    with pytest.raises(UserError, match=r"mbv3 backbone takes 2-D inputs shaped \(C, H, W\), found input shape \(300"):
         build_supernet(tiny_space(), (300,), 10)
-    with pytest.raises(UserError, match=r"maxout backbone takes vectors shaped \(D,\), found input shape \(1, 28, 28\)"):
+    with pytest.raises(UserError, match=r"maxout backbone takes vectors shaped \(D,\), found input shape \(1, 28"):
         build_supernet(MaxoutSpace(), (1, 28, 28), 10)
     with pytest.raises(UserError, match="num_classes"):
         build_supernet(MaxoutSpace(), (5,), 0)
@@ -156,7 +159,8 @@ def test_mbv3_shapes_for_every_arch(shape: tuple[int, int, int]) -> None:
 
 
 def test_mbv3_width_mult_and_stride() -> None:
-    cfg = MBV3Space(stem_width=16, stem_stride=2, stages=[MBV3Stage(width=24), MBV3Stage(width=40)], width_mult=0.5, head_width=64)
+    stages = [MBV3Stage(width=24), MBV3Stage(width=40)]
+    cfg = MBV3Space(stem_width=16, stem_stride=2, stages=stages, width_mult=0.5, head_width=64)
     net = ElasticMBV3(cfg, 2, 4)
     out = net(torch.randn(1, 2, 64, 48))
     assert [tuple(t.shape) for t in out.taps] == [(1, 16, 16, 12), (1, 24, 8, 6)]
@@ -178,7 +182,9 @@ def test_maxout_shapes_for_every_arch() -> None:
 
 def assert_extraction_equal(net: nn.Module, arch: dict, x: torch.Tensor) -> None:
     static = net.extract(arch)
-    assert all(isinstance(m, PLAIN) or type(m).__module__.startswith("harmonic_nas.backbones.") and "Elastic" not in type(m).__name__ for m in static.modules())
+    for m in static.modules():  # plain torch layers, or the small static containers of the package
+        ours = type(m).__module__.startswith("harmonic_nas.backbones.") and "Elastic" not in type(m).__name__
+        assert isinstance(m, PLAIN) or ours, type(m)
     assert not any(isinstance(p, nn.Parameter) and p is q for p in static.parameters() for q in net.parameters())
     static.eval()
     net.set_active(arch)

@@ -2,52 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-class _ElasticBatchNorm:
+class _ElasticBatchNorm(nn.modules.batchnorm._BatchNorm):
     """BatchNorm over the first ``x.size(1)`` channels: affine parameters and running statistics are
     sliced, and in train mode the running statistics of the slice are updated in place."""
 
-    num_features: int
+    _static_type: ClassVar[type[nn.modules.batchnorm._BatchNorm]]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1]
         if c == self.num_features:
-            return super().forward(x)  # type: ignore[misc]
+            return super().forward(x)
         factor = 0.0
-        if self.training and self.track_running_stats:  # type: ignore[attr-defined]
-            self.num_batches_tracked.add_(1)  # type: ignore[attr-defined]
-            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum  # type: ignore[attr-defined]
-        use_batch = self.training or self.running_mean is None  # type: ignore[attr-defined]
-        mean, var = self.running_mean, self.running_var  # type: ignore[attr-defined]
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        mean, var = self.running_mean, self.running_var
         return F.batch_norm(
             x,
             None if mean is None else mean[:c],
             None if var is None else var[:c],
-            self.weight[:c],  # type: ignore[attr-defined]
-            self.bias[:c],  # type: ignore[attr-defined]
-            use_batch,
+            self.weight[:c],
+            self.bias[:c],
+            self.training or mean is None,
             factor,
-            self.eps,  # type: ignore[attr-defined]
+            self.eps,
         )
 
     def to_static(self, channels: int) -> nn.modules.batchnorm._BatchNorm:
         """A plain BatchNorm of the first ``channels`` channels (parameters and statistics copied)."""
-        plain = self._static_type(  # type: ignore[attr-defined]
-            channels, eps=self.eps, momentum=self.momentum,  # type: ignore[attr-defined]
-            device=self.weight.device, dtype=self.weight.dtype,  # type: ignore[attr-defined]
+        plain = self._static_type(
+            channels, eps=self.eps, momentum=self.momentum, device=self.weight.device, dtype=self.weight.dtype
         )
         with torch.no_grad():
-            plain.weight.copy_(self.weight[:channels])  # type: ignore[attr-defined]
-            plain.bias.copy_(self.bias[:channels])  # type: ignore[attr-defined]
-            plain.running_mean.copy_(self.running_mean[:channels])  # type: ignore[attr-defined]
-            plain.running_var.copy_(self.running_var[:channels])  # type: ignore[attr-defined]
-            plain.num_batches_tracked.copy_(self.num_batches_tracked)  # type: ignore[attr-defined]
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                getattr(plain, name).copy_(getattr(self, name)[:channels])
+            plain.num_batches_tracked.copy_(self.num_batches_tracked)
         return plain
 
 
@@ -103,7 +99,9 @@ class ElasticDepthwiseConv(nn.Module):
         return conv
 
 
-def permute_(tensor: torch.Tensor, dim: int, order: torch.Tensor, optimizer: torch.optim.Optimizer | None = None) -> None:
+def permute_(
+    tensor: torch.Tensor, dim: int, order: torch.Tensor, optimizer: torch.optim.Optimizer | None = None
+) -> None:
     """Reorder ``tensor`` along ``dim`` in place (keeping the Parameter object, its gradient and every
     optimizer state tensor of its shape, e.g. Adam's exp_avg / exp_avg_sq, in step)."""
     with torch.no_grad():

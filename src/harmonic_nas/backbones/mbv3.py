@@ -90,7 +90,9 @@ class ElasticMBConv(nn.Module):
         """Middle channels in descending L1 importance of their projection weights."""
         importance = self.project.weight.detach().abs().sum(dim=(0, 2, 3))
         order = torch.argsort(importance, descending=True, stable=True)
-        targets: list[tuple[torch.Tensor, int]] = [(self.expand.weight, 0), (self.depthwise.weight, 0), (self.project.weight, 1)]
+        targets: list[tuple[torch.Tensor, int]] = [
+            (self.expand.weight, 0), (self.depthwise.weight, 0), (self.project.weight, 1)
+        ]
         for bn in (self.bn1, self.bn2):
             targets += [(bn.weight, 0), (bn.bias, 0), (bn.running_mean, 0), (bn.running_var, 0)]
         if self.se_reduce is not None and self.se_expand is not None:
@@ -196,7 +198,8 @@ class ElasticMBV3(nn.Module):
         stages = []
         for s, blocks in enumerate(self.stages):
             slots = [self.space.slot(s, i) for i in range(arch["d"][s])]
-            stages.append(nn.Sequential(*(blocks[i].to_static(arch["ks"][j], arch["e"][j]) for i, j in enumerate(slots))))
+            active = [blocks[i].to_static(arch["ks"][j], arch["e"][j]) for i, j in enumerate(slots)]
+            stages.append(nn.Sequential(*active))
         static = StaticMBV3(
             copy.deepcopy(self.stem), stages, copy.deepcopy(self.head), self.dropout.p, copy.deepcopy(self.classifier)
         )
