@@ -278,6 +278,9 @@ def test_sort_channels_keeps_max_subnet_and_orders_importance() -> None:
         for block in stage:
             imp = importance(block)
             assert torch.all(imp[:-1] >= imp[1:])
+            if block.se_expand is not None:
+                se_imp = block.se_expand.weight.abs().sum(dim=(0, 2, 3))
+                assert torch.all(se_imp[:-1] >= se_imp[1:])
 
 
 def adam_step(net: ElasticMBV3, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -301,6 +304,8 @@ def test_sort_channels_permutes_adam_state() -> None:
     block, twin_block = net.stages[1][0], twin.stages[1][0]
     order = torch.argsort(importance(twin_block), descending=True, stable=True)
     assert not torch.equal(order, torch.arange(len(order)))
+    se_importance = twin_block.se_expand.weight.detach().abs().sum(dim=(0, 2, 3))
+    se_order = torch.argsort(se_importance, descending=True, stable=True)
     net.sort_channels(opt)
     unsorted.sort_channels()
     for model, optim in ((net, opt), (twin, twin_opt), (unsorted, unsorted_opt)):
@@ -311,6 +316,8 @@ def test_sort_channels_permutes_adam_state() -> None:
     assert torch.allclose(block.expand.weight, twin_block.expand.weight[order], atol=1e-5)
     assert torch.allclose(block.project.weight, twin_block.project.weight[:, order], atol=1e-5)
     assert torch.allclose(block.se_expand.bias, twin_block.se_expand.bias[order], atol=1e-5)
+    se_state, twin_se_state = opt.state[block.se_reduce.bias], twin_opt.state[twin_block.se_reduce.bias]
+    assert torch.allclose(se_state["exp_avg"], twin_se_state["exp_avg"][se_order], atol=1e-7)
     for model in (net, twin, unsorted):
         model.eval()
     with torch.no_grad():

@@ -87,7 +87,7 @@ class ElasticMBConv(nn.Module):
         return out + x if self.residual else out
 
     def sort_channels(self, optimizer: torch.optim.Optimizer | None) -> None:
-        """Middle channels in descending L1 importance of their projection weights."""
+        """Middle channels in descending L1 importance of their projection weights (SE units likewise)."""
         importance = self.project.weight.detach().abs().sum(dim=(0, 2, 3))
         order = torch.argsort(importance, descending=True, stable=True)
         targets: list[tuple[torch.Tensor, int]] = [
@@ -99,6 +99,12 @@ class ElasticMBConv(nn.Module):
             targets += [(self.se_reduce.weight, 1), (self.se_expand.weight, 0), (self.se_expand.bias, 0)]
         for tensor, dim in targets:
             permute_(tensor, dim, order, optimizer)
+        if self.se_reduce is not None and self.se_expand is not None:
+            # the SE hidden width shrinks with mid too: keep its units in importance order as well
+            se_importance = self.se_expand.weight.detach().abs().sum(dim=(0, 2, 3))
+            se_order = torch.argsort(se_importance, descending=True, stable=True)
+            for tensor, dim in ((self.se_reduce.weight, 0), (self.se_reduce.bias, 0), (self.se_expand.weight, 1)):
+                permute_(tensor, dim, se_order, optimizer)
 
     def to_static(self, kernel: int, expand: float) -> MBConv:
         mid = self.mid_channels(expand)
