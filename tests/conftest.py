@@ -1,7 +1,45 @@
-"""Shared test settings: one intra-op thread (deterministic, and fair on a shared 2-core machine)."""
+"""Shared test settings and small real datasets."""
 
 from __future__ import annotations
 
+import gzip
+import importlib.resources
+import pickle
+from functools import lru_cache
+
+import numpy as np
+import pytest
 import torch
 
+from harmonic_nas.data import ArrayDataset, ModalitySpec, SplitData
+
+# One intra-op thread: deterministic, and fair on a shared 2-core machine.
 torch.set_num_threads(1)
+
+
+@lru_cache(maxsize=1)
+def _mnist() -> tuple[np.ndarray, ...]:
+    path = importlib.resources.files("mnist") / "data" / "mnist.pkl.gz"
+    with gzip.open(str(path), "rb") as handle:
+        (xtr, ytr), (xva, yva), _ = pickle.load(handle, encoding="latin1")
+    return xtr, ytr, xva, yva
+
+
+def _split(x: np.ndarray, y: np.ndarray) -> SplitData:
+    images = ((x.reshape(-1, 1, 28, 28) - 0.13) / 0.31).astype(np.float32)
+    # A second, real modality: the 7x7 average-pooled thumbnail as a 49-d vector.
+    thumbs = images.reshape(-1, 7, 4, 7, 4).mean(axis=(2, 4)).reshape(-1, 49).astype(np.float32)
+    return SplitData(inputs={"image": images, "thumb": thumbs}, targets=y.astype(np.int64))
+
+
+@pytest.fixture(scope="session")
+def mnist_pair() -> ArrayDataset:
+    """1024 train / 256 val / 256 test MNIST digits with an image and a thumbnail-vector modality."""
+    xtr, ytr, xva, yva = _mnist()
+    return ArrayDataset(
+        name="mnist-pair",
+        modalities={"image": ModalitySpec("image", (1, 28, 28)), "thumb": ModalitySpec("vector", (49,))},
+        num_classes=10,
+        task="multiclass",
+        splits={"train": _split(xtr[:1024], ytr[:1024]), "val": _split(xva[:256], yva[:256]), "test": _split(xva[256:512], yva[256:512])},
+    )

@@ -22,16 +22,20 @@ def calibration_indices(n_train: int, samples: int, seed: int) -> np.ndarray:
 
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, inputs: np.ndarray, batch_size: int, device: torch.device, channels_last: bool) -> None:
-    """Replace every BN layer's running statistics with the exact average over ``inputs``."""
+    """Replace every BN layer's running statistics with their sample-weighted average over ``inputs``
+    (the mean is exact; the variance is the weighted mean of per-batch variances)."""
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [bn.momentum for bn in bns]
     for bn in bns:
         bn.reset_running_stats()
-        bn.momentum = None  # cumulative average over all calibration batches
     model.train()
+    seen = 0
     dummy = np.zeros(len(inputs), dtype=np.int64)
     for x, _ in iterate_batches(inputs, dummy, batch_size, device, channels_last=channels_last):
+        for bn in bns:  # running = (1 - m) running + m batch, with m = this batch's share so far
+            bn.momentum = len(x) / (seen + len(x))
         model(x)
+        seen += len(x)
     for bn, momentum in zip(bns, saved):
         bn.momentum = momentum
     model.eval()

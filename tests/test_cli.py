@@ -1,0 +1,95 @@
+"""The command line: every kind of bad input is one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harmonic_nas.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD = """
+name: t
+modalities:
+  image: {type: mbv3, stages: [{width: 16}]}
+"""
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_check_accepts_every_shipped_config() -> None:
+    configs = sorted((ROOT / "configs").glob("*.yaml"))
+    assert configs, "configs/ ships at least the demo config"
+    for config in configs:
+        code, out, err = run("config", "check", str(config))
+        assert code == 0, err
+        assert "ok" in out
+
+
+def test_check_show_prints_defaults(tmp_path: Path) -> None:
+    code, out, _ = run("config", "check", write(tmp_path, GOOD), "--show", "--set", "supernet.epochs=7")
+    assert code == 0
+    assert "epochs: 7" in out and "weight_decay: 0.0001" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GOOD + "supernet: {epoch: 3}\n", "supernet.epoch: unknown key (allowed: batch_size"),
+        (GOOD + "supernet: {epochs: ten}\n", "supernet.epochs: Input should be a valid integer"),
+        (GOOD.replace("width: 16", "widht: 16"), "modalities.image.stages.0.widht: unknown key"),
+        (GOOD.replace("mbv3", "mbv4"), "modalities.image: Input tag 'mbv4'"),
+        (GOOD + "fusion: {length: 15}\n", "fusion: length must be a perfect square"),
+        ("name: t\nmodalities: [1, 2\n", "invalid YAML"),
+        ("- a\n- b\n", "expected a mapping of keys at the top level, found list"),
+    ],
+)
+def test_bad_config_is_one_line_and_exit_2(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    code, out, err = run("config", "check", path)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith(f"error: {path}")
+    assert expected in err
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    code, _, err = run("train-supernet", "--config", str(tmp_path / "nope.yaml"))
+    assert code == 2 and err == f"error: {tmp_path / 'nope.yaml'}: config file not found\n"
+
+
+def test_unknown_modality_and_contradicting_flags(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    code, _, err = run("train-supernet", "--config", path, "--modality", "audio")
+    assert code == 2 and "--modality 'audio' is not in" in err
+    code, _, err = run("train-supernet", "--config", path, "--resume", "--force")
+    assert code == 2 and "contradict" in err
+
+
+def test_bad_override_and_bad_device(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    code, _, err = run("config", "check", path, "--set", "supernet.epochs")
+    assert code == 2 and "expected KEY.PATH=VALUE" in err
+    code, _, err = run("train-supernet", "--config", path, "--device", "cuda:7")
+    assert code == 2 and "cuda" in err and err.count("\n") == 1
+
+
+def test_real_process_prints_no_traceback(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "bogus: 1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "harmonic_nas", "config", "check", path], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().startswith("error:")

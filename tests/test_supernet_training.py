@@ -1,0 +1,166 @@
+"""Supernet training: sandwich rule, outputs, BN recalibration, exact resumption, clear refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from harmonic_nas.config import validate_config
+from harmonic_nas.errors import UserError
+from harmonic_nas.metrics import score
+from harmonic_nas.supernet import SupernetFiles, SupernetTrainer, load_supernet, recalibrate_bn
+
+DEVICE = torch.device("cpu")
+
+
+def small_config(tmp_path: Path, **supernet: Any) -> Any:
+    train = {"epochs": 2, "batch_size": 64, "random_subnets": 1, "bn_calib_samples": 256, "eval_random_subnets": 2}
+    train.update(supernet)
+    return validate_config(
+        {
+            "name": "unit",
+            "output": {"runs_dir": str(tmp_path / "runs")},
+            "modalities": {
+                "image": {
+                    "type": "mbv3",
+                    "stem_width": 8,
+                    "stages": [{"width": 16, "stride": 2}, {"width": 24, "stride": 2, "se": True, "act": "hswish"}],
+                    "depths": [1, 2],
+                    "expands": [2, 3],
+                    "kernels": [3, 5],
+                    "head_width": 64,
+                },
+                "thumb": {"type": "maxout", "hidden": [32, 64], "blocks": [1, 2], "factors": [2, 3]},
+            },
+            "supernet": train,
+            "runtime": {"threads": 1},
+        }
+    )
+
+
+def test_training_writes_supernet_and_metrics(tmp_path: Path, mnist_pair: Any) -> None:
+    cfg = small_config(tmp_path, epochs=3, lr=1e-2)  # 48 steps in all: a high lr to learn anything
+    metrics = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False).run()
+    files = SupernetFiles(cfg.run_dir / "supernets", "image")
+    assert files.supernet.is_file() and files.metrics.is_file() and files.checkpoint.is_file()
+    on_disk = json.loads(files.metrics.read_text())
+    assert [s["name"] for s in on_disk["subnets"]] == ["max", "min", "random-1", "random-2"]
+    assert on_disk == json.loads(json.dumps(metrics))
+    assert len(on_disk["history"]) == 3
+    # 1024 MNIST digits, 3 short epochs: far above the 10 % of chance for the max and the min subnet.
+    vals = {s["name"]: s["val"] for s in on_disk["subnets"]}
+    assert vals["max"] > 0.6 and vals["min"] > 0.3, vals
+    # The loss went down over training.
+    losses = [h["loss"] for h in on_disk["history"]]
+    assert losses[-1] < losses[0]
+
+
+def test_maxout_supernet_trains(tmp_path: Path, mnist_pair: Any) -> None:
+    cfg = small_config(tmp_path, epochs=3, batch_size=32, lr=1e-2)
+    metrics = SupernetTrainer(cfg, "thumb", mnist_pair, DEVICE, show_progress=False).run()
+    assert {s["name"] for s in metrics["subnets"]} == {"max", "min", "random-1", "random-2"}
+    assert min(s["val"] for s in metrics["subnets"]) > 0.5
+
+
+def test_saved_supernet_reloads_to_the_same_function(tmp_path: Path, mnist_pair: Any) -> None:
+    cfg = small_config(tmp_path, epochs=1)
+    trainer = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False)
+    trainer.run()
+    model, meta = load_supernet(trainer.files.supernet)
+    assert meta["input_shape"] == [1, 28, 28] and meta["num_classes"] == 10 and meta["task"] == "multiclass"
+    x = torch.from_numpy(mnist_pair.split("val").inputs["image"][:8])
+    for arch in (trainer.space.max(), trainer.space.min()):
+        trainer.model.eval().set_active(arch)
+        model.set_active(arch)
+        assert torch.allclose(model(x).logits, trainer.model(x.contiguous(memory_format=torch.channels_last)).logits, atol=1e-5)
+
+
+def test_sandwich_depends_only_on_seed_epoch_and_step(tmp_path: Path, mnist_pair: Any) -> None:
+    trainer = SupernetTrainer(small_config(tmp_path, random_subnets=3), "image", mnist_pair, DEVICE, show_progress=False)
+    archs = trainer.sandwich(4, 7)
+    assert archs[0] == trainer.space.max() and archs[1] == trainer.space.min() and len(archs) == 5
+    assert trainer.sandwich(4, 7) == archs
+    assert any(trainer.sandwich(4, 8)[i] != archs[i] for i in range(2, 5))
+
+
+def _snapshot(trainer: SupernetTrainer) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+
+def test_resume_after_interrupt_gives_the_same_next_epoch(tmp_path: Path, mnist_pair: Any) -> None:
+    straight = SupernetTrainer(small_config(tmp_path / "a", patience=10), "image", mnist_pair, DEVICE, show_progress=False)
+    straight.fit()
+    expected = _snapshot(straight)
+
+    cfg = small_config(tmp_path / "b", patience=10)
+    interrupted = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False)
+    loss, sps = interrupted.train_epoch(0)
+    interrupted.end_epoch(0, loss, sps, 1.0)  # writes the epoch-1 checkpoint; the process "dies" here
+    del interrupted
+
+    resumed = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False)
+    resumed.load_state(torch.load(resumed.files.checkpoint, weights_only=False))
+    assert resumed.epoch == 1
+    resumed.fit()
+    got = _snapshot(resumed)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert torch.equal(expected[key], got[key]), key
+    assert [h["val_max"] for h in resumed.history] == [h["val_max"] for h in straight.history]
+
+
+def test_existing_checkpoint_needs_resume_or_force(tmp_path: Path, mnist_pair: Any) -> None:
+    cfg = small_config(tmp_path, epochs=1)
+    SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False).run()
+    with pytest.raises(UserError, match="--resume .* --force"):
+        SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False).run()
+
+
+def test_resume_with_other_settings_is_refused(tmp_path: Path, mnist_pair: Any) -> None:
+    cfg = small_config(tmp_path, epochs=1)
+    SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False).run()
+    changed = small_config(tmp_path, epochs=1, lr=0.01)
+    with pytest.raises(UserError, match="other settings"):
+        SupernetTrainer(changed, "image", mnist_pair, DEVICE, show_progress=False).run(resume=True)
+
+
+def test_early_stopping_stops_when_val_stalls(tmp_path: Path, mnist_pair: Any) -> None:
+    # lr 0 (and min_lr 0): weights never change, so val never improves after the first epoch.
+    cfg = small_config(tmp_path, epochs=10, patience=2, lr=1e-12)
+    trainer = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False)
+    trainer.fit()
+    assert trainer.epoch == 3 and trainer.best_epoch == 0
+
+
+def test_unknown_modality_is_one_clear_error(tmp_path: Path, mnist_pair: Any) -> None:
+    with pytest.raises(UserError, match="'audio' is not in the config"):
+        SupernetTrainer(small_config(tmp_path), "audio", mnist_pair, DEVICE)
+
+
+def test_bn_recalibration_sets_exact_statistics() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.BatchNorm2d(3))
+    inputs = (torch.randn(300, 3, 4, 4) * 2 + 5).numpy()
+    model.train()
+    model(torch.zeros(8, 3, 4, 4))  # pollute the running statistics first
+    recalibrate_bn(model, inputs, 64, DEVICE, channels_last=False)
+    bn = model[0]
+    assert not model.training
+    assert torch.allclose(bn.running_mean, torch.from_numpy(inputs).mean(dim=(0, 2, 3)), atol=1e-5)
+    # Per-batch unbiased variances averaged: close to the population variance.
+    assert torch.allclose(bn.running_var, torch.from_numpy(inputs).var(dim=(0, 2, 3)), rtol=0.05)
+
+
+def test_weighted_f1_on_a_hand_computed_case() -> None:
+    targets = torch.tensor([[1, 0], [1, 1], [0, 1], [1, 0]], dtype=torch.float32)
+    logits = torch.tensor([[3, -1], [2, -2], [-1, 1], [-3, 2]], dtype=torch.float32)
+    # label 0: tp=2 fp=0 fn=1 -> f1 = 4/5, support 3; label 1: tp=1 fp=1 fn=1 -> f1 = 1/2, support 2
+    assert score(logits, targets, "multilabel") == pytest.approx((0.8 * 3 + 0.5 * 2) / 5)
+    assert score(logits, torch.tensor([0, 1, 1, 1]), "multiclass") == pytest.approx(0.75)
+    assert np.isclose(score(logits, torch.zeros(4, 2), "multilabel"), 0.0)
