@@ -1,0 +1,115 @@
+"""The derived (discrete) fusion network of a genotype, and the whole multimodal network around it.
+
+Only what feeds the output is built (``live_parts``): a cell no later cell reads and no output uses, a
+node the cell's last node does not depend on, or a tap no live cell reads costs nothing at inference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from torch import Tensor, nn
+
+from harmonic_nas.fusion.blocks import CellOutput, FusionHead
+from harmonic_nas.fusion.operators import build_operator
+from harmonic_nas.fusion.projection import InputProjection
+from harmonic_nas.fusion.search_net import FusionSearchNet
+from harmonic_nas.space.fusion import live_parts, output_cells, validate_genotype
+
+
+class DiscreteCell(nn.Module):
+    def __init__(self, cell: dict[str, Any], live_nodes: Sequence[int], channels: int, length: int, dropout: float) -> None:
+        super().__init__()
+        self.spec = cell
+        self.live = list(live_nodes)
+        self.nodes = nn.ModuleDict(
+            {str(d): build_operator(cell["nodes"][d]["op"], channels, length, dropout) for d in self.live}
+        )
+        self.output = CellOutput(channels, length)
+
+    def forward(self, x: Tensor, y: Tensor | None) -> Tensor:
+        states: list[Tensor | None] = [x, y] + [None] * len(self.spec["nodes"])
+        for d in self.live:
+            a, b = self.spec["nodes"][d]["inputs"]
+            states[2 + d] = self.nodes[str(d)](states[a], states[b])
+        return self.output(states[-1], x)  # type: ignore[arg-type]
+
+
+class FusionNet(nn.Module):
+    """Fusion network of one genotype. ``forward`` takes one tensor (or None for taps it does not use)
+    per tap of ``genotype["taps"]``: raw maps, cached pooled sequences (B, C_in, L) or vectors."""
+
+    def __init__(
+        self,
+        genotype: dict[str, Any],
+        tap_channels: Sequence[int],
+        channels: int,
+        length: int,
+        num_classes: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.genotype = validate_genotype(genotype)
+        if len(tap_channels) != len(self.genotype["taps"]):
+            raise ValueError(f"{len(tap_channels)} tap channel counts for {len(self.genotype['taps'])} taps")
+        self.live = live_parts(self.genotype)
+        self.num_taps = len(tap_channels)
+        self.projections = nn.ModuleDict(
+            {str(t): InputProjection(tap_channels[t], channels, length, dropout) for t in self.live.taps}
+        )
+        self.cells = nn.ModuleDict(
+            {
+                str(p): DiscreteCell(self.genotype["cells"][p], self.live.nodes[p], channels, length, dropout)
+                for p in self.live.cells
+            }
+        )
+        self.outputs = output_cells(len(self.genotype["cells"]))
+        self.head = FusionHead(len(self.outputs), channels, length, num_classes)
+
+    @classmethod
+    def from_search(cls, search: FusionSearchNet, genotype: dict[str, Any], tap_channels: Sequence[int],
+                    channels: int, length: int, num_classes: int, dropout: float) -> FusionNet:
+        """The derived network warm-started with the searched weights of the parts it keeps."""
+        net = cls(genotype, tap_channels, channels, length, num_classes, dropout)
+        for t, proj in net.projections.items():
+            proj.load_state_dict(search.projections[int(t)].state_dict())
+        for p, cell in net.cells.items():
+            source = search.cells[int(p)]
+            cell.output.load_state_dict(source.output.state_dict())
+            for d, op in cell.nodes.items():
+                op.load_state_dict(source.nodes[int(d)].ops[cell.spec["nodes"][int(d)]["op"]].state_dict())
+        net.head.load_state_dict(search.head.state_dict())
+        return net
+
+    def forward(self, taps: Sequence[Tensor | None]) -> Tensor:
+        states: list[Tensor | None] = [None] * (self.num_taps + len(self.genotype["cells"]))
+        for t, proj in self.projections.items():
+            states[int(t)] = proj(taps[int(t)])
+        for p, cell in self.cells.items():
+            i, j = cell.spec["inputs"]
+            states[self.num_taps + int(p)] = cell(states[i], states[j])
+        return self.head([states[self.num_taps + p] for p in self.outputs])  # type: ignore[misc]
+
+
+class MultimodalNet(nn.Module):
+    """Extracted backbones plus the fusion network, end to end on raw inputs: what is exported and timed.
+
+    ``forward(*inputs)`` takes one raw input batch per modality in ``modalities`` order (the genotype's
+    modality order); backbones whose taps the fusion never reads are not run.
+    """
+
+    def __init__(self, backbones: Mapping[str, nn.Module], fusion: FusionNet) -> None:
+        super().__init__()
+        self.modalities = list(dict.fromkeys(m for m, _ in fusion.genotype["taps"]))
+        missing = [m for m in self.modalities if m not in backbones]
+        if missing:
+            raise ValueError(f"no backbone for modality {missing[0]!r} (have {sorted(backbones)})")
+        used = {fusion.genotype["taps"][t][0] for t in fusion.live.taps}
+        self.backbones = nn.ModuleDict({m: backbones[m] for m in self.modalities if m in used})
+        self.fusion = fusion
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        taps = {m: self.backbones[m](x).taps for m, x in zip(self.modalities, inputs) if m in self.backbones}
+        features = [taps[m][s] if m in taps else None for m, s in self.fusion.genotype["taps"]]
+        return self.fusion(features)
