@@ -1,0 +1,102 @@
+"""Bilevel first-order DARTS for the fusion search: per step, the architecture (alpha, beta, gamma) takes
+one Adam step on a val batch with L_task^a + L_lat^b + L_energy^c, then the weights take one Adam step
+on a train batch with L_task. Test data never enters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from harmonic_nas.config.schema import FusionConfig
+from harmonic_nas.data import Task
+from harmonic_nas.fusion.evaluation import evaluate
+from harmonic_nas.fusion.features import SplitFeatures
+from harmonic_nas.fusion.hardware_loss import HardwareCost
+from harmonic_nas.fusion.search_net import FusionSearchNet
+from harmonic_nas.metrics import task_loss
+
+EpochCallback = Callable[[dict[str, Any]], None]
+
+
+def _endless(split: SplitFeatures, batch_size: int, generator: torch.Generator) -> Iterator[tuple[list[Tensor], Tensor]]:
+    """Val batches for the architecture steps, reshuffled at every pass (val is smaller than train)."""
+    while True:
+        yield from split.batches(batch_size, generator)
+
+
+class _FrozenRunningStats:
+    """BatchNorm still normalises with batch statistics, but val batches must not move the running
+    statistics (the weights, running statistics included, are learnt on train only)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        self.bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self.saved = [bn.momentum for bn in self.bns]
+
+    def __enter__(self) -> None:
+        for bn in self.bns:
+            bn.momentum = 0.0
+
+    def __exit__(self, *exc: object) -> None:
+        for bn, momentum in zip(self.bns, self.saved):
+            bn.momentum = momentum
+
+
+def search(
+    net: FusionSearchNet,
+    train: SplitFeatures,
+    val: SplitFeatures,
+    cost: HardwareCost,
+    cfg: FusionConfig,
+    task: Task,
+    generator: torch.Generator,
+    on_epoch: EpochCallback | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``cfg.epochs`` search epochs; returns one record per epoch (loss, val metric, expected cost)."""
+    arch_params = net.arch_parameters()
+    w_opt = torch.optim.Adam(net.weight_parameters(), lr=cfg.lr)
+    a_opt = torch.optim.Adam(arch_params, lr=cfg.arch_lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=cfg.epochs, eta_min=cfg.min_lr)
+    val_batches = _endless(val, cfg.batch_size, generator)
+    frozen_stats = _FrozenRunningStats(net)
+    exps = cfg.exponents
+    learns_arch = any(power != 0 for power in (exps.task, exps.latency, exps.energy))  # else nothing to follow
+    history = []
+    for epoch in range(1, cfg.epochs + 1):
+        start = time.perf_counter()
+        net.train()
+        total, steps = torch.zeros(()), 0
+        for taps, targets in train.batches(cfg.batch_size, generator):
+            if learns_arch:
+                val_taps, val_targets = next(val_batches)
+                with frozen_stats:
+                    arch_loss = cost.objective(task_loss(net(val_taps), val_targets, task), net.op_probs(), exps)
+                # Only the architecture gradients: autograd skips the weight gradients it would throw away.
+                for param, grad in zip(arch_params, torch.autograd.grad(arch_loss, arch_params, allow_unused=True)):
+                    param.grad = grad
+                a_opt.step()
+
+            w_opt.zero_grad(set_to_none=True)
+            loss = task_loss(net(taps), targets, task)
+            loss.backward()
+            w_opt.step()
+            total += loss.detach().cpu()
+            steps += 1
+        schedule.step()
+        latency, energy = cost.expected(net.op_probs())
+        record = {
+            "epoch": epoch,
+            "loss": float(total) / max(steps, 1),
+            "val_metric": evaluate(net, val, cfg.batch_size, task),
+            "expected_latency_ms": latency,
+            "expected_energy_mj": energy,
+            "seconds": time.perf_counter() - start,
+        }
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+    return history

@@ -1,0 +1,117 @@
+"""Stage 2 for one candidate: fusion search on cached backbone features, derivation, fine-tuning of the
+derived network; the result the evolutionary search ranks the candidate by."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import torch
+
+from harmonic_nas.config.schema import FusionConfig
+from harmonic_nas.data import MultimodalDataset
+from harmonic_nas.fusion.darts import search
+from harmonic_nas.fusion.derive import derive_genotype
+from harmonic_nas.fusion.discrete import FusionNet
+from harmonic_nas.fusion.features import FeatureCache, FeatureSettings, candidate_features
+from harmonic_nas.fusion.finetune import finetune
+from harmonic_nas.fusion.hardware_loss import HardwareCost
+from harmonic_nas.fusion.search_net import FusionSearchNet
+from harmonic_nas.hardware.lut import LookupTable
+from harmonic_nas.metrics import metric_name
+from harmonic_nas.space.encoding import stable_hash
+from harmonic_nas.space.fusion import FusionMacroSpace
+
+# (phase "search" | "finetune", epochs of the phase, the epoch's record)
+Stage2Callback = Callable[[str, int, dict[str, Any]], None]
+
+
+class Stage2Outcome(NamedTuple):
+    result: dict[str, Any]  # JSON-able
+    fusion: FusionNet  # the selected derived network (eval mode), on the device it was trained on
+
+
+def stage2(
+    candidate: dict[str, Any],
+    supernets: Mapping[str, Any],
+    dataset: MultimodalDataset,
+    lut: LookupTable,
+    fusion_cfg: FusionConfig,
+    *,
+    cache: FeatureCache | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    on_epoch: Stage2Callback | None = None,
+) -> Stage2Outcome:
+    """Search, derive and fine-tune the fusion of ``candidate`` ({"backbones": ..., "macro": ...}).
+
+    ``supernets`` maps each modality of the candidate (in its order) to its trained supernet; ``cache``
+    shares backbone features between candidates (a private one is made if None). The hardware cost is
+    read from ``lut`` once, before the first step.
+    """
+    device = torch.device(device)
+    started = time.perf_counter()
+    macro = FusionMacroSpace(fusion_cfg.cells, fusion_cfg.nodes).validate(candidate["macro"])
+    backbones = {m: supernets[m].space.normalize(arch) for m, arch in candidate["backbones"].items()}
+    cost = HardwareCost(lut, fusion_cfg.operators, fusion_cfg.channels, fusion_cfg.length).to(device)
+    cache = cache or FeatureCache(FeatureSettings(length=fusion_cfg.length, seed=seed, device=device))
+    features = candidate_features(cache, backbones, supernets, dataset)
+    train, val = features.splits["train"].to(device), features.splits["val"].to(device)
+    features_s = time.perf_counter() - started
+
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    shape = (fusion_cfg.channels, fusion_cfg.length, dataset.num_classes, fusion_cfg.dropout)
+    net = FusionSearchNet(features.channels, macro["cells"], macro["nodes"], fusion_cfg.operators, *shape).to(device)
+    history = search(net, train, val, cost, fusion_cfg, dataset.task, generator,
+                     _phase(on_epoch, "search", fusion_cfg.epochs))
+    genotype = derive_genotype(net, features.taps)
+    expected = cost.expected(net.op_probs())
+    search_s = time.perf_counter() - started - features_s
+
+    fusion = FusionNet.from_search(net, genotype, features.channels, *shape).to(device)
+    tuned = finetune(fusion, train, val, fusion_cfg, dataset.task, generator,
+                     _phase(on_epoch, "finetune", fusion_cfg.finetune_epochs))
+    derived = cost.genotype_cost(genotype)
+    total_s = time.perf_counter() - started
+    result = {
+        "candidate_id": stable_hash({"backbones": backbones, "macro": macro}),
+        "candidate": {"backbones": backbones, "macro": macro},
+        "genotype": genotype,
+        "metric": metric_name(dataset.task),
+        "val_metric": tuned.val_metric,
+        "best_epoch": tuned.best_epoch,
+        "expected": {"latency_ms": expected[0], "energy_mj": expected[1]},
+        "derived": {"latency_ms": derived[0], "energy_mj": derived[1]},
+        "lut": {"device": lut.header.device, "runtime": lut.header.runtime},
+        "search_history": history,
+        "finetune_history": tuned.history,
+        "timings": {
+            "features_s": features_s,
+            "search_s": search_s,
+            "finetune_s": total_s - features_s - search_s,
+            "total_s": total_s,
+            "train_samples": len(train),
+            "val_samples": len(val),
+        },
+    }
+    return Stage2Outcome(result, fusion)
+
+
+def run_stage2(
+    candidate: dict[str, Any],
+    supernets: Mapping[str, Any],
+    dataset: MultimodalDataset,
+    lut: LookupTable,
+    fusion_cfg: FusionConfig,
+    **options: Any,
+) -> dict[str, Any]:
+    """:func:`stage2` without the network: the JSON-able result the evolutionary search stores."""
+    return stage2(candidate, supernets, dataset, lut, fusion_cfg, **options).result
+
+
+def _phase(callback: Stage2Callback | None, phase: str, epochs: int) -> Callable[[dict[str, Any]], None] | None:
+    if callback is None:
+        return None
+    return lambda record: callback(phase, epochs, record)

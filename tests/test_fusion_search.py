@@ -1,0 +1,150 @@
+"""Searchable fusion network: relaxation (eq. 6-9), parameter groups, derivation (eq. 8, 10), the
+bilevel loop and the hardware loss (its gradient reaches gamma; a larger b derives cheaper ops)."""
+
+from __future__ import annotations
+
+import torch
+from test_fusion_support import COSTS, OPS, make_lut, small_fusion, synthetic_split
+
+from harmonic_nas.config.schema import LossExponents
+from harmonic_nas.fusion.darts import search
+from harmonic_nas.fusion.derive import best_pair, derive_genotype
+from harmonic_nas.fusion.hardware_loss import HardwareCost
+from harmonic_nas.fusion.search_net import FusionSearchNet, mix_pair, pair_distribution
+from harmonic_nas.space.fusion import validate_genotype
+
+TAPS = [("image", 0), ("image", 1), ("text", 0)]
+
+
+def make_net(cells: int = 2, nodes: int = 2, ops: list[str] = OPS, seed: int = 0) -> FusionSearchNet:
+    torch.manual_seed(seed)
+    return FusionSearchNet([6, 5, 7], cells, nodes, ops, channels=8, length=4, num_classes=3, dropout=0.1)
+
+
+def test_pair_distribution_is_the_normalised_product_of_identity_probabilities() -> None:
+    logits = torch.tensor([[2.0, 0.0], [0.0, 0.0], [0.0, 1.0]])
+    w = logits.softmax(-1)[:, 0]
+    pairs = pair_distribution(logits)
+    expected = torch.tensor([[0, w[0] * w[1], w[0] * w[2]], [0, 0, w[1] * w[2]], [0, 0, 0]])
+    assert torch.allclose(pairs, expected / expected.sum())
+    assert best_pair(logits) == [0, 1]
+    a, b, c = torch.full((1, 2, 2), 1.0), torch.full((1, 2, 2), 2.0), torch.full((1, 2, 2), 4.0)
+    x, y = mix_pair(logits, [a, b, c])
+    first, second = pairs.sum(1), pairs.sum(0)  # X: earlier member of each pair, Y: later member
+    assert torch.allclose(x, torch.full((1, 2, 2), float(first[0] * 1 + first[1] * 2)))
+    assert torch.allclose(y, torch.full((1, 2, 2), float(second[1] * 2 + second[2] * 4)))
+
+
+def test_architecture_parameters_are_registered_in_their_own_group() -> None:
+    net = make_net(cells=3, nodes=3)
+    arch = net.arch_parameters()
+    names = {name for name, _ in net.named_parameters()}
+    assert {"gamma", "alpha.0", "alpha.2", "beta.0", "beta.3"} <= names
+    assert net.gamma.shape == (3, 3, len(OPS))
+    assert [a.shape[0] for a in net.alpha] == [3, 4, 5]  # taps + earlier cells (eq. 6)
+    assert [b.shape[0] for b in net.beta] == [3, 4] * 3  # X, Y + earlier nodes, for nodes 1 and 2
+    ids = {id(p) for p in arch}
+    assert len(ids) == len(arch) and not ids & {id(p) for p in net.weight_parameters()}
+    assert len(arch) + len(net.weight_parameters()) == len(list(net.parameters()))
+
+
+def test_task_gradient_reaches_every_architecture_parameter() -> None:
+    net = make_net(cells=2, nodes=3)
+    split = synthetic_split(16, 0)
+    torch.nn.functional.cross_entropy(net(split.taps), split.targets).backward()
+    for param in net.arch_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0
+
+
+def test_any_number_of_modalities() -> None:
+    torch.manual_seed(0)
+    net = FusionSearchNet([3, 4, 5, 6], 2, 1, ["sum", "concat_fc"], 8, 4, 2, 0.0)
+    out = net([torch.randn(2, 3, 4), torch.randn(2, 4, 2, 2), torch.randn(2, 5), torch.randn(2, 6, 4)])
+    assert out.shape == (2, 2)
+    genotype = derive_genotype(net, [("a", 0), ("b", 0), ("c", 0), ("d", 0)])
+    assert validate_genotype(genotype, ["sum", "concat_fc"]) == genotype
+
+
+def test_derivation_keeps_the_best_pairs_and_the_argmax_ops() -> None:
+    net = make_net(cells=2, nodes=2)
+    with torch.no_grad():
+        for param in net.arch_parameters():
+            param.zero_()
+        net.alpha[0][2, 0] = 3.0  # cell 0: text tap and image tap 1 most likely kept
+        net.alpha[0][1, 0] = 2.0
+        net.alpha[1][3, 0] = 3.0  # cell 1: cell 0 and image tap 0
+        net.alpha[1][0, 0] = 1.0
+        net.beta[0][2, 0] = 2.0  # cell 0, node 1: node 0 and X
+        net.beta[0][0, 0] = 1.0
+        net.gamma[0, 0, OPS.index("attention")] = 1.0
+        net.gamma[0, 1, OPS.index("concat_mish")] = 1.0
+        net.gamma[1, 1, OPS.index("sum")] = 1.0
+    genotype = derive_genotype(net, TAPS)
+    assert genotype["taps"] == [["image", 0], ["image", 1], ["text", 0]]
+    assert genotype["cells"][0] == {
+        "inputs": [1, 2],
+        "nodes": [{"inputs": [0, 1], "op": "attention"}, {"inputs": [0, 2], "op": "concat_mish"}],
+    }
+    assert genotype["cells"][1]["inputs"] == [0, 3]
+    assert genotype["cells"][1]["nodes"][1]["op"] == "sum"
+    assert validate_genotype(genotype, OPS) == genotype
+
+
+def _expensive_share(net: FusionSearchNet) -> float:
+    probs = net.op_probs().detach()
+    costs = torch.tensor([COSTS[name] for name in OPS])
+    return float((probs * costs).sum() / probs.sum())
+
+
+def test_hardware_term_alone_moves_gamma_towards_cheap_ops_in_the_architecture_step() -> None:
+    train, val = synthetic_split(128, 0), synthetic_split(64, 1)
+    lut = make_lut(8, 4)
+    for exponents, moves in ((LossExponents(task=0, latency=1, energy=1), True),
+                             (LossExponents(task=0, latency=0, energy=0), False)):
+        net = make_net()
+        before = net.gamma.detach().clone()
+        cost_before = _expensive_share(net)
+        cfg = small_fusion(epochs=1, exponents=exponents, arch_lr=0.05)
+        search(net, train, val, HardwareCost(lut, OPS, 8, 4), cfg, "multiclass", torch.Generator().manual_seed(0))
+        if moves:  # only the hardware term is on: every gamma change comes from it
+            assert _expensive_share(net) < cost_before
+            moved = net.gamma.detach() - before  # every node: cheapest op up, dearest op down
+            assert (moved[..., OPS.index("sum")] > 0).all() and (moved[..., OPS.index("attention")] < 0).all()
+        else:  # no task and no hardware term: the architecture step has nothing to follow
+            assert torch.equal(net.gamma, before)
+
+
+def test_hardware_gradient_on_gamma_is_the_normalised_cost() -> None:
+    net = make_net(cells=1, nodes=1)
+    cost = HardwareCost(make_lut(8, 4), OPS, 8, 4)
+    latency, _ = cost.terms(net.op_probs())
+    (grad,) = torch.autograd.grad(latency, net.gamma)
+    probs = net.op_probs()[0, 0].detach()
+    norm = cost.latency_norm
+    assert torch.allclose(grad[0, 0], probs * (norm - (probs * norm).sum()), atol=1e-6)  # softmax Jacobian
+    assert float(norm.min()) == 1.0 and float(norm.max()) == 2.0  # this device's own min/max
+
+
+def test_raising_b_derives_cheaper_operators() -> None:
+    train, val = synthetic_split(256, 0), synthetic_split(128, 1)
+    cost = HardwareCost(make_lut(8, 4), OPS, 8, 4)
+    derived = {}
+    for b in (0.0, 3.0):
+        net = make_net(cells=2, nodes=2)
+        cfg = small_fusion(epochs=3, arch_lr=0.03, exponents=LossExponents(task=1, latency=b, energy=0))
+        search(net, train, val, cost, cfg, "multiclass", torch.Generator().manual_seed(0))
+        derived[b] = cost.genotype_cost(derive_genotype(net, TAPS))[0]
+    assert derived[3.0] < derived[0.0]
+    assert derived[3.0] <= 2 * COSTS["squeeze_excitation"]  # cheap ops only
+
+
+def test_architecture_step_leaves_batchnorm_running_statistics_to_train() -> None:
+    """Val batches normalise with their own statistics but never move the running ones (train only)."""
+    train, val = synthetic_split(64, 0), synthetic_split(64, 1)
+    net = make_net(cells=1, nodes=1)
+    cfg = small_fusion(epochs=1, batch_size=64, lr=1e-12, min_lr=0.0)  # weights frozen in effect
+    search(net, train, val, HardwareCost(make_lut(8, 4), OPS, 8, 4), cfg, "multiclass", torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        proj = net.projections[0].conv(train.taps[0])
+    expected = 0.1 * proj.mean(dim=(0, 2))  # one train step with momentum 0.1 from 0
+    assert torch.allclose(net.projections[0].bn.running_mean, expected, atol=1e-5)
