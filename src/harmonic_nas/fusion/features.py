@@ -52,7 +52,14 @@ def prepared_backbone(
         model = model.to(memory_format=torch.channels_last)
     train = dataset.split("train").inputs[modality]
     calib = np.asarray(train[calibration_indices(len(train), settings.calib_samples, settings.seed)])
+    # recalibrate_bn runs the model in train mode, dropout included: a dropout before a BatchNorm (maxout
+    # blocks) would make the statistics random and unlike the eval-mode activations they normalise.
+    dropouts = [(m, m.p) for m in model.modules() if isinstance(m, nn.Dropout)]
+    for module, _ in dropouts:
+        module.p = 0.0
     recalibrate_bn(model, calib, settings.batch_size, settings.device, settings.channels_last)
+    for module, p in dropouts:
+        module.p = p
     return model.eval()
 
 

@@ -1,0 +1,120 @@
+"""Discrete fusion network of a genotype: only live parts built, warm start from the search, end-to-end
+equality with the cached-feature path, layer specs that cover every layer, builder, diagram."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from test_fusion_support import OPS, image_supernet, thumb_supernet
+
+from harmonic_nas.fusion.diagram import genotype_dot, write_diagram
+from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet
+from harmonic_nas.fusion.features import FeatureCache, FeatureSettings, prepared_backbone
+from harmonic_nas.fusion.search_net import FusionSearchNet
+from harmonic_nas.fusion.specs import build_layer, fusion_layer_specs
+from harmonic_nas.hardware.specs import LayerSpec
+from harmonic_nas.space import InvalidArchError
+from harmonic_nas.space.fusion import live_parts, validate_genotype
+
+# Taps 0, 1 (image), 2, 3 (thumb). Cell 0 is read by no one: dead. Cell 1 (node 0 dead: node 1 reads
+# X and Y directly) and cell 2 form the output; cell 2 reads cell 1 (index 5) and thumb tap 1.
+GENOTYPE = {
+    "taps": [["image", 0], ["image", 1], ["thumb", 0], ["thumb", 1]],
+    "cells": [
+        {"inputs": [0, 2], "nodes": [{"inputs": [0, 1], "op": "attention"}, {"inputs": [0, 2], "op": "sum"}]},
+        {"inputs": [1, 2], "nodes": [{"inputs": [0, 1], "op": "linear_glu"}, {"inputs": [0, 1], "op": "concat_fc"}]},
+        {"inputs": [3, 5], "nodes": [{"inputs": [0, 1], "op": "squeeze_excitation"}, {"inputs": [1, 2], "op": "concat_mish"}]},
+    ],
+}
+CHANNELS = [8, 16, 16, 16]
+
+
+def test_live_parts_of_a_genotype() -> None:
+    live = live_parts(GENOTYPE)
+    assert live.cells == (1, 2)
+    assert live.nodes == ((), (1,), (0, 1))
+    assert live.taps == (1, 2, 3)
+
+
+def test_genotype_validation_names_the_problem() -> None:
+    assert validate_genotype(GENOTYPE, OPS) == GENOTYPE
+    bad_cell = {**GENOTYPE, "cells": [{"inputs": [2, 1], "nodes": [{"inputs": [0, 1], "op": "sum"}]}]}
+    with pytest.raises(InvalidArchError, match=r"cells\[0\].inputs = \[2, 1\]"):
+        validate_genotype(bad_cell)
+    bad_node = {**GENOTYPE, "cells": [{"inputs": [0, 1], "nodes": [{"inputs": [0, 2], "op": "sum"}]}]}
+    with pytest.raises(InvalidArchError, match=r"nodes\[0\].inputs = \[0, 2\] must be two indices i < j below 2"):
+        validate_genotype(bad_node)
+    with pytest.raises(InvalidArchError, match="op must be one of"):
+        validate_genotype(GENOTYPE, ["sum"])
+    with pytest.raises(InvalidArchError, match="unknown key 'extra'"):
+        validate_genotype({**GENOTYPE, "extra": 1})
+
+
+def test_only_live_parts_are_built_and_unused_taps_may_be_none() -> None:
+    net = FusionNet(GENOTYPE, CHANNELS, channels=8, length=4, num_classes=10, dropout=0.1).eval()
+    assert sorted(net.projections) == ["1", "2", "3"] and sorted(net.cells) == ["1", "2"]
+    assert sorted(net.cells["1"].nodes) == ["1"]
+    taps = [None, torch.randn(3, 16, 4), torch.randn(3, 16), torch.randn(3, 16)]
+    assert net(taps).shape == (3, 10)
+
+
+def test_warm_start_copies_the_searched_weights_of_the_kept_parts() -> None:
+    torch.manual_seed(0)
+    search = FusionSearchNet(CHANNELS, 3, 2, OPS, 8, 4, 10, 0.1)
+    net = FusionNet.from_search(search, GENOTYPE, CHANNELS, 8, 4, 10, 0.1)
+    assert torch.equal(net.projections["3"].conv.weight, search.projections[3].conv.weight)
+    assert torch.equal(net.cells["2"].nodes["1"].conv.weight, search.cells[2].nodes[1].ops["concat_mish"].conv.weight)
+    assert torch.equal(net.head.classifier.weight, search.head.classifier.weight)
+
+
+def test_multimodal_net_equals_fusion_on_cached_features(mnist_pair: Any) -> None:
+    supernets = {"image": image_supernet(), "thumb": thumb_supernet()}
+    archs = {"image": supernets["image"].space.max(), "thumb": {"hidden": 16, "blocks": 2, "factor": 2}}
+    settings = FeatureSettings(length=4, calib_samples=256, channels_last=False)
+    cache = FeatureCache(settings)
+    cached = [t[:40] for m in ("image", "thumb") for t in cache.get(m, supernets[m], archs[m], mnist_pair, ["val"])["val"]]
+    torch.manual_seed(1)
+    fusion = FusionNet(GENOTYPE, CHANNELS, 8, 4, 10, 0.1).eval()
+    backbones = {m: prepared_backbone(supernets[m], archs[m], m, mnist_pair, settings) for m in ("thumb", "image")}
+    model = MultimodalNet(backbones, fusion).eval()
+    assert model.modalities == ["image", "thumb"]
+    val = mnist_pair.split("val").inputs
+    with torch.no_grad():
+        end_to_end = model(torch.from_numpy(val["image"][:40]), torch.from_numpy(val["thumb"][:40]))
+        on_features = fusion(cached)
+    assert torch.allclose(end_to_end, on_features, atol=1e-5)
+
+
+def test_layer_specs_cover_every_layer_of_the_derived_network() -> None:
+    shapes = {"image": [(8, 14, 14), (16, 7, 7)], "thumb": [(16,), (16,)]}
+    specs = fusion_layer_specs(GENOTYPE, shapes, channels=8, length=4, num_classes=10)
+    ops = [s.op for s in specs]
+    assert ops == ["fusion_proj"] * 3 + ["fusion_concat_fc", "fusion_cell_norm",
+                                         "fusion_squeeze_excitation", "fusion_concat_mish", "fusion_cell_norm",
+                                         "fusion_out_norm", "fusion_classifier"]
+    assert specs[0].input_shape == (16, 7, 7) and specs[1].input_shape == (16,)
+    assert specs[-1] == LayerSpec("fusion_classifier", (2 * 8 * 4,), out=10)
+    net = FusionNet(GENOTYPE, CHANNELS, 8, 4, 10, 0.1)
+    built = [build_layer(spec, batch_size=2) for spec in specs]
+    # Same layers, so the same parameters (counted per layer, as the LUT costs them).
+    assert sum(p.numel() for m, _ in built for p in m.parameters()) == sum(p.numel() for p in net.parameters())
+    for (module, inputs), spec in zip(built, specs):
+        out = module(*inputs)
+        assert not module.training and out.shape[0] == 2, spec
+    with pytest.raises(ValueError, match="not a fusion layer spec"):
+        build_layer(LayerSpec("conv", (3, 8, 8), out=4))
+
+
+def test_diagram_dot_text(tmp_path: Any) -> None:
+    dot = genotype_dot(GENOTYPE, title="demo")
+    assert dot.startswith("digraph fusion {") and dot.rstrip().endswith("}")
+    assert 't0 [label="image 0", shape=ellipse, style="dashed"' in dot  # unused tap drawn dashed
+    assert 'c2n1 [label="concat_mish"];' in dot
+    assert "t3 -> c2n0;" in dot and "c1_out -> c2n0;" in dot  # cell 2 fuses thumb tap 1 with cell 1
+    assert "c2n0 -> c2n1;" in dot and "c2n1 -> c2_out;" in dot
+    assert "c1_out -> head;" in dot and "c2_out -> head;" in dot and "c0_out -> head" not in dot
+    assert dot.count("{") == dot.count("}")
+    written = write_diagram(GENOTYPE, tmp_path / "fusion.dot")
+    assert written[0].read_text() == genotype_dot(GENOTYPE)
