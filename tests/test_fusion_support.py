@@ -38,16 +38,21 @@ def small_fusion(**changes: object) -> FusionConfig:
     return FusionConfig(**values)  # type: ignore[arg-type]
 
 
+IMAGE_SPACE = MBV3Space(stem_width=8, stages=[MBV3Stage(width=8), MBV3Stage(width=16, se=True)], depths=[1, 2],
+                        expands=[3, 4], kernels=[3, 5], head_width=32)
+THUMB_SPACE = MaxoutSpace(hidden=[16, 32], blocks=[1, 2], factors=[2])
+
+
 def image_supernet(seed: int = 0) -> torch.nn.Module:
+    """An untrained (random) supernet for the conftest's 1x28x28 image modality: features are features."""
     torch.manual_seed(seed)
-    space = MBV3Space(stem_width=8, stages=[MBV3Stage(width=8), MBV3Stage(width=16, se=True)], depths=[1, 2],
-                      expands=[3, 4], kernels=[3, 5], head_width=32)
-    return build_supernet(space, (1, 28, 28), 10).eval()
+    return build_supernet(IMAGE_SPACE, (1, 28, 28), 10).eval()
 
 
 def thumb_supernet(seed: int = 0) -> torch.nn.Module:
+    """An untrained supernet for the conftest's 49-d thumbnail modality."""
     torch.manual_seed(seed)
-    return build_supernet(MaxoutSpace(hidden=[16, 32], blocks=[1, 2], factors=[2]), (49,), 10).eval()
+    return build_supernet(THUMB_SPACE, (49,), 10).eval()
 
 
 def synthetic_split(n: int, seed: int) -> SplitFeatures:

@@ -32,9 +32,10 @@ def main() -> None:
 
 
 def _register() -> None:
-    from harmonic_nas.cli import config_cmd, train_cmd
+    from harmonic_nas.cli import config_cmd, data_cmd, train_cmd
 
     main.add_command(config_cmd.config)
+    main.add_command(data_cmd.data)
     main.add_command(train_cmd.train_supernet)
 
 

@@ -11,8 +11,12 @@ from harmonic_nas.data.base import (
     Task,
     limit_split,
 )
+from harmonic_nas.data.registry import available, load_dataset, prepare_dataset
 
 __all__ = [
+    "available",
+    "load_dataset",
+    "prepare_dataset",
     "SPLITS",
     "ArrayDataset",
     "ModalityKind",

@@ -1,0 +1,102 @@
+"""``harmonic-nas fusion-search``: stage 2 alone (fusion search + derived fine-tune) for given backbones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harmonic_nas.config import load_config
+from harmonic_nas.console import console, make_progress
+from harmonic_nas.errors import UserError
+from harmonic_nas.runtime import configure_threads, resolve_device
+
+
+def _read_candidate(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: arch file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read arch file: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+@click.command("fusion-search")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Experiment config (YAML).")
+@click.option("--arch", "arch_path", required=True, type=click.Path(path_type=Path),
+              help='Candidate JSON: {"backbones": {modality: arch}, "macro": {"cells": C, "nodes": D}}.')
+@click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
+              help="Result JSON (default: runs/<name>/fusion/<candidate id>.json).")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: runtime.device of the config).")
+@click.option("--cache-mb", default=2048.0, show_default=True, help="Memory bound of the backbone-feature cache.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. fusion.epochs=2.")
+def fusion_search(
+    config_path: Path, arch_path: Path, out_path: Path | None, device: str | None, cache_mb: float,
+    overrides: tuple[str, ...],
+) -> None:
+    """Search the fusion of one candidate on its frozen backbones (trained supernets of the run), derive
+    and fine-tune it; writes the result JSON (genotype, val metric, LUT cost, timings), the derived
+    fusion weights (.pt) and a fusion diagram (.dot, plus .svg/.png when Graphviz is installed)."""
+    import torch
+
+    from harmonic_nas.data.registry import load_dataset
+    from harmonic_nas.fusion.diagram import write_diagram
+    from harmonic_nas.fusion.features import FeatureCache, FeatureSettings
+    from harmonic_nas.fusion.stage2 import stage2
+    from harmonic_nas.hardware.lut import LookupTable
+    from harmonic_nas.space.candidate import CandidateSpace
+    from harmonic_nas.supernet import SupernetFiles, load_supernet
+
+    cfg = load_config(config_path, list(overrides))
+    candidate = CandidateSpace.from_config(cfg).validate(_read_candidate(arch_path))
+    configure_threads(cfg.runtime.threads)
+    torch_device = resolve_device(device or cfg.runtime.device)
+
+    supernets = {}
+    for modality in cfg.modalities:
+        files = SupernetFiles(cfg.run_dir / "supernets", modality)
+        if not files.supernet.is_file():
+            raise UserError(
+                f"{files.supernet}: no trained supernet for modality {modality!r}; train it with: "
+                f"harmonic-nas train-supernet --config {config_path}"
+            )
+        supernets[modality], _ = load_supernet(files.supernet, torch_device)
+    lut = LookupTable.load(cfg.hardware.lut or cfg.run_dir / "lut" / f"{cfg.hardware.device}.json")
+    dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed)
+    settings = FeatureSettings(
+        length=cfg.fusion.length, calib_samples=cfg.supernet.bn_calib_samples, batch_size=cfg.supernet.batch_size,
+        seed=cfg.runtime.seed, device=torch_device, channels_last=cfg.supernet.channels_last,
+    )
+
+    with make_progress("loss", "val", "lat_ms", "mJ") as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_epoch(phase: str, epochs: int, record: dict[str, Any]) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase, total=epochs, loss="-", val="-", lat_ms="-", mJ="-")
+            fields = {"loss": f"{record['loss']:.4f}", "val": f"{record['val_metric']:.4f}"}
+            if "expected_latency_ms" in record:
+                fields.update(lat_ms=f"{record['expected_latency_ms']:.3f}", mJ=f"{record['expected_energy_mj']:.3f}")
+            progress.update(tasks[phase], advance=1, **fields)
+
+        console.log("computing backbone features (once per backbone)")
+        outcome = stage2(candidate, supernets, dataset, lut, cfg.fusion, cache=FeatureCache(settings, cache_mb),
+                         seed=cfg.runtime.seed, device=torch_device, on_epoch=on_epoch)
+    result = outcome.result
+    out = out_path or cfg.run_dir / "fusion" / f"{result['candidate_id']}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    torch.save({"genotype": result["genotype"], "state_dict": outcome.fusion.state_dict()}, out.with_suffix(".pt"))
+    drawn = write_diagram(result["genotype"], out.with_suffix(".dot"), title=f"candidate {result['candidate_id']}")
+    console.log(
+        f"{result['metric']} (val) {result['val_metric']:.4f} | derived fusion ops "
+        f"{result['derived']['latency_ms']:.3f} ms, {result['derived']['energy_mj']:.3f} mJ | "
+        f"{result['timings']['total_s']:.1f} s"
+    )
+    console.log(f"wrote {out}, {out.with_suffix('.pt')}, " + ", ".join(str(p) for p in drawn))
+    if len(drawn) == 1:
+        console.log("Graphviz 'dot' not found: only the DOT text was written (install graphviz to render it)")

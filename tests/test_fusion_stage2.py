@@ -1,0 +1,143 @@
+"""Stage 2 end to end on real (small) data, multilabel scoring, and the fusion-search command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from test_fusion_support import IMAGE_SPACE, THUMB_SPACE, image_supernet, make_lut, small_fusion, thumb_supernet
+
+from harmonic_nas.cli import main
+from harmonic_nas.data import ArrayDataset, SplitData
+from harmonic_nas.fusion.features import FeatureCache, FeatureSettings
+from harmonic_nas.fusion.stage2 import run_stage2
+from harmonic_nas.space.fusion import validate_genotype
+from harmonic_nas.supernet import SupernetFiles, save_supernet
+
+SETTINGS = FeatureSettings(length=4, calib_samples=256, channels_last=False)
+
+
+def without_test(dataset: ArrayDataset) -> ArrayDataset:
+    """The dataset with its test split removed: stage 2 must never need it."""
+    splits = {k: v for k, v in dataset.splits.items() if k != "test"}
+    return ArrayDataset(dataset.name, dataset.modalities, dataset.num_classes, dataset.task, splits)
+
+
+def multilabel(dataset: ArrayDataset) -> ArrayDataset:
+    """Digits as multi-hot labels (the digit, and 'even' as an 11th label), like MM-IMDB genres."""
+    def relabel(split: SplitData) -> SplitData:
+        hot = np.zeros((len(split), 11), dtype=np.float32)
+        hot[np.arange(len(split)), split.targets] = 1.0
+        hot[:, 10] = split.targets % 2 == 0
+        return SplitData(split.inputs, hot)
+
+    splits = {k: relabel(v) for k, v in dataset.splits.items() if k != "test"}
+    return ArrayDataset(dataset.name, dataset.modalities, 11, "multilabel", splits)
+
+
+CANDIDATE = {"backbones": {"image": {"ks": [3, 5, 5, 3], "e": [3, 4, 4, 3], "d": [2, 1]},
+                           "thumb": {"hidden": 32, "blocks": 2, "factor": 2}},
+             "macro": {"cells": 2, "nodes": 2}}
+
+
+def test_stage2_searches_derives_and_finetunes_without_test_data(mnist_pair: Any) -> None:
+    supernets = {"image": image_supernet(), "thumb": thumb_supernet()}
+    cfg = small_fusion(channels=8, length=4)
+    seen = []
+    cache = FeatureCache(SETTINGS)
+    result = run_stage2(CANDIDATE, supernets, without_test(mnist_pair), make_lut(8, 4), cfg, cache=cache,
+                        on_epoch=lambda phase, n, record: seen.append((phase, n, record["epoch"])))
+    assert seen == [("search", 2, 1), ("search", 2, 2), ("finetune", 2, 1), ("finetune", 2, 2)]
+    genotype = validate_genotype(result["genotype"], cfg.operators)
+    assert genotype["taps"] == [["image", 0], ["image", 1], ["thumb", 0], ["thumb", 1]]
+    assert len(genotype["cells"]) == 2 and len(genotype["cells"][0]["nodes"]) == 2
+    assert result["metric"] == "accuracy" and 0.3 < result["val_metric"] <= 1.0  # random features, 10 classes
+    assert result["val_metric"] >= max(r["val_metric"] for r in result["finetune_history"])  # selected on val
+    assert 0 <= result["best_epoch"] <= 2
+    assert result["candidate"]["backbones"]["image"]["ks"][3] == 3  # normalised (inactive slot)
+    assert 0 < result["derived"]["latency_ms"] and 0 < result["expected"]["latency_ms"] <= 4 * 2.0
+    assert set(result["timings"]) >= {"features_s", "search_s", "finetune_s", "total_s"}
+    json.dumps(result)  # JSON-able as is
+    # A second candidate sharing the backbones reuses every cached feature.
+    misses = cache.misses
+    run_stage2({**CANDIDATE, "macro": {"cells": 1, "nodes": 1}}, supernets, without_test(mnist_pair),
+               make_lut(8, 4), small_fusion(epochs=1, finetune_epochs=1), cache=cache)
+    assert cache.misses == misses
+
+
+def test_stage2_scores_multilabel_tasks_with_weighted_f1(mnist_pair: Any) -> None:
+    supernets = {"image": image_supernet(), "thumb": thumb_supernet()}
+    result = run_stage2(CANDIDATE, supernets, multilabel(mnist_pair), make_lut(8, 4),
+                        small_fusion(epochs=1, finetune_epochs=1), cache=FeatureCache(SETTINGS))
+    assert result["metric"] == "f1_weighted" and 0.0 <= result["val_metric"] <= 1.0
+
+
+# --- the command --------------------------------------------------------------------------------------
+
+
+def write_run(tmp_path: Path, dataset: ArrayDataset, supernets: bool = True, lut: bool = True) -> Path:
+    config = {
+        "name": "fus",
+        "output": {"runs_dir": str(tmp_path / "runs")},
+        "dataset": {"name": "av-digits"},
+        "modalities": {"image": IMAGE_SPACE.model_dump(mode="json"), "thumb": THUMB_SPACE.model_dump(mode="json")},
+        "supernet": {"bn_calib_samples": 256, "channels_last": False},
+        "fusion": small_fusion(epochs=1, finetune_epochs=1).model_dump(mode="json"),
+        "hardware": {"device": "testcpu"},
+        "runtime": {"threads": 1},
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run_dir = tmp_path / "runs" / "fus"
+    if supernets:
+        for modality, model, space in (("image", image_supernet(), IMAGE_SPACE), ("thumb", thumb_supernet(), THUMB_SPACE)):
+            save_supernet(SupernetFiles(run_dir / "supernets", modality), model, space,
+                          dataset.modalities[modality], dataset, {})
+    if lut:
+        make_lut(8, 4).save(run_dir / "lut" / "testcpu.json")
+    (tmp_path / "arch.json").write_text(json.dumps(CANDIDATE))
+    return path
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stderr
+
+
+def test_fusion_search_command_writes_result_weights_and_diagram(
+    tmp_path: Path, mnist_pair: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("harmonic_nas.data.registry.load_dataset", lambda cfg, seed: mnist_pair)
+    config = write_run(tmp_path, mnist_pair)
+    out = tmp_path / "result.json"
+    code, err = invoke("fusion-search", "--config", str(config), "--arch", str(tmp_path / "arch.json"), "--out", str(out))
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    assert result["metric"] == "accuracy" and result["lut"]["device"] == "testcpu"
+    assert out.with_suffix(".pt").is_file() and out.with_suffix(".dot").read_text().startswith("digraph")
+
+
+def test_fusion_search_command_errors_are_one_line(tmp_path: Path, mnist_pair: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("harmonic_nas.data.registry.load_dataset", lambda cfg, seed: mnist_pair)
+    arch = str(tmp_path / "arch.json")
+    config = str(write_run(tmp_path, mnist_pair, supernets=False, lut=False))
+    code, err = invoke("fusion-search", "--config", config, "--arch", arch)
+    assert code == 2 and "image.pt: no trained supernet" in err and "harmonic-nas train-supernet --config" in err
+    config = str(write_run(tmp_path, mnist_pair, supernets=True, lut=False))
+    code, err = invoke("fusion-search", "--config", config, "--arch", arch)
+    assert code == 2 and "testcpu.json: LUT file not found" in err and "harmonic-nas profile" in err
+    for text, expected in (
+        ("{", "not valid JSON"),
+        (json.dumps({**CANDIDATE, "macro": {"cells": 3, "nodes": 1}}), "cells = 3 is not one of [1, 2]"),
+        (json.dumps({"backbones": {"image": CANDIDATE["backbones"]["image"]}, "macro": CANDIDATE["macro"]}),
+         "missing modality 'thumb'"),
+    ):
+        (tmp_path / "arch.json").write_text(text)
+        code, err = invoke("fusion-search", "--config", config, "--arch", arch)
+        assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
