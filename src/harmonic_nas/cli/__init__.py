@@ -37,6 +37,7 @@ def _register() -> None:
     main.add_command(config_cmd.config)
     main.add_command(data_cmd.data)
     main.add_command(train_cmd.train_supernet)
+    main.add_command(fusion_cmd.fusion_search)
 
 
 _register()
