@@ -32,7 +32,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from harmonic_nas.cli import config_cmd, data_cmd, train_cmd
+    from harmonic_nas.cli import config_cmd, data_cmd, fusion_cmd, train_cmd
 
     main.add_command(config_cmd.config)
     main.add_command(data_cmd.data)
