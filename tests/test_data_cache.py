@@ -1,0 +1,105 @@
+"""The prepared-dataset cache: built once, reused, invalidated by recipe or source changes, rebuilt
+when corrupt or incomplete; load_dataset applies limits and returns normalised float32 arrays."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harmonic_nas.config.schema import DatasetConfig, SplitLimits
+from harmonic_nas.data import load_dataset, prepare_dataset
+from harmonic_nas.data.cache import MANIFEST
+from harmonic_nas.errors import UserError
+from test_data_fixtures import write_avmnist
+
+
+@pytest.fixture()
+def avmnist(tmp_path: Path) -> DatasetConfig:
+    root = write_avmnist(tmp_path / "avmnist")
+    return DatasetConfig(name="avmnist", path=root, cache_dir=tmp_path / "cache")
+
+
+def test_load_dataset_contract(avmnist: DatasetConfig) -> None:
+    dataset = load_dataset(avmnist, progress=False)
+    assert dataset.task == "multiclass" and dataset.num_classes == 10
+    assert dataset.modalities["image"].shape == (1, 28, 28) and dataset.modalities["image"].kind == "image"
+    assert dataset.modalities["audio"].shape == (1, 112, 112)
+    train = dataset.split("train")
+    assert [len(dataset.split(s)) for s in ("train", "val", "test")] == [110, 10, 40]
+    assert train.targets.dtype == np.int64
+    for name, array in train.inputs.items():
+        assert array.dtype == np.float32
+        assert abs(float(array.mean())) < 1e-3 and abs(float(array.std()) - 1) < 1e-2, name
+    assert isinstance(train.inputs["image"], np.memmap)  # memory-mapped, not decoded per sample
+
+
+def test_limits_are_seeded_subsets(avmnist: DatasetConfig) -> None:
+    cfg = avmnist.model_copy(update={"limit": SplitLimits(train=30, test=5)})
+    a, b = load_dataset(cfg, seed=1, progress=False), load_dataset(cfg, seed=1, progress=False)
+    assert len(a.split("train")) == 30 and len(a.split("val")) == 10 and len(a.split("test")) == 5
+    np.testing.assert_array_equal(a.split("train").targets, b.split("train").targets)
+    c = load_dataset(cfg, seed=2, progress=False)
+    assert not np.array_equal(a.split("train").inputs["image"], c.split("train").inputs["image"])
+
+
+def test_manifest_and_reuse(avmnist: DatasetConfig) -> None:
+    first = prepare_dataset(avmnist, progress=False)
+    assert first.built
+    manifest = json.loads((first.root / MANIFEST).read_text())
+    assert manifest["recipe"]["name"] == "avmnist" and manifest["sources"]["files"]
+    entry = manifest["splits"]["train"]["files"]["image"]
+    assert entry["shape"] == [110, 1, 28, 28] and entry["dtype"] == "float32" and "crc32" in entry
+    assert sum(manifest["splits"]["test"]["class_counts"]) == 40
+    again = prepare_dataset(avmnist, progress=False)
+    assert not again.built and again.root == first.root
+
+
+def test_option_change_gets_its_own_cache(avmnist: DatasetConfig) -> None:
+    first = prepare_dataset(avmnist, progress=False)
+    other = prepare_dataset(avmnist.model_copy(update={"options": {"val_size": 20}}), progress=False)
+    assert other.built and other.root != first.root
+
+
+def test_changed_source_invalidates(avmnist: DatasetConfig) -> None:
+    first = prepare_dataset(avmnist, progress=False)
+    assert avmnist.path is not None
+    labels = np.load(avmnist.path / "test_labels.npy")
+    np.save(avmnist.path / "test_labels.npy", np.roll(labels, 1))
+    second = prepare_dataset(avmnist, progress=False)
+    assert second.built and second.root != first.root
+    reloaded = load_dataset(avmnist, progress=False)
+    np.testing.assert_array_equal(reloaded.split("test").targets, np.roll(labels, 1))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "no-manifest"])
+def test_corrupt_cache_is_rebuilt(avmnist: DatasetConfig, damage: str) -> None:
+    first = prepare_dataset(avmnist, progress=False)
+    target = first.root / "train" / "audio.npy"
+    if damage == "flip":
+        with open(target, "r+b") as handle:
+            handle.seek(-100, 2)
+            byte = handle.read(1)
+            handle.seek(-100, 2)
+            handle.write(bytes([byte[0] ^ 0xFF]))
+    elif damage == "truncate":
+        with open(target, "r+b") as handle:
+            handle.truncate(target.stat().st_size - 4096)
+    else:
+        (first.root / MANIFEST).unlink()
+    second = prepare_dataset(avmnist, progress=False)
+    assert second.built and second.root == first.root
+    if damage != "no-manifest":
+        assert second.rebuilt_because and str(target) in second.rebuilt_because
+    assert len(load_dataset(avmnist, progress=False).split("train")) == 110
+
+
+def test_unknown_dataset_and_option(tmp_path: Path, avmnist: DatasetConfig) -> None:
+    with pytest.raises(UserError, match="unknown dataset 'nope'"):
+        load_dataset(DatasetConfig(name="nope", cache_dir=tmp_path), progress=False)
+    with pytest.raises(UserError, match=r"option 'val_sise': unknown option \(allowed: val_size\)"):
+        load_dataset(avmnist.model_copy(update={"options": {"val_sise": 3}}), progress=False)
+    with pytest.raises(UserError, match="set dataset.path"):
+        load_dataset(DatasetConfig(name="avmnist", cache_dir=tmp_path), progress=False)
