@@ -23,6 +23,7 @@ from pydantic import Field, PositiveInt, StringConstraints, ValidationError
 
 from harmonic_nas.config.schema import HardwareConfig, StrictModel
 from harmonic_nas.errors import UserError
+from harmonic_nas.hardware.calibration import Calibration
 from harmonic_nas.hardware.host import cpu_model, library_versions
 from harmonic_nas.hardware.specs import LayerSpec, lut_key
 
@@ -94,6 +95,7 @@ class LutEntry(StrictModel):
 class _LutFile(StrictModel):
     header: LutHeader
     entries: dict[LutKey, LutEntry]
+    calibration: Calibration | None = None
 
 
 class MissingLutEntryError(UserError):
@@ -113,11 +115,16 @@ class LookupTable:
     """A validated LUT in memory: a header and entries keyed by ``lut_key``."""
 
     def __init__(
-        self, header: LutHeader, entries: Mapping[str, LutEntry] | None = None, path: Path | None = None
+        self,
+        header: LutHeader,
+        entries: Mapping[str, LutEntry] | None = None,
+        path: Path | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         self.header = header
         self._entries: dict[str, LutEntry] = {}
         self.path = path  # where it was loaded from or last saved to; named in error messages
+        self.calibration = calibration  # whole-model correction of the additive cost (hardware/cost.py)
         for key, entry in (entries or {}).items():
             self.add(key, entry)
 
@@ -139,7 +146,7 @@ class LookupTable:
             parsed = _LutFile.model_validate(raw)
         except ValidationError as exc:
             raise UserError(_describe(exc, path)) from None
-        return cls(parsed.header, parsed.entries, path=path)
+        return cls(parsed.header, parsed.entries, path=path, calibration=parsed.calibration)
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write atomically (temporary file, then rename): a crash never leaves a half-written table."""
@@ -192,6 +199,7 @@ class LookupTable:
         Tables measured on another device, runtime, batch size, thread count or energy source are
         refused unless ``force``; a forced merge says so in the header's method, and its energy source
         becomes ``estimated:mixed(...)`` if either side was estimated, so the mix stays visible.
+        The merged table has no calibration: it was fitted against the entries of one table.
         """
         differences = self.header.differences(other.header)
         header = self.header
@@ -229,7 +237,11 @@ class LookupTable:
         header = json.dumps(self.header.model_dump(mode="json"), indent=2).replace("\n", "\n  ")
         lines = [f"    {json.dumps(k)}: {json.dumps(self._entries[k].model_dump())}" for k in sorted(self._entries)]
         body = "{\n" + ",\n".join(lines) + "\n  }" if lines else "{}"
-        return f'{{\n  "header": {header},\n  "entries": {body}\n}}\n'
+        calibration = ""
+        if self.calibration is not None:
+            fitted = json.dumps(self.calibration.model_dump(mode="json"), indent=2).replace("\n", "\n  ")
+            calibration = f',\n  "calibration": {fitted}'
+        return f'{{\n  "header": {header},\n  "entries": {body}{calibration}\n}}\n'
 
 
 def import_lut(source: str | Path, dest_dir: str | Path, overwrite: bool = False) -> LookupTable:

@@ -1,0 +1,95 @@
+"""Profiling: measure every layer spec once on this device and write the LUT, resumably.
+
+Layers are measured in small groups, interleaved within a group (see timing.py), and each finished group
+is flushed to disk, so a killed run loses at most one group and a rerun skips every key already written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from harmonic_nas.console import make_progress
+from harmonic_nas.hardware.catalog import build_layer
+from harmonic_nas.hardware.lut import LookupTable, LutEntry, LutHeader
+from harmonic_nas.hardware.lut_writer import LutWriter
+from harmonic_nas.hardware.meters import EnergyMeter, EstimatedEnergy, detect_meter
+from harmonic_nas.hardware.specs import LayerSpec, lut_key
+from harmonic_nas.hardware.timing import CLOCKS, Measurement, Protocol, clock_for, make_runner, measure
+
+GROUP = 12  # layers interleaved together and flushed together
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """Where and how to measure; everything but ``device`` and ``protocol`` goes into the LUT header."""
+
+    device: torch.device
+    device_name: str
+    runtime: str = "torch"
+    threads: int = 1
+    batch_size: int = 1
+    protocol: Protocol = Protocol()
+
+    @property
+    def clock(self) -> str:
+        return clock_for(self.device, self.threads)
+
+    def meter(self, watts: float | None = None) -> EnergyMeter:
+        """The device's best energy meter; an estimate integrates power over the same clock as latency."""
+        meter = detect_meter(self.device.type, threads=self.threads, watts=watts)
+        if isinstance(meter, EstimatedEnergy):
+            meter.clock = CLOCKS[self.clock]
+        return meter
+
+    def header(self, meter: EnergyMeter) -> LutHeader:
+        return LutHeader.for_this_host(
+            device=self.device_name,
+            runtime=self.runtime,
+            method=self.protocol.describe(self.clock),
+            batch_size=self.batch_size,
+            threads=self.threads,
+            energy_source=meter.source,
+        )
+
+
+def to_entry(measurement: Measurement) -> LutEntry:
+    return LutEntry(
+        latency_ms=measurement.latency_ms,
+        latency_std_ms=measurement.latency_std_ms,
+        energy_mj=measurement.energy_mj,
+        repeats=measurement.repeats,
+    )
+
+
+def profile(specs: Iterable[LayerSpec], out: str | Path, settings: ProfileSettings, meter: EnergyMeter) -> LookupTable:
+    """Measure every spec not yet in the LUT at ``out`` (created or resumed) and return the table."""
+    unique = list(dict.fromkeys(specs))
+    with LutWriter(out, settings.header(meter), every=GROUP) as writer:
+        todo = [spec for spec in unique if spec not in writer]
+        with make_progress("layer") as bar:
+            task = bar.add_task("profiling", total=len(unique), completed=len(unique) - len(todo), layer="-")
+            for start in range(0, len(todo), GROUP):
+                group = todo[start : start + GROUP]
+                bar.update(task, layer=group[0].op)
+                for spec, result in zip(group, _measure_group(group, settings, meter)):
+                    writer.add(spec, to_entry(result))
+                writer.flush()
+                bar.advance(task, len(group))
+        return writer.table
+
+
+def _measure_group(group: Sequence[LayerSpec], settings: ProfileSettings, meter: EnergyMeter) -> list[Measurement]:
+    runners = []
+    for spec in group:
+        module, inputs = build_layer(spec)
+        try:
+            runners.append(
+                make_runner(module, inputs, settings.runtime, settings.device, settings.threads, settings.batch_size)
+            )
+        except Exception as exc:  # name the layer: an export or build failure is otherwise anonymous
+            raise RuntimeError(f"cannot run layer {lut_key(spec)} with {settings.runtime}: {exc}") from exc
+    return measure(runners, settings.protocol, meter, settings.clock)

@@ -1,0 +1,204 @@
+"""Timing one callable the way a deployment runs it: runners for torch eager and ONNX Runtime, and one
+measurement protocol (warm-up, interleaved rounds, median) shared by single layers and whole models, so
+that the table and its validation measure alike.
+
+Why a CPU-time clock on one CPU thread: the layer runs on the calling thread, so its CPU time equals the
+wall time of an undisturbed run, while excluding the time other processes hold the core (on a busy
+2-core machine whole-model wall times came out up to 3x long and the calibration fit collapsed). With
+several threads or a GPU the work happens elsewhere, so those use the wall clock.
+
+Why interleave: on a shared or thermally throttled machine the speed drifts over seconds; timing every
+item in each of several rounds spreads that drift over all items instead of biasing whichever ran
+during a slow spell. Why the median: preemption and interrupts only ever add time.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import io
+import math
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from harmonic_nas.errors import UserError
+from harmonic_nas.hardware.meters import EnergyMeter
+from harmonic_nas.runtime import configure_threads
+
+Runner = Callable[[], object]
+RUNTIMES = ("torch", "onnxruntime")
+CLOCKS: dict[str, Callable[[], float]] = {"thread-cpu": time.thread_time, "wall": time.perf_counter}
+ONNX_OPSET = 17
+# glibc mallopt parameters (malloc.h): keep freed memory instead of returning it to the OS, which made
+# fresh inference processes 2x slower here (the MALLOC_MMAP_MAX_ / MALLOC_TRIM_THRESHOLD_ settings).
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How one item is timed: ``warmup`` untimed calls, then ``rounds`` interleaved rounds that together
+    time at least ``repeats`` calls and at least ``min_seconds`` (short layers get many more calls, which
+    is where their median needs them); each call is timed on its own."""
+
+    warmup: int = 10
+    repeats: int = 50
+    rounds: int = 5
+    min_seconds: float = 0.4
+
+    def __post_init__(self) -> None:
+        if self.warmup < 0 or self.repeats < 1 or self.rounds < 1 or self.min_seconds < 0:
+            raise ValueError(f"invalid timing protocol {self}")
+
+    def describe(self, clock: str) -> str:
+        """The header's ``method``: enough to reproduce the numbers."""
+        return (
+            f"median of >= {self.repeats} single-call {clock} timings and >= {self.min_seconds:g} s per item "
+            f"over {self.rounds} interleaved rounds after {self.warmup} warm-up calls; spread = 1.4826 x MAD; "
+            "eval mode, denormals flushed, gc off while timing"
+        )
+
+    def calls_per_round(self, seconds_per_call: float) -> int:
+        """Calls per round for an item whose warm-up took ``seconds_per_call`` per call."""
+        by_count = math.ceil(self.repeats / self.rounds)
+        by_time = math.ceil(self.min_seconds / self.rounds / max(seconds_per_call, 1e-7))
+        return max(by_count, min(by_time, 100_000))
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One item at the measured batch size: median latency per call, its spread, mean energy per call."""
+
+    latency_ms: float
+    latency_std_ms: float
+    energy_mj: float
+    repeats: int
+
+
+def clock_for(device: torch.device, threads: int) -> str:
+    """``thread-cpu`` for one CPU thread, else ``wall`` (see the module docstring)."""
+    return "thread-cpu" if device.type == "cpu" and threads == 1 else "wall"
+
+
+def configure_measurement(threads: int) -> None:
+    """Pin the thread count, flush denormals, and keep glibc from returning memory to the OS."""
+    configure_threads(threads)
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(_M_MMAP_MAX, 0)
+        libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+
+
+def _batched(inputs: Sequence[Tensor], batch_size: int) -> tuple[Tensor, ...]:
+    return tuple(t.repeat(batch_size, *([1] * (t.dim() - 1))) if batch_size > 1 else t for t in inputs)
+
+
+def make_runner(
+    module: nn.Module, inputs: Sequence[Tensor], runtime: str, device: torch.device, threads: int, batch_size: int = 1
+) -> Runner:
+    """A no-argument callable running ``module`` (eval mode) once on ``inputs`` repeated to ``batch_size``.
+
+    torch: eager under inference_mode (synchronised on CUDA); onnxruntime: the module exported to ONNX
+    (opset 17) in a session with ``threads`` intra-op threads and denormals as zero.
+    """
+    check_runtime(runtime)
+    module = module.eval()
+    batch = _batched(inputs, batch_size)
+    if runtime == "torch":
+        module = module.to(device)
+        batch = tuple(t.to(device) for t in batch)
+        sync = torch.cuda.synchronize if device.type == "cuda" else None
+
+        def run() -> object:
+            with torch.inference_mode():
+                out = module(*batch)
+            if sync is not None:
+                sync(device)
+            return out
+
+        return run
+    return _onnx_runner(module, batch, device, threads)
+
+
+def check_runtime(runtime: str) -> None:
+    """Fail early, in one line, on an unknown runtime or a missing optional dependency."""
+    if runtime not in RUNTIMES:
+        raise UserError(f"unknown runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    if runtime == "onnxruntime":
+        try:
+            import onnx  # noqa: F401  (the exporter needs it)
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise UserError("runtime onnxruntime needs onnx and onnxruntime: pip install 'harmonic-nas[onnx]'") from None
+
+
+def _onnx_runner(module: nn.Module, batch: tuple[Tensor, ...], device: torch.device, threads: int) -> Runner:
+    import onnxruntime as ort
+
+    names = [f"input{i}" for i in range(len(batch))]
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation on every call
+        torch.onnx.export(module.cpu(), batch, buffer, dynamo=False, opset_version=ONNX_OPSET, input_names=names)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" else ["CPUExecutionProvider"]
+    session = ort.InferenceSession(buffer.getvalue(), options, providers=providers)
+    arrays = dict(zip(names, (t.numpy() for t in batch)))
+    feed = {i.name: arrays[i.name] for i in session.get_inputs()}  # the exporter drops unused inputs
+
+    def run() -> object:
+        return session.run(None, feed)
+
+    return run
+
+
+def measure(runners: Sequence[Runner], protocol: Protocol, meter: EnergyMeter, clock: str = "wall") -> list[Measurement]:
+    """Time every runner with ``protocol`` and ``clock``, interleaved round by round; energy per call from ``meter``."""
+    calls: list[int] = []
+    for run in runners:
+        run()  # first call: lazy initialisation, never representative
+        start = time.perf_counter()
+        for _ in range(protocol.warmup):
+            run()
+        calls.append(protocol.calls_per_round((time.perf_counter() - start) / max(protocol.warmup, 1)))
+    samples: list[list[float]] = [[] for _ in runners]
+    joules = [0.0] * len(runners)
+    now = CLOCKS[clock]
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(protocol.rounds):
+            for i, run in enumerate(runners):
+                times = samples[i]
+                meter.start()
+                for _ in range(calls[i]):
+                    t0 = now()
+                    run()
+                    times.append(now() - t0)
+                joules[i] += meter.stop()
+    finally:
+        gc.enable()
+    return [_summarise(times, energy) for times, energy in zip(samples, joules)]
+
+
+def _summarise(seconds: list[float], joules: float) -> Measurement:
+    median = statistics.median(seconds)
+    mad = statistics.median(abs(s - median) for s in seconds)
+    return Measurement(
+        latency_ms=median * 1e3,
+        latency_std_ms=1.4826 * mad * 1e3,
+        energy_mj=joules * 1e3 / len(seconds),
+        repeats=len(seconds),
+    )

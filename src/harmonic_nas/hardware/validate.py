@@ -1,0 +1,233 @@
+"""How far to trust a LUT: build random whole models, measure them with the LUT's own runtime and
+protocol, and compare with the additive and the calibrated cost (cross-validated), then store the
+calibration fitted on all of them in the LUT.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+from torch import Tensor, nn
+
+from harmonic_nas.backbones import build_supernet
+from harmonic_nas.backbones.specs import tap_shapes
+from harmonic_nas.config.schema import ExperimentConfig
+from harmonic_nas.console import make_progress
+from harmonic_nas.errors import UserError
+from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet
+from harmonic_nas.hardware.calibration import Calibration, fit_linear
+from harmonic_nas.hardware.cost import CostModel
+from harmonic_nas.hardware.lut import LookupTable
+from harmonic_nas.hardware.meters import EnergyMeter
+from harmonic_nas.hardware.profiler import ProfileSettings
+from harmonic_nas.hardware.timing import Measurement, make_runner, measure
+from harmonic_nas.space.candidate import CandidateSpace
+
+MIN_MODELS = 6  # five folds, each fitted on at least four models
+FOLDS = 5
+GROUP = 8  # whole models interleaved together
+
+
+def random_genotype(
+    taps: Sequence[tuple[str, int]], macro: Mapping[str, int], operators: Sequence[str], rng: random.Random
+) -> dict[str, Any]:
+    """A genotype of the shape derivation produces (first node reads the cell's two inputs) with random
+    cell inputs, node inputs and operators."""
+    cells = []
+    for p in range(macro["cells"]):
+        nodes = [
+            {"inputs": [0, 1] if d == 0 else sorted(rng.sample(range(2 + d), 2)), "op": rng.choice(list(operators))}
+            for d in range(macro["nodes"])
+        ]
+        cells.append({"inputs": sorted(rng.sample(range(len(taps) + p), 2)), "nodes": nodes})
+    return {"taps": [[m, s] for m, s in taps], "cells": cells}
+
+
+@dataclass(frozen=True)
+class RandomModel:
+    """One random candidate, its genotype (None: a lone backbone) and the module that runs it."""
+
+    candidate: dict[str, Any]
+    genotype: dict[str, Any] | None
+    module: nn.Module
+    inputs: tuple[Tensor, ...]
+
+
+def random_models(
+    cfg: ExperimentConfig, input_shapes: Mapping[str, tuple[int, ...]], num_classes: int, n: int, seed: int
+) -> list[RandomModel]:
+    """``n`` random multimodal networks of ``cfg``'s space (random weights: latency does not depend on them)."""
+    space = CandidateSpace.from_config(cfg)
+    supernets = {
+        m: build_supernet(space_cfg, tuple(input_shapes[m]), num_classes).eval()
+        for m, space_cfg in cfg.modalities.items()
+    }
+    rng = random.Random(seed)
+    models = []
+    for _ in range(n):
+        candidate = space.sample(rng)
+        archs = candidate["backbones"]
+        shapes = {m: tap_shapes(supernets[m], archs[m], input_shapes[m]) for m in archs}
+        taps = [(m, s) for m in archs for s in range(len(shapes[m]))]
+        backbones = {m: supernets[m].extract(archs[m]).eval() for m in archs}
+        if len(taps) < 2:  # one modality with one tap: nothing to fuse, the model is the backbone
+            (modality,) = archs
+            models.append(RandomModel(candidate, None, backbones[modality], (_example(input_shapes[modality]),)))
+            continue
+        genotype = random_genotype(taps, candidate["macro"], cfg.fusion.operators, rng)
+        fusion = FusionNet(
+            genotype, [shapes[m][s][0] for m, s in taps], cfg.fusion.channels, cfg.fusion.length,
+            num_classes, cfg.fusion.dropout,
+        )
+        net = MultimodalNet(backbones, fusion).eval()
+        models.append(RandomModel(candidate, genotype, net, tuple(_example(input_shapes[m]) for m in net.modalities)))
+    return models
+
+
+def _example(shape: tuple[int, ...]) -> Tensor:
+    return torch.randn(1, *shape)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Agreement of predicted with measured costs over held-out models."""
+
+    mape: float
+    within_10: float
+    spearman: float | None
+
+    @classmethod
+    def of(cls, predicted: Sequence[float], measured: Sequence[float]) -> Figures:
+        p, m = np.asarray(predicted, float), np.asarray(measured, float)
+        error = np.abs(p - m) / m
+        rho = spearmanr(p, m).statistic if len(m) > 1 and np.ptp(m) > 0 and np.ptp(p) > 0 else float("nan")
+        return cls(float(error.mean() * 100), float(np.mean(error <= 0.10)), None if np.isnan(rho) else float(rho))
+
+
+@dataclass
+class ValidationReport:
+    """Per-model numbers and the held-out figures of the additive and the fitted model."""
+
+    runtime: str
+    energy_measured: bool
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    figures: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def cross_validated(additive: Sequence[float], layers: Sequence[int], measured: Sequence[float], seed: int) -> list[float]:
+    """Out-of-fold predictions of the calibration: each model predicted by a fit on the other folds."""
+    order = list(range(len(measured)))
+    random.Random(seed).shuffle(order)
+    predicted = [0.0] * len(measured)
+    for fold in range(FOLDS):
+        held = set(order[fold::FOLDS])
+        train = [i for i in order if i not in held]
+        fit = fit_linear([additive[i] for i in train], [layers[i] for i in train], [measured[i] for i in train])
+        for i in held:
+            predicted[i] = fit.predict(additive[i], layers[i])
+    return predicted
+
+
+def validate_lut(
+    table: LookupTable,
+    cfg: ExperimentConfig,
+    input_shapes: Mapping[str, tuple[int, ...]],
+    num_classes: int,
+    n: int,
+    settings: ProfileSettings,
+    meter: EnergyMeter,
+    seed: int = 0,
+) -> ValidationReport:
+    """Measure ``n`` random models, report held-out figures, and set ``table.calibration`` (fitted on all)."""
+    if n < MIN_MODELS:
+        raise UserError(f"--validate needs at least {MIN_MODELS} models (a {FOLDS}-fold cross-validation), found {n}")
+    costs = CostModel(table, cfg, input_shapes, num_classes, calibrated=False)
+    models = random_models(cfg, input_shapes, num_classes, n, seed)
+    plain = [costs.additive(costs.specs(m.candidate, m.genotype)) for m in models]  # missing keys fail here
+    measured = _measure_models(models, settings, meter)
+    layers = [c.layers for c in plain]
+    series = {
+        "latency": ([c.latency_ms for c in plain], [m.latency_ms for m in measured]),
+        "energy": ([c.energy_mj for c in plain], [m.energy_mj for m in measured]),
+    }
+    held_out = {metric: cross_validated(a, layers, y, seed) for metric, (a, y) in series.items()}
+    report = ValidationReport(settings.runtime, meter.source.startswith("measured:"))
+    report.figures = {
+        metric: {"additive": asdict(Figures.of(a, y)), "fitted": asdict(Figures.of(held_out[metric], y))}
+        for metric, (a, y) in series.items()
+        if metric == "latency" or report.energy_measured
+    }
+    for i, model in enumerate(models):
+        row: dict[str, Any] = {"layers": layers[i]}
+        for metric, (additive, actual) in series.items():
+            row.update({f"{metric}_measured": actual[i], f"{metric}_additive": additive[i],
+                        f"{metric}_fitted": held_out[metric][i]})
+        report.rows.append({**row, "candidate": model.candidate, "genotype": model.genotype})
+    table.calibration = Calibration(
+        latency=fit_linear(series["latency"][0], layers, series["latency"][1]),
+        energy=fit_linear(series["energy"][0], layers, series["energy"][1]),
+        runtime=settings.runtime,
+        date=datetime.now(timezone.utc).replace(microsecond=0),
+        cross_validation=dict(report.figures["latency"]["fitted"]),
+    )
+    return report
+
+
+def _measure_models(models: Sequence[RandomModel], settings: ProfileSettings, meter: EnergyMeter) -> list[Measurement]:
+    results: list[Measurement] = []
+    with make_progress() as bar:
+        task = bar.add_task("measuring whole models", total=len(models))
+        for start in range(0, len(models), GROUP):
+            group = models[start : start + GROUP]
+            runners = [
+                make_runner(m.module, m.inputs, settings.runtime, settings.device, settings.threads, settings.batch_size)
+                for m in group
+            ]
+            results += measure(runners, settings.protocol, meter, settings.clock)
+            bar.advance(task, len(group))
+    return results
+
+
+def plot(report: ValidationReport, path: str | Path) -> Path:
+    """Predicted vs measured (additive and cross-validated fitted) with the +-10 % band, one panel per metric."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = list(report.figures)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 5), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        unit = "ms" if metric == "latency" else "mJ"
+        measured = [r[f"{metric}_measured"] for r in report.rows]
+        low, high = min(measured) * 0.8, max(measured) * 1.2
+        line = np.linspace(low, high, 2)
+        ax.fill_between(line, line * 0.9, line * 1.1, color="0.9", label="+-10 %")
+        ax.plot(line, line, color="0.5", linewidth=1)
+        for kind, marker in (("additive", "x"), ("fitted", "o")):
+            figures = report.figures[metric][kind]
+            rho = "n/a" if figures["spearman"] is None else f"{figures['spearman']:.3f}"
+            label = f"{kind}: MAPE {figures['mape']:.1f} %, within 10 % {figures['within_10']:.0%}, Spearman {rho}"
+            ax.scatter(measured, [r[f"{metric}_{kind}"] for r in report.rows], marker=marker, s=22, label=label)
+        ax.set_xlabel(f"measured {metric} ({unit})")
+        ax.set_ylabel(f"predicted {metric} ({unit})")
+        ax.set_title(f"{metric}, {len(measured)} random models, {report.runtime}")
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
