@@ -51,7 +51,7 @@ def lut(cfg: FusionConfig) -> LookupTable:
 def bench(macro: str, cfg: FusionConfig, train: SplitFeatures, val: SplitFeatures, epochs: int) -> dict:
     cells, nodes = (int(v) for v in macro.split("x"))
     torch.manual_seed(0)
-    net = FusionSearchNet(TAP_CHANNELS, cells, nodes, cfg.operators, cfg.channels, cfg.length, 10, cfg.dropout)
+    net = FusionSearchNet.for_search(TAP_CHANNELS, cells, nodes, cfg, num_classes=10)
     cost = HardwareCost(lut(cfg), cfg.operators, cfg.channels, cfg.length)
     warm = SplitFeatures([t[: 4 * cfg.batch_size] for t in train.taps], train.targets[: 4 * cfg.batch_size])
     search(net, warm, val, cost, cfg.model_copy(update={"epochs": 1}), "multiclass", torch.Generator().manual_seed(0))

@@ -62,14 +62,15 @@ def stage2(
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    shape = (fusion_cfg.channels, fusion_cfg.length, dataset.num_classes, fusion_cfg.dropout)
-    net = FusionSearchNet(features.channels, macro["cells"], macro["nodes"], fusion_cfg.operators, *shape).to(device)
+    net = FusionSearchNet.for_search(features.channels, macro["cells"], macro["nodes"], fusion_cfg,
+                                     dataset.num_classes).to(device)
     history = search(net, train, val, cost, fusion_cfg, dataset.task, generator,
                      _phase(on_epoch, "search", fusion_cfg.epochs))
     genotype = derive_genotype(net, features.taps)
     expected = cost.expected(net.op_probs())
     search_s = time.perf_counter() - started - features_s
 
+    shape = (fusion_cfg.channels, fusion_cfg.length, dataset.num_classes, fusion_cfg.dropout)
     fusion = FusionNet.from_search(net, genotype, features.channels, *shape).to(device)
     tuned = finetune(fusion, train, val, fusion_cfg, dataset.task, generator,
                      _phase(on_epoch, "finetune", fusion_cfg.finetune_epochs))
