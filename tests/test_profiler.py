@@ -1,0 +1,275 @@
+"""Layer specs cover everything that runs, the space enumeration dedupes, the profiler writes a valid LUT
+and resumes after a kill without re-measuring, and the profile command fails in one line."""
+
+from __future__ import annotations
+
+import functools
+import io
+import random
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from harmonic_nas.backbones import build_supernet
+from harmonic_nas.backbones.specs import build_layer as build_backbone_layer
+from harmonic_nas.backbones.specs import layer_specs, space_layer_specs, tap_shapes
+from harmonic_nas.cli import main
+from harmonic_nas.config.schema import ExperimentConfig
+from harmonic_nas.hardware import profiler, timing
+from harmonic_nas.hardware.catalog import build_layer, candidate_specs, search_space_specs
+from harmonic_nas.hardware.lut import LookupTable
+from harmonic_nas.hardware.meters import EstimatedEnergy
+from harmonic_nas.hardware.profiler import ProfileSettings, profile
+from harmonic_nas.hardware.specs import lut_key
+from harmonic_nas.hardware.timing import Protocol
+from harmonic_nas.hardware.validate import random_models
+
+SHAPES = {"image": (1, 8, 8), "thumb": (12,)}
+CLASSES = 3
+FAST = Protocol(warmup=1, repeats=3, rounds=1, min_seconds=0.0)
+
+
+def tiny_config(**fusion: object) -> ExperimentConfig:
+    """An mbv3 modality (stride-1 residual stage, stride-2 SE/hswish stage) and a maxout one."""
+    return ExperimentConfig.model_validate({
+        "name": "tiny",
+        "modalities": {
+            "image": {"type": "mbv3", "stem_width": 8, "head_width": 16, "depths": [1, 2], "expands": [3, 4],
+                      "kernels": [3, 5], "stages": [{"width": 8, "stride": 1},
+                                                    {"width": 16, "stride": 2, "se": True, "act": "hswish"}]},
+            "thumb": {"type": "maxout", "hidden": [8, 16], "blocks": [1, 2], "factors": [2, 3]},
+        },
+        "fusion": {"channels": 8, "length": 4, "cells": [1, 2], "nodes": [1, 2], **fusion},
+    })
+
+
+def executed_leaves(module: nn.Module, *inputs: torch.Tensor) -> Counter:
+    """(module type, parameter shapes, input shape without batch) of every leaf module a forward runs.
+
+    Dropout is left out: it is the identity in eval mode and what a LUT entry costs is the same without it.
+    """
+    seen: Counter = Counter()
+
+    def hook(mod: nn.Module, args: tuple, _out: object) -> None:
+        shapes = tuple(tuple(p.shape) for p in mod.parameters(recurse=False))
+        seen[(type(mod).__name__, shapes, tuple(args[0].shape[1:]))] += 1
+
+    handles = [m.register_forward_hook(hook) for m in module.modules()
+               if not list(m.children()) and not isinstance(m, nn.Dropout)]
+    try:
+        with torch.no_grad():
+            module.eval()(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen
+
+
+def leaves_of_specs(specs: list) -> Counter:
+    total: Counter = Counter()
+    for spec in specs:
+        module, inputs = build_layer(spec)
+        total += executed_leaves(module, *inputs)
+    return total
+
+
+@pytest.mark.parametrize("modality", ["image", "thumb"])
+def test_backbone_specs_cover_every_layer_of_extracted_subnets(modality: str) -> None:
+    cfg = tiny_config()
+    supernet = build_supernet(cfg.modalities[modality], SHAPES[modality], CLASSES).eval()
+    space = space_layer_specs(cfg.modalities[modality], SHAPES[modality], CLASSES)
+    rng = random.Random(0)
+    for arch in [supernet.space.min(), supernet.space.max()] + [supernet.space.sample(rng) for _ in range(4)]:
+        static = supernet.extract(arch)
+        specs = layer_specs(supernet, arch, SHAPES[modality])
+        assert specs == layer_specs(cfg.modalities[modality], arch, SHAPES[modality], num_classes=CLASSES)
+        assert executed_leaves(static, torch.randn(1, *SHAPES[modality])) == leaves_of_specs(specs)
+        assert sum(p.numel() for p in static.parameters()) == sum(
+            p.numel() for s in specs for p in build_backbone_layer(s)[0].parameters()
+        )
+        assert set(specs) <= set(space)
+        taps = static(torch.randn(1, *SHAPES[modality])).taps
+        assert [tuple(t.shape[1:]) for t in taps] == tap_shapes(supernet, arch, SHAPES[modality])
+        headless = layer_specs(supernet, arch, SHAPES[modality], include_head=False)
+        assert headless == specs[: len(headless)] and len(headless) == len(specs) - (2 if modality == "image" else 1)
+        first = layer_specs(supernet, arch, SHAPES[modality], include_head=False, last_tap=0)
+        assert first == headless[: len(first)] and first[-1].out == tap_shapes(supernet, arch, SHAPES[modality])[0][0]
+
+
+def test_multimodal_specs_cover_what_the_network_runs() -> None:
+    """Torch eager runs every leaf of MultimodalNet; the specs must cost exactly those, no more, no less."""
+    cfg = tiny_config()
+    space = set(search_space_specs(cfg, SHAPES, CLASSES))
+    for model in random_models(cfg, SHAPES, CLASSES, n=6, seed=1):
+        specs = candidate_specs(cfg, model.candidate, model.genotype, SHAPES, CLASSES, "torch")
+        assert executed_leaves(model.module, *model.inputs) == leaves_of_specs(specs)
+        pruned = candidate_specs(cfg, model.candidate, model.genotype, SHAPES, CLASSES, "onnxruntime")
+        assert set(specs) <= space and set(pruned) <= space
+        assert Counter(pruned) - Counter(specs) == Counter()  # pruning only ever removes layers
+
+
+def test_onnx_export_runs_exactly_the_pruned_specs() -> None:
+    """An exported MultimodalNet keeps only what feeds the logits: its ONNX graph holds the same
+    operator nodes as the pruned specs' layers exported one by one."""
+    onnx = pytest.importorskip("onnx")
+
+    def nodes(module: nn.Module, inputs: tuple) -> Counter:
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation on every call
+            torch.onnx.export(module.eval(), inputs, buffer, dynamo=False, opset_version=timing.ONNX_OPSET)
+        kinds = Counter(n.op_type for n in onnx.load_from_string(buffer.getvalue()).graph.node)
+        return Counter({k: v for k, v in kinds.items() if k in ("Conv", "Gemm", "MatMul", "MaxPool", "Softmax")})
+
+    cfg = tiny_config()
+    for model in random_models(cfg, SHAPES, CLASSES, n=3, seed=2):
+        specs = candidate_specs(cfg, model.candidate, model.genotype, SHAPES, CLASSES, "onnxruntime")
+        expected: Counter = Counter()
+        for spec in specs:
+            expected += nodes(*build_layer(spec))
+        assert nodes(model.module, model.inputs) == expected
+
+
+def test_space_enumeration_is_deduplicated_and_counted() -> None:
+    cfg = tiny_config()
+    specs = search_space_specs(cfg, SHAPES, CLASSES)
+    keys = [lut_key(s) for s in specs]
+    assert len(keys) == len(set(keys))
+    ops = Counter(s.op for s in specs)
+    # stage 1: one slot geometry per block (in 8 -> 8, stride 1) = 2 kernels x 2 mids, the second block equal;
+    # stage 2: first block (8 -> 16, s2) and the rest (16 -> 16) = 2 x 4
+    assert ops["mbconv"] == 4 + 8
+    assert ops["maxout"] == 2 * 2 * 2 and ops["linear"] == 2
+    assert ops["fusion_proj"] == 4  # two map taps, two hidden widths
+    assert ops["fusion_out_norm"] == ops["fusion_classifier"] == 2  # one or two output cells
+    assert {s.op for s in specs} >= {f"fusion_{op}" for op in cfg.fusion.operators}
+
+
+@pytest.fixture(scope="module")
+def tiny_lut(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    cfg = tiny_config()
+    specs = search_space_specs(cfg, SHAPES, CLASSES)
+    path = tmp_path_factory.mktemp("lut") / "cpu.json"
+    settings = ProfileSettings(torch.device("cpu"), "cpu", protocol=FAST)
+    profile(specs, path, settings, EstimatedEnergy.for_cpu(1))
+    return path, specs
+
+
+def test_profile_writes_a_valid_lut_with_sensible_numbers(tiny_lut: tuple[Path, list]) -> None:
+    path, specs = tiny_lut
+    table = LookupTable.load(path)
+    assert table.missing(specs) == [] and len(table) == len(specs)
+    header = table.header
+    assert (header.device, header.runtime, header.batch_size, header.threads) == ("cpu", "torch", 1, 1)
+    assert header.energy_source == "estimated:cpu-core-tdp@4W"
+    assert "thread-cpu" in header.method
+    for entry in table.entries.values():
+        assert 1e-4 < entry.latency_ms < 1e3 and entry.latency_std_ms >= 0 and entry.repeats >= FAST.repeats
+        # estimated energy is 4 W times the mean time per call, the latency the median
+        assert 0.5 < entry.energy_mj / (4.0 * entry.latency_ms) < 20
+
+
+def test_onnxruntime_profile_and_batch_size(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    specs = search_space_specs(tiny_config(), SHAPES, CLASSES)[:3] + [search_space_specs(tiny_config(), SHAPES, CLASSES)[-1]]
+    settings = ProfileSettings(torch.device("cpu"), "cpu", runtime="onnxruntime", batch_size=4, protocol=FAST)
+    table = profile(specs, tmp_path / "ort.json", settings, EstimatedEnergy.for_cpu(1))
+    assert table.header.runtime == "onnxruntime" and table.header.batch_size == 4
+    assert table.missing(specs) == []
+
+
+def test_killed_profile_resumes_without_remeasuring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    specs = search_space_specs(tiny_config(), SHAPES, CLASSES)[:7]
+    path = tmp_path / "cpu.json"
+    settings = ProfileSettings(torch.device("cpu"), "cpu", protocol=FAST)
+    monkeypatch.setattr(profiler, "GROUP", 2)
+    built: list[str] = []
+    on_disk_at_kill: list[set[str]] = []
+
+    class Killed(BaseException):
+        pass
+
+    def dying_build(spec):  # dies while building the 6th layer (third group)
+        if len(built) == 5:
+            on_disk_at_kill.append(set(LookupTable.load(path).entries))
+            raise Killed
+        built.append(lut_key(spec))
+        return build_layer(spec)
+
+    monkeypatch.setattr(profiler, "build_layer", dying_build)
+    with pytest.raises(Killed):
+        profile(specs, path, settings, EstimatedEnergy.for_cpu(1))
+    # the two finished groups were on disk before the kill (a SIGKILL would have kept them too)
+    assert on_disk_at_kill == [{lut_key(s) for s in specs[:4]}]
+
+    rebuilt: list[str] = []
+
+    def counting_build(spec):
+        rebuilt.append(lut_key(spec))
+        return build_layer(spec)
+
+    monkeypatch.setattr(profiler, "build_layer", counting_build)
+    table = profile(specs, path, settings, EstimatedEnergy.for_cpu(1))
+    assert rebuilt == [lut_key(s) for s in specs[4:]]
+    assert table.missing(specs) == []
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stderr
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> str:
+    path = tmp_path / "tiny.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(tiny_config().model_dump(mode="json")))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--runtime", "tensorrt"], "unknown runtime 'tensorrt': expected one of torch, onnxruntime"),
+        (["--validate", "3"], "--validate needs at least 6 models"),
+        (["--batch-size", "0"], "--batch-size must be at least 1, found 0"),
+        (["--device", "cuda:7"], "device 'cuda:7'"),
+        (["--set", "hardware.threads=0"], "hardware.threads"),
+    ],
+)
+def test_profile_errors_are_one_line_and_exit_2(config_file: str, args: list[str], expected: str) -> None:
+    code, err = run_cli("profile", "--config", config_file, *args)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: ") and expected in err
+
+
+def test_profile_missing_config_is_one_line(tmp_path: Path) -> None:
+    code, err = run_cli("profile", "--config", str(tmp_path / "nope.yaml"))
+    assert code == 2 and err.count("\n") == 1 and "config file not found" in err
+
+
+def test_profile_command_end_to_end(config_file: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Profile, validate on 6 models, store the calibration; a second run measures nothing new."""
+    from harmonic_nas.cli import profile_cmd
+
+    monkeypatch.setattr(profile_cmd, "dataset_shapes", lambda cfg: (SHAPES, CLASSES))
+    monkeypatch.setattr(timing, "Protocol", functools.partial(Protocol, rounds=1, min_seconds=0.0))
+    out = tmp_path / "lut" / "cpu.json"
+    args = ["profile", "--config", config_file, "--out", str(out), "--set", "hardware.warmup=1",
+            "--set", "hardware.repeats=3"]
+    code, err = run_cli(*args, "--validate", "6")
+    assert code == 0, err
+    table = LookupTable.load(out)
+    assert table.calibration is not None and table.calibration.latency.models == 6
+    assert (tmp_path / "lut" / "cpu.validation.png").stat().st_size > 1000
+    assert "latency" in (tmp_path / "lut" / "cpu.validation.json").read_text()
+    monkeypatch.setattr(profiler, "build_layer", lambda spec: pytest.fail(f"re-measured {lut_key(spec)}"))
+    code, err = run_cli(*args)
+    assert code == 0, err
+    assert LookupTable.load(out).calibration == table.calibration  # resuming keeps the calibration
