@@ -241,6 +241,10 @@ def config_file(tmp_path: Path) -> str:
         (["--batch-size", "0"], "--batch-size must be at least 1, found 0"),
         (["--device", "cuda:7"], "device 'cuda:7'"),
         (["--set", "hardware.threads=0"], "hardware.threads"),
+        (["--shape", "image=1x8", "--shape", "thumb=12"], "missing --classes"),
+        (["--shape", "image=1xax8", "--classes", "3"], "expected MODALITY=CxHxW or MODALITY=D"),
+        (["--shape", "audio=1x8x8", "--classes", "3"], "no modality 'audio' in the config"),
+        (["--shape", "image=1x8x8", "--classes", "3"], "missing --shape thumb=..."),
     ],
 )
 def test_profile_errors_are_one_line_and_exit_2(config_file: str, args: list[str], expected: str) -> None:
@@ -256,13 +260,10 @@ def test_profile_missing_config_is_one_line(tmp_path: Path) -> None:
 
 def test_profile_command_end_to_end(config_file: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Profile, validate on 6 models, store the calibration; a second run measures nothing new."""
-    from harmonic_nas.cli import profile_cmd
-
-    monkeypatch.setattr(profile_cmd, "dataset_shapes", lambda cfg: (SHAPES, CLASSES))
     monkeypatch.setattr(timing, "Protocol", functools.partial(Protocol, rounds=1, min_seconds=0.0))
     out = tmp_path / "lut" / "cpu.json"
     args = ["profile", "--config", config_file, "--out", str(out), "--set", "hardware.warmup=1",
-            "--set", "hardware.repeats=3"]
+            "--set", "hardware.repeats=3", "--shape", "image=1x8x8", "--shape", "thumb=12", "--classes", "3"]
     code, err = run_cli(*args, "--validate", "6")
     assert code == 0, err
     table = LookupTable.load(out)

@@ -15,6 +15,34 @@ from harmonic_nas.console import console
 from harmonic_nas.errors import UserError
 
 
+def input_shapes(
+    cfg: ExperimentConfig, shapes: tuple[str, ...], classes: int | None
+) -> tuple[dict[str, tuple[int, ...]], int]:
+    """Input shapes and class count from ``--shape``/``--classes`` when both are complete (a device
+    without the dataset, e.g. a Jetson, profiles with them), else from the dataset."""
+    given: dict[str, tuple[int, ...]] = {}
+    for item in shapes:
+        modality, sep, dims = item.partition("=")
+        try:
+            shape = tuple(int(d) for d in dims.lower().split("x"))
+        except ValueError:
+            shape = ()
+        if not sep or not shape or min(shape) < 1:
+            raise UserError(f"--shape {item!r}: expected MODALITY=CxHxW or MODALITY=D, e.g. image=1x28x28")
+        if modality not in cfg.modalities:
+            raise UserError(f"--shape {item!r}: no modality {modality!r} in the config (has {', '.join(cfg.modalities)})")
+        given[modality] = shape
+    if classes is not None and classes < 1:
+        raise UserError(f"--classes must be at least 1, found {classes}")
+    if classes is not None and set(given) == set(cfg.modalities):
+        return given, classes
+    if given or classes is not None:
+        missing = [f"--shape {m}=..." for m in cfg.modalities if m not in given] + ([] if classes else ["--classes"])
+        raise UserError(f"give every input shape and the class count, or none to read them from the dataset: "
+                        f"missing {', '.join(missing)}")
+    return dataset_shapes(cfg)
+
+
 def dataset_shapes(cfg: ExperimentConfig) -> tuple[dict[str, tuple[int, ...]], int]:
     """Per-sample input shape of every modality of the config, and the number of classes (from the dataset)."""
     from harmonic_nas.data.registry import open_prepared
@@ -45,6 +73,9 @@ def device_name(configured: str, device: str) -> str:
 @click.option("--threads", type=int, default=None, help="Intra-op threads [default: hardware.threads].")
 @click.option("--validate", "validate_n", type=int, default=0, help="Also measure N random whole models and fit the calibration.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random validation models.")
+@click.option("--shape", "shapes", multiple=True, metavar="MODALITY=CxHxW",
+              help="Input shape of a modality (repeat for each); with --classes, no dataset is needed.")
+@click.option("--classes", type=int, default=None, help="Number of classes (with --shape).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. hardware.repeats=100.")
 def profile_command(
     config_path: Path,
@@ -55,6 +86,8 @@ def profile_command(
     threads: int | None,
     validate_n: int,
     seed: int,
+    shapes: tuple[str, ...],
+    classes: int | None,
     overrides: tuple[str, ...],
 ) -> None:
     """Profile every layer of the search space into a LUT (killed runs resume where they stopped)."""
@@ -84,15 +117,15 @@ def profile_command(
     )
     out = out or cfg.run_dir / "lut" / f"{settings.device_name}.json"
     configure_measurement(settings.threads)
-    shapes, num_classes = dataset_shapes(cfg)
-    specs = search_space_specs(cfg, shapes, num_classes)
+    sizes, num_classes = input_shapes(cfg, shapes, classes)
+    specs = search_space_specs(cfg, sizes, num_classes)
     meter = settings.meter()
     start = time.perf_counter()
     table = profile(specs, out, settings, meter)
     console.log(f"{out}: {len(table)} entries for {len(specs)} layers of the search space "
                 f"({time.perf_counter() - start:.0f} s, energy {meter.source})")
     if validate_n:
-        report = validate_lut(table, cfg, shapes, num_classes, validate_n, settings, meter, seed)
+        report = validate_lut(table, cfg, sizes, num_classes, validate_n, settings, meter, seed)
         table.save(out)
         stem = out.with_suffix("")
         report_path = stem.with_name(stem.name + ".validation.json")
