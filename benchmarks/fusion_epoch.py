@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 
@@ -87,12 +88,14 @@ def main() -> None:
     configure_threads(args.threads)
     cfg = FusionConfig(channels=args.channels, length=args.length, batch_size=args.batch_size)
     train, val = features(args.samples, args.length, 10, 0), features(args.val, args.length, 10, 1)
+    load_before = os.getloadavg()[0]
     results = [bench(macro, cfg, train, val, args.epochs) for macro in args.macros]
     print(json.dumps({
         "benchmark": "fusion_epoch",
         "channels": args.channels, "length": args.length, "batch_size": args.batch_size,
         "train_samples": args.samples, "val_samples": args.val, "threads": args.threads,
         "operators": cfg.operators, "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+        "load_average_1min": {"before": load_before, "after": os.getloadavg()[0], "cpus": os.cpu_count()},
         "results": results,
     }, indent=2))
 

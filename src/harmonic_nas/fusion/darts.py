@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from harmonic_nas.config.schema import FusionConfig
 from harmonic_nas.data import Task
+from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.evaluation import evaluate
 from harmonic_nas.fusion.features import SplitFeatures
 from harmonic_nas.fusion.hardware_loss import HardwareCost
@@ -57,6 +58,8 @@ def search(
     on_epoch: EpochCallback | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``cfg.epochs`` search epochs; returns one record per epoch (loss, val metric, expected cost)."""
+    if len(train) == 0 or len(val) == 0:
+        raise UserError(f"the fusion search needs train and val samples, found {len(train)} and {len(val)}")
     arch_params = net.arch_parameters()
     w_opt = torch.optim.Adam(net.weight_parameters(), lr=cfg.lr)
     a_opt = torch.optim.Adam(arch_params, lr=cfg.arch_lr)
