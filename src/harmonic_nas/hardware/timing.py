@@ -164,8 +164,15 @@ def _onnx_runner(module: nn.Module, batch: tuple[Tensor, ...], device: torch.dev
     return run
 
 
-def measure(runners: Sequence[Runner], protocol: Protocol, meter: EnergyMeter, clock: str = "wall") -> list[Measurement]:
-    """Time every runner with ``protocol`` and ``clock``, interleaved round by round; energy per call from ``meter``."""
+def measure(
+    runners: Sequence[Runner],
+    protocol: Protocol,
+    meter: EnergyMeter,
+    clock: str = "wall",
+    on_round: Callable[[], object] | None = None,
+) -> list[Measurement]:
+    """Time every runner with ``protocol`` and ``clock``, interleaved round by round (``on_round`` is
+    called after each); energy per call from ``meter``."""
     calls: list[int] = []
     for run in runners:
         run()  # first call: lazy initialisation, never representative
@@ -188,6 +195,8 @@ def measure(runners: Sequence[Runner], protocol: Protocol, meter: EnergyMeter, c
                     run()
                     times.append(now() - t0)
                 joules[i] += meter.stop()
+            if on_round is not None:
+                on_round()
     finally:
         gc.enable()
     return [_summarise(times, energy) for times, energy in zip(samples, joules)]

@@ -34,7 +34,6 @@ from harmonic_nas.space.candidate import CandidateSpace
 
 MIN_MODELS = 6  # five folds, each fitted on at least four models
 FOLDS = 5
-GROUP = 8  # whole models interleaved together
 
 
 def random_genotype(
@@ -186,18 +185,18 @@ def validate_lut(
 
 
 def _measure_models(models: Sequence[RandomModel], settings: ProfileSettings, meter: EnergyMeter) -> list[Measurement]:
-    results: list[Measurement] = []
+    """All models in one interleaved group: a slow spell of the machine then touches every model alike
+    instead of inflating whichever group ran during it (seen: 2x on a shared machine)."""
     with make_progress() as bar:
-        task = bar.add_task("measuring whole models", total=len(models))
-        for start in range(0, len(models), GROUP):
-            group = models[start : start + GROUP]
-            runners = [
+        task = bar.add_task("building whole models", total=len(models))
+        runners = []
+        for m in models:
+            runners.append(
                 make_runner(m.module, m.inputs, settings.runtime, settings.device, settings.threads, settings.batch_size)
-                for m in group
-            ]
-            results += measure(runners, settings.protocol, meter, settings.clock)
-            bar.advance(task, len(group))
-    return results
+            )
+            bar.advance(task)
+        rounds = bar.add_task("measuring (rounds)", total=settings.protocol.rounds)
+        return measure(runners, settings.protocol, meter, settings.clock, on_round=lambda: bar.advance(rounds))
 
 
 def plot(report: ValidationReport, path: str | Path) -> Path:
