@@ -81,7 +81,7 @@ class _Logits:
 
 
 def linear_baseline(
-    dataset: MultimodalDataset, l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
+    dataset: MultimodalDataset, l2_grid: tuple[float, ...] = (1e-3, 1e-2, 1e-1)
 ) -> dict[str, dict[str, float]]:
     """Val and test scores of logistic regression on each modality alone, on all features concatenated
     ("early"), and of late fusion: the per-modality models' log-probabilities summed after a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 
 
 def fit_pca(train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -10,7 +11,8 @@ def fit_pca(train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x = np.asarray(train, dtype=np.float64)
     mean = x.mean(axis=0)
     cov = np.cov(x - mean, rowvar=False)
-    values, vectors = np.linalg.eigh(cov)
+    # scipy's divide-and-conquer driver: numpy's eigh took 10 s instead of 0.5 s on a busy 2-core machine
+    values, vectors = scipy.linalg.eigh(cov, driver="evd")
     order = np.argsort(values)[::-1]
     values = np.maximum(values[order], 0.0)
     return mean, vectors[:, order], values / values.sum()

@@ -29,7 +29,8 @@ def parse_options(model: type[O], options: dict[str, Any], dataset: str) -> O:
             problem = f"unknown option (allowed: {', '.join(sorted(model.model_fields))})"
         else:
             problem = first["msg"].removeprefix("Value error, ")
-            problem += f", found {first.get('input')!r}"
+            if "found" not in problem:
+                problem += f", found {first.get('input')!r}"
         raise UserError(f"dataset {dataset!r}: option {key!r}: {problem}") from None
 
 

@@ -28,7 +28,9 @@ class Utterance:
     digit: int
 
 
-def plan_utterances(count: int, languages: list[str], rng: np.random.Generator) -> list[Utterance]:
+def plan_utterances(
+    count: int, languages: list[str], rng: np.random.Generator, variants: tuple[str, ...] = VARIANTS
+) -> list[Utterance]:
     """``count`` digit utterances balanced over digits and languages, random voice, speed and pitch."""
     plan = []
     for i in range(count):
@@ -38,7 +40,7 @@ def plan_utterances(count: int, languages: list[str], rng: np.random.Generator) 
             Utterance(
                 text=str(digit),
                 language=language,
-                variant=VARIANTS[int(rng.integers(len(VARIANTS)))],
+                variant=variants[int(rng.integers(len(variants)))],
                 speed=int(rng.integers(110, 230)),
                 pitch=int(rng.integers(15, 85)),
                 digit=digit,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from harmonic_nas.data import sources
 from harmonic_nas.data.audio import SAMPLE_RATE, log_compress, mel_power, read_audio, trim_and_fit
@@ -17,7 +17,7 @@ from harmonic_nas.data.base import ModalitySpec
 from harmonic_nas.data.degrade import fit_pca, mix_power, noise_bank, remove_pca_energy
 from harmonic_nas.data.options import Options
 from harmonic_nas.data.recipe import BuildContext, Recipe
-from harmonic_nas.data.tts import plan_utterances, synthesise
+from harmonic_nas.data.tts import VARIANTS, plan_utterances, synthesise
 from harmonic_nas.errors import UserError
 
 _CHUNK = 4096
@@ -26,23 +26,32 @@ _CHUNK = 4096
 class AVDigitsOptions(Options):
     spectrogram: int = Field(64, ge=16, le=128, description="Audio is 1 x S x S (64 default, 112 like AV-MNIST).")
     pca_removed: float = Field(0.75, ge=0.0, lt=1.0, description="Share of image PCA energy removed.")
-    snr_db: tuple[float, float] = Field((0.0, 12.0), description="Range of speech-to-noise ratios in dB.")
-    time_shift: int = Field(6, ge=0, description="Random shift of the speech in spectrogram frames, per pair.")
-    pitch_shift: int = Field(2, ge=0, description="Random shift of the speech in mel bands, per pair.")
+    snr_db: tuple[float, float] = Field((3.0, 15.0), description="Range of speech-to-noise ratios in dB.")
+    time_shift: int = Field(0, ge=0, description="Random shift of the speech in spectrogram frames, per pair.")
+    pitch_shift: int = Field(0, ge=0, description="Random shift of the speech in mel bands, per pair.")
     tts_clips: int = Field(3000, ge=0, le=100000, description="espeak-ng clips added to the training pool.")
     train_size: int | None = Field(None, ge=10, le=50000, description="Cap on training pairs (MNIST train).")
     val_size: int | None = Field(None, ge=10, le=10000)
     test_size: int | None = Field(None, ge=10, le=10000)
+    synthetic_eval_share: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="Share of val/test pairs whose clip is espeak-ng speech from voice variants held out of training "
+        "(0: human recordings only).",
+    )
+    tts_eval_clips: int = Field(300, ge=10, le=20000, description="espeak-ng clips in each of the val and test pools.")
+    languages: list[str] | None = Field(
+        None, description="Keep only human voices and espeak-ng speech of these language families (en, es, fr ...); null: all."
+    )
     val_voices: int = Field(4, ge=1, description="Human voices held out for validation.")
     test_voices: int = Field(4, ge=1, description="Human voices held out for test.")
     seed: int = Field(0, description="Seed of pairing, noise, voice split and TTS voices.")
 
-    @model_validator(mode="after")
-    def _check(self) -> "AVDigitsOptions":
-        low, high = self.snr_db
-        if low > high:
-            raise ValueError(f"snr_db must be [low, high] with low <= high, found {list(self.snr_db)}")
-        return self
+    @field_validator("snr_db")
+    @classmethod
+    def _check_snr(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[0] > value[1]:
+            raise ValueError(f"snr_db must be [low, high] with low <= high, found {list(value)}")
+        return value
 
 
 def _shift(spectrogram: np.ndarray, bands: int, frames: int) -> np.ndarray:
@@ -84,7 +93,7 @@ def _hold_out_voices(clips: list[sources.Clip], n_val: int, n_test: int, rng: np
 
 class AVDigits(Recipe):
     name = "av-digits"
-    version = 1
+    version = 4
     description = "MNIST (75 % PCA energy removed) + noisy spoken digits, 10 classes"
     OptionsModel = AVDigitsOptions
 
@@ -113,6 +122,7 @@ class AVDigits(Recipe):
             num_classes=10,
             class_names=[str(d) for d in range(10)],
         )
+        pools = self._clip_pools(ctx, opts, rng, length)
         step = ctx.progress.step("reading MNIST", total=1)
         mnist = sources.load_mnist()
         caps = {"train": opts.train_size, "val": opts.val_size, "test": opts.test_size}
@@ -130,17 +140,26 @@ class AVDigits(Recipe):
             images[split] = (remove_pca_energy(x, mean, components, share, opts.pca_removed), y, index)
         step.advance()
 
-        pools = self._clip_pools(ctx, opts, rng, length)
         noise = mel_power(noise_bank(256, length, rng), size, size)
 
         step = ctx.progress.step("pairing images with spoken digits", total=sum(len(v[1]) for v in images.values()))
         for split, (x, y, index) in images.items():
             clips, digits, voices = pools[split]
-            by_digit = [np.flatnonzero(digits == d) for d in range(10)]
+            synthetic = np.char.startswith(voices.astype(str), "espeak-")
+            share = opts.synthetic_eval_share if split != "train" else None
             chosen = np.empty(len(y), dtype=np.int64)
             for d in range(10):
                 where = np.flatnonzero(y == d)
-                chosen[where] = by_digit[d][rng.integers(len(by_digit[d]), size=len(where))]
+                candidates = np.flatnonzero(digits == d)
+                if share is not None and 0.0 < share < 1.0:
+                    use_synthetic = rng.uniform(size=len(where)) < share
+                    for flag in (True, False):
+                        pool = candidates[synthetic[candidates] == flag]
+                        pool = pool if len(pool) else candidates  # a held-out voice may lack a digit
+                        part = where[use_synthetic == flag]
+                        chosen[part] = pool[rng.integers(len(pool), size=len(part))]
+                else:
+                    chosen[where] = candidates[rng.integers(len(candidates), size=len(where))]
             noise_index = rng.integers(len(noise), size=len(y))
             shifts = rng.integers(size, size=len(y))
             speech_shift = rng.integers(-opts.time_shift, opts.time_shift + 1, size=len(y))
@@ -186,9 +205,19 @@ class AVDigits(Recipe):
         split_of = np.array(["val" if c.voice in held["val"] else "test" if c.voice in held["test"] else "train" for c in clips])
 
         languages = sorted({c.language for c in clips if c.language})
-        plan = plan_utterances(opts.tts_clips, languages, rng)
-        step = ctx.progress.step(f"synthesising speech (espeak-ng, {len(languages)} languages)", total=len(plan))
-        synthetic = synthesise(plan, length, step) if plan else np.empty((0, length), np.float32)
+        variants = [VARIANTS[i] for i in rng.permutation(len(VARIANTS))]
+        held_variants = {"val": tuple(variants[:3]), "test": tuple(variants[3:6]), "train": tuple(variants[6:])}
+        eval_clips = opts.tts_eval_clips if 0.0 < opts.synthetic_eval_share else 0
+        plans = {
+            "train": plan_utterances(opts.tts_clips, languages, rng, held_variants["train"]),
+            "val": plan_utterances(eval_clips, languages, rng, held_variants["val"]),
+            "test": plan_utterances(eval_clips, languages, rng, held_variants["test"]),
+        }
+        everything = plans["train"] + plans["val"] + plans["test"]
+        step = ctx.progress.step(f"synthesising speech (espeak-ng, {len(languages)} languages)", total=len(everything))
+        spoken = synthesise(everything, length, step) if everything else np.empty((0, length), np.float32)
+        bounds = np.cumsum([0, len(plans["train"]), len(plans["val"]), len(plans["test"])])
+        synthetic = {s: spoken[bounds[i] : bounds[i + 1]] for i, s in enumerate(("train", "val", "test"))}
 
         step = ctx.progress.step("spectrograms", total=1)
         pools = {}
@@ -196,8 +225,9 @@ class AVDigits(Recipe):
             mask = split_of == split
             waves_split = human[mask]
             digit_split, voice_split = digits[mask], names[mask]
-            if split == "train" and plan:
-                waves_split = np.concatenate([waves_split, synthetic])
+            plan = plans[split]
+            if plan:
+                waves_split = np.concatenate([waves_split, synthetic[split]])
                 digit_split = np.concatenate([digit_split, [u.digit for u in plan]])
                 voice_split = np.concatenate([voice_split, [f"espeak-{u.language}+{u.variant}" for u in plan]])
             missing = sorted(set(range(10)) - set(digit_split.tolist()))
