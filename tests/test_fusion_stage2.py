@@ -64,10 +64,11 @@ def test_stage2_searches_derives_and_finetunes_without_test_data(mnist_pair: Any
     assert set(result["timings"]) >= {"features_s", "search_s", "finetune_s", "total_s"}
     json.dumps(result)  # JSON-able as is
     # A second candidate sharing the backbones reuses every cached feature.
-    misses = cache.misses
+    misses, hits = cache.misses, cache.hits
+    assert misses == 4  # two backbones x (train, val)
     run_stage2({**CANDIDATE, "macro": {"cells": 1, "nodes": 1}}, supernets, without_test(mnist_pair),
                make_lut(8, 4), small_fusion(epochs=1, finetune_epochs=1), cache=cache)
-    assert cache.misses == misses
+    assert cache.misses == misses and cache.hits == hits + 4
 
 
 def test_stage2_scores_multilabel_tasks_with_weighted_f1(mnist_pair: Any) -> None:

@@ -48,14 +48,17 @@ def stage2(
 
     ``supernets`` maps each modality of the candidate (in its order) to its trained supernet; ``cache``
     shares backbone features between candidates (a private one is made if None). The hardware cost is
-    read from ``lut`` once, before the first step.
+    read from ``lut`` once, before the first step. ``expected`` (softmax(gamma) over all nodes, end of the
+    search) and ``derived`` (the nodes the derived network runs) cost the fusion operators only; the cost
+    model adds backbones, projections and head from ``fusion_layer_specs``.
     """
     device = torch.device(device)
     started = time.perf_counter()
     macro = FusionMacroSpace(fusion_cfg.cells, fusion_cfg.nodes).validate(candidate["macro"])
     backbones = {m: supernets[m].space.normalize(arch) for m, arch in candidate["backbones"].items()}
     cost = HardwareCost(lut, fusion_cfg.operators, fusion_cfg.channels, fusion_cfg.length).to(device)
-    cache = cache or FeatureCache(FeatureSettings(length=fusion_cfg.length, seed=seed, device=device))
+    if cache is None:
+        cache = FeatureCache(FeatureSettings(length=fusion_cfg.length, seed=seed, device=device))
     features = candidate_features(cache, backbones, supernets, dataset)
     train, val = features.splits["train"].to(device), features.splits["val"].to(device)
     features_s = time.perf_counter() - started
