@@ -47,7 +47,7 @@ CANDIDATE = {"backbones": {"image": {"ks": [3, 5, 5, 3], "e": [3, 4, 4, 3], "d":
 
 def test_stage2_searches_derives_and_finetunes_without_test_data(mnist_pair: Any) -> None:
     supernets = {"image": image_supernet(), "thumb": thumb_supernet()}
-    cfg = small_fusion(channels=8, length=4)
+    cfg = small_fusion(batch_size=128)
     seen = []
     cache = FeatureCache(SETTINGS)
     result = run_stage2(CANDIDATE, supernets, without_test(mnist_pair), make_lut(8, 4), cfg, cache=cache,
@@ -67,14 +67,14 @@ def test_stage2_searches_derives_and_finetunes_without_test_data(mnist_pair: Any
     misses, hits = cache.misses, cache.hits
     assert misses == 4  # two backbones x (train, val)
     run_stage2({**CANDIDATE, "macro": {"cells": 1, "nodes": 1}}, supernets, without_test(mnist_pair),
-               make_lut(8, 4), small_fusion(epochs=1, finetune_epochs=1), cache=cache)
+               make_lut(8, 4), small_fusion(epochs=1, finetune_epochs=1, batch_size=256), cache=cache)
     assert cache.misses == misses and cache.hits == hits + 4
 
 
 def test_stage2_scores_multilabel_tasks_with_weighted_f1(mnist_pair: Any) -> None:
     supernets = {"image": image_supernet(), "thumb": thumb_supernet()}
     result = run_stage2(CANDIDATE, supernets, multilabel(mnist_pair), make_lut(8, 4),
-                        small_fusion(epochs=1, finetune_epochs=1), cache=FeatureCache(SETTINGS))
+                        small_fusion(epochs=1, finetune_epochs=1, batch_size=256), cache=FeatureCache(SETTINGS))
     assert result["metric"] == "f1_weighted" and 0.0 <= result["val_metric"] <= 1.0
 
 
@@ -88,7 +88,7 @@ def write_run(tmp_path: Path, dataset: ArrayDataset, supernets: bool = True, lut
         "dataset": {"name": "av-digits"},
         "modalities": {"image": IMAGE_SPACE.model_dump(mode="json"), "thumb": THUMB_SPACE.model_dump(mode="json")},
         "supernet": {"bn_calib_samples": 256, "channels_last": False},
-        "fusion": small_fusion(epochs=1, finetune_epochs=1).model_dump(mode="json"),
+        "fusion": small_fusion(epochs=1, finetune_epochs=1, batch_size=256).model_dump(mode="json"),
         "hardware": {"device": "testcpu"},
         "runtime": {"threads": 1},
     }
@@ -133,6 +133,9 @@ def test_fusion_search_command_errors_are_one_line(tmp_path: Path, mnist_pair: A
     config = str(write_run(tmp_path, mnist_pair, supernets=True, lut=False))
     code, err = invoke("fusion-search", "--config", config, "--arch", arch)
     assert code == 2 and "testcpu.json: LUT file not found" in err and "harmonic-nas profile" in err
+    make_lut(8, 4).save(tmp_path / "runs" / "fus" / "lut" / "testcpu.json")
+    code, err = invoke("fusion-search", "--config", config, "--arch", arch, "--set", "hardware.threads=2")
+    assert code == 2 and "measured with threads=1 (config: 2)" in err
     for text, expected in (
         ("{", "not valid JSON"),
         (json.dumps({**CANDIDATE, "macro": {"cells": 3, "nodes": 1}}), "cells = 3 is not one of [1, 2]"),

@@ -66,6 +66,7 @@ def fusion_search(
             )
         supernets[modality], _ = load_supernet(files.supernet, torch_device)
     lut = LookupTable.load(cfg.hardware.lut or cfg.run_dir / "lut" / f"{cfg.hardware.device}.json")
+    lut.require_compatible(cfg.hardware)  # the hardware loss must cost the device the config targets
     dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed)
     settings = FeatureSettings(
         length=cfg.fusion.length, calib_samples=cfg.supernet.bn_calib_samples, batch_size=cfg.supernet.batch_size,
