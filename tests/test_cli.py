@@ -93,3 +93,9 @@ def test_real_process_prints_no_traceback(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.strip().startswith("error:")
+
+
+def test_config_reference_in_docs_is_current() -> None:
+    code, out, _ = run("config", "reference")
+    assert code == 0 and "| `epochs` |" in out
+    assert (ROOT / "docs" / "config.md").read_text() == out, "regenerate: harmonic-nas config reference > docs/config.md"

@@ -8,6 +8,7 @@ import click
 import yaml
 
 from harmonic_nas.config import load_config
+from harmonic_nas.config.reference import config_reference
 
 
 @click.group()
@@ -27,3 +28,9 @@ def check(file: Path, overrides: tuple[str, ...], show: bool) -> None:
     else:
         mods = ", ".join(f"{name} ({space.type})" for name, space in cfg.modalities.items())
         click.echo(f"{file}: ok: experiment {cfg.name!r}, dataset {cfg.dataset.name!r}, modalities {mods}")
+
+
+@config.command("reference")
+def reference() -> None:
+    """Print the config reference (markdown) generated from the schema."""
+    click.echo(config_reference(), nl=False)
