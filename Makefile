@@ -13,7 +13,7 @@ export MALLOC_TRIM_THRESHOLD_ := 100000000000
 .PHONY: install demo test bench clean
 
 # CPU torch 2.13.0 goes in first, so that nothing later can pull a CUDA build of several GB.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/install-system-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test]'
