@@ -9,11 +9,12 @@ import pytest
 import torch
 from test_fusion_support import OPS, image_supernet, thumb_supernet
 
+from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.diagram import genotype_dot, write_diagram
-from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet
+from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet, load_fusion, save_fusion
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings, prepared_backbone
 from harmonic_nas.fusion.search_net import FusionSearchNet
-from harmonic_nas.fusion.specs import build_layer, fusion_layer_specs
+from harmonic_nas.fusion.specs import build_layer, fusion_layer_specs, tap_shapes
 from harmonic_nas.hardware.specs import LayerSpec
 from harmonic_nas.space import InvalidArchError
 from harmonic_nas.space.fusion import live_parts, validate_genotype
@@ -87,8 +88,23 @@ def test_multimodal_net_equals_fusion_on_cached_features(mnist_pair: Any) -> Non
     assert torch.allclose(end_to_end, on_features, atol=1e-5)
 
 
+def test_saved_fusion_rebuilds_alone(tmp_path: Any) -> None:
+    torch.manual_seed(0)
+    net = FusionNet(GENOTYPE, CHANNELS, 8, 4, 10, 0.1).eval()
+    save_fusion(net, tmp_path / "f.pt")
+    back = load_fusion(tmp_path / "f.pt")
+    taps = [None, torch.randn(3, 16, 4), torch.randn(3, 16), torch.randn(3, 16)]
+    assert back.genotype == GENOTYPE and torch.equal(back(taps), net(taps))
+    torch.save({"format": "other"}, tmp_path / "g.pt")
+    with pytest.raises(UserError, match="not a harmonic-nas fusion file"):
+        load_fusion(tmp_path / "g.pt")
+
+
 def test_layer_specs_cover_every_layer_of_the_derived_network() -> None:
-    shapes = {"image": [(8, 14, 14), (16, 7, 7)], "thumb": [(16,), (16,)]}
+    image, thumb = image_supernet(), thumb_supernet()
+    backbones = {"image": image.extract(image.space.min()), "thumb": thumb.extract({"hidden": 16, "blocks": 2, "factor": 2})}
+    shapes = tap_shapes(backbones, {"image": (1, 28, 28), "thumb": (49,)})
+    assert shapes == {"image": [(8, 14, 14), (16, 7, 7)], "thumb": [(16,), (16,)]}
     specs = fusion_layer_specs(GENOTYPE, shapes, channels=8, length=4, num_classes=10)
     ops = [s.op for s in specs]
     assert ops == ["fusion_proj"] * 3 + ["fusion_concat_fc", "fusion_cell_norm",

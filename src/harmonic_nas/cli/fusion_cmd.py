@@ -41,10 +41,9 @@ def fusion_search(
     """Search the fusion of one candidate on its frozen backbones (trained supernets of the run), derive
     and fine-tune it; writes the result JSON (genotype, val metric, LUT cost, timings), the derived
     fusion weights (.pt) and a fusion diagram (.dot, plus .svg/.png when Graphviz is installed)."""
-    import torch
-
     from harmonic_nas.data.registry import load_dataset
     from harmonic_nas.fusion.diagram import write_diagram
+    from harmonic_nas.fusion.discrete import save_fusion
     from harmonic_nas.fusion.features import FeatureCache, FeatureSettings
     from harmonic_nas.fusion.stage2 import stage2
     from harmonic_nas.hardware.lut import LookupTable
@@ -91,7 +90,7 @@ def fusion_search(
     out = out_path or cfg.run_dir / "fusion" / f"{result['candidate_id']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    torch.save({"genotype": result["genotype"], "state_dict": outcome.fusion.state_dict()}, out.with_suffix(".pt"))
+    save_fusion(outcome.fusion, out.with_suffix(".pt"))
     drawn = write_diagram(result["genotype"], out.with_suffix(".dot"), title=f"candidate {result['candidate_id']}")
     console.log(
         f"{result['metric']} (val) {result['val_metric']:.4f} | derived fusion ops "

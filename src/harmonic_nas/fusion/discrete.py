@@ -7,15 +7,20 @@ node the cell's last node does not depend on, or a tap no live cell reads costs 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
 
+from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.blocks import CellOutput, FusionHead
 from harmonic_nas.fusion.operators import build_operator
 from harmonic_nas.fusion.projection import InputProjection
 from harmonic_nas.fusion.search_net import FusionSearchNet
 from harmonic_nas.space.fusion import live_parts, output_cells, validate_genotype
+from harmonic_nas.supernet.checkpoint import load_checkpoint, save_atomic
+
+FORMAT = "harmonic-nas-fusion/1"
 
 
 class DiscreteCell(nn.Module):
@@ -51,6 +56,8 @@ class FusionNet(nn.Module):
     ) -> None:
         super().__init__()
         self.genotype = validate_genotype(genotype)
+        self.settings = {"tap_channels": list(tap_channels), "channels": channels, "length": length,
+                         "num_classes": num_classes, "dropout": dropout}
         if len(tap_channels) != len(self.genotype["taps"]):
             raise ValueError(f"{len(tap_channels)} tap channel counts for {len(self.genotype['taps'])} taps")
         self.live = live_parts(self.genotype)
@@ -90,6 +97,22 @@ class FusionNet(nn.Module):
             i, j = cell.spec["inputs"]
             states[self.num_taps + int(p)] = cell(states[i], states[j])
         return self.head([states[self.num_taps + p] for p in self.outputs])  # type: ignore[misc]
+
+
+def save_fusion(net: FusionNet, path: Path) -> None:
+    """Genotype, construction settings and weights in one file: the network rebuilds without the run."""
+    save_atomic({"format": FORMAT, "genotype": net.genotype, **net.settings, "state_dict": net.state_dict()}, path)
+
+
+def load_fusion(path: Path) -> FusionNet:
+    """The FusionNet saved by :func:`save_fusion`, in eval mode; a wrong file is one UserError line."""
+    data = load_checkpoint(Path(path))
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UserError(f"{path}: not a harmonic-nas fusion file (expected format {FORMAT})")
+    settings = {k: data[k] for k in ("tap_channels", "channels", "length", "num_classes", "dropout")}
+    net = FusionNet(data["genotype"], **settings)
+    net.load_state_dict(data["state_dict"])
+    return net.eval()
 
 
 class MultimodalNet(nn.Module):
