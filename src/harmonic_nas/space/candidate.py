@@ -30,10 +30,6 @@ class CandidateSpace:
         spaces = {m: make_space(space_cfg, m) for m, space_cfg in cfg.modalities.items()}
         return cls(spaces, FusionMacroSpace(cfg.fusion.cells, cfg.fusion.nodes))
 
-    @property
-    def modalities(self) -> list[str]:
-        return list(self.backbones)
-
     def sample(self, rng: random.Random) -> dict[str, Any]:
         return {
             "backbones": {m: space.sample(rng) for m, space in self.backbones.items()},

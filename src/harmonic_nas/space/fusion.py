@@ -137,10 +137,6 @@ def validate_genotype(genotype: Any, operators: Sequence[str] | None = None) -> 
     return {"taps": clean_taps, "cells": clean_cells}
 
 
-def macro_of(genotype: dict[str, Any]) -> dict[str, int]:
-    return {"cells": len(genotype["cells"]), "nodes": len(genotype["cells"][0]["nodes"])}
-
-
 def output_cells(num_cells: int) -> list[int]:
     """The cells whose outputs form the network output: the last two (the only one if C = 1)."""
     return list(range(max(0, num_cells - 2), num_cells))
@@ -153,7 +149,6 @@ class LiveParts:
     taps: tuple[int, ...]  # tap indices read by live cells, increasing
     cells: tuple[int, ...]  # live cell indices, increasing
     nodes: tuple[tuple[int, ...], ...]  # per cell (all cells, empty for dead ones): live node indices
-    uses_second_input: tuple[bool, ...]  # per cell: whether a live node reads its input j (input i always feeds the residual)
 
 
 def _live_nodes(cell: dict[str, Any]) -> set[int]:
@@ -169,6 +164,7 @@ def live_parts(genotype: dict[str, Any]) -> LiveParts:
     num_taps = len(genotype["taps"])
     cells = genotype["cells"]
     nodes = [_live_nodes(cell) for cell in cells]
+    # Input i always feeds the residual; input j only if a live node reads it.
     second = [any(1 in cell["nodes"][d]["inputs"] for d in live) for cell, live in zip(cells, nodes)]
     used = [cell["inputs"][:2] if second[p] else cell["inputs"][:1] for p, cell in enumerate(cells)]
     live_cells = set(output_cells(len(cells)))
@@ -180,5 +176,4 @@ def live_parts(genotype: dict[str, Any]) -> LiveParts:
         taps=tuple(taps),
         cells=tuple(sorted(live_cells)),
         nodes=tuple(tuple(sorted(n)) if p in live_cells else () for p, n in enumerate(nodes)),
-        uses_second_input=tuple(second),
     )
