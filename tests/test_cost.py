@@ -135,7 +135,8 @@ def test_validation_reports_both_models_and_stores_the_calibration(tmp_path: Pat
     from harmonic_nas.hardware.profiler import profile
 
     cfg = tiny_config()
-    settings = ProfileSettings(torch.device("cpu"), "cpu", protocol=Protocol(warmup=1, repeats=5, rounds=1, min_seconds=0.0))
+    fast = Protocol(warmup=1, repeats=5, rounds=1, min_seconds=0.0)
+    settings = ProfileSettings(torch.device("cpu"), "cpu", protocol=fast)
     meter = EstimatedEnergy.for_cpu(1)
     table = profile(search_space_specs(cfg, SHAPES, CLASSES), tmp_path / "cpu.json", settings, meter)
     report = validate_lut(table, cfg, SHAPES, CLASSES, 6, settings, meter, seed=3)

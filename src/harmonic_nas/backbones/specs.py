@@ -69,6 +69,11 @@ def _mbconv(slot: _Slot, kernel: int, mid: int) -> LayerSpec:
                      se=slot.se, act=slot.act)
 
 
+def _pool_linear(head: LayerSpec, num_classes: int | None) -> LayerSpec:
+    """Global pool + classifier on the head conv's output (same size: the head is a 1x1, stride 1 conv)."""
+    return LayerSpec("pool_linear", (_field(head, "out"), *head.input_shape[1:]), out=num_classes)
+
+
 def _mid(cin: int, expand: float) -> int:
     """Middle width of an MBConv, the same rule as ElasticMBConv.mid_channels."""
     return make_divisible(round(cin * expand))
@@ -130,8 +135,7 @@ def layer_specs(
             j = space.slot(slot.stage, slot.index)
             specs.append(_mbconv(slot, arch["ks"][j], _mid(slot.input_shape[0], arch["e"][j])))
     if include_head:
-        pooled = LayerSpec("pool_linear", (head.out, *head.input_shape[1:]), out=classes)  # type: ignore[misc]
-        specs += [head, pooled]
+        specs += [head, _pool_linear(head, classes)]
     return specs
 
 
@@ -155,7 +159,7 @@ def space_layer_specs(
         for expand in space_cfg.expands:
             specs += [_mbconv(slot, k, _mid(slot.input_shape[0], expand)) for k in space_cfg.kernels]
     if include_head:
-        specs += [head, LayerSpec("pool_linear", (head.out, *head.input_shape[1:]), out=num_classes)]  # type: ignore[misc]
+        specs += [head, _pool_linear(head, num_classes)]
     return list(dict.fromkeys(specs))
 
 
@@ -201,24 +205,34 @@ class PoolLinear(nn.Module):
         return self.classifier(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
+def _field(spec: LayerSpec, name: str) -> Any:
+    value = getattr(spec, name, None) if name in LayerSpec.__dataclass_fields__ else dict(spec.extra).get(name)
+    if value is None:
+        raise ValueError(f"layer spec {spec.op!r} needs {name}, found none in {spec}")
+    return value
+
+
 def build_layer(spec: LayerSpec) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     """A randomly initialised module computing ``spec`` (eval mode) and a batch-1 example input."""
-    extra = dict(spec.extra)
+    cin = spec.input_shape[0]
     example = (torch.randn(1, *spec.input_shape),)
+    module: nn.Module
     if spec.op == "conv_bn_act":
-        module: nn.Module = _conv_bn_act(spec.input_shape[0], spec.out, spec.kernel, spec.stride, spec.act)  # type: ignore[arg-type]
+        out, kernel, stride, act = (_field(spec, name) for name in ("out", "kernel", "stride", "act"))
+        module = _conv_bn_act(cin, out, kernel, stride, act)
     elif spec.op == "mbconv":
-        cin = spec.input_shape[0]
-        expand = spec.mid / cin  # type: ignore[operator]  # mid is a multiple of 8, so this gives mid back
-        block = ElasticMBConv(cin, spec.out, spec.stride, [spec.kernel], [expand], spec.se, spec.act)  # type: ignore[arg-type]
-        module = block.to_static(spec.kernel, expand)  # type: ignore[arg-type]
+        expand = _field(spec, "mid") / cin  # mid is a multiple of 8, so mid_channels(expand) gives it back
+        kernel = _field(spec, "kernel")
+        block = ElasticMBConv(cin, _field(spec, "out"), _field(spec, "stride"), [kernel], [expand],
+                              _field(spec, "se"), _field(spec, "act"))
+        module = block.to_static(kernel, expand)
     elif spec.op == "pool_linear":
-        module = PoolLinear(nn.Linear(spec.input_shape[0], spec.out))  # type: ignore[arg-type]
+        module = PoolLinear(nn.Linear(cin, _field(spec, "out")))
     elif spec.op == "maxout":
-        block = ElasticMaxoutBlock(spec.input_shape[0], spec.out, extra["factor"], 0.0)  # type: ignore[arg-type]
-        module = block.to_static(spec.out, extra["factor"], spec.input_shape[0])  # type: ignore[arg-type]
+        hidden, factor = _field(spec, "out"), _field(spec, "factor")
+        module = ElasticMaxoutBlock(cin, hidden, factor, 0.0).to_static(hidden, factor, cin)
     elif spec.op == "linear":
-        module = nn.Linear(spec.input_shape[0], spec.out)  # type: ignore[arg-type]
+        module = nn.Linear(cin, _field(spec, "out"))
     else:
         raise ValueError(f"not a backbone layer spec: {spec.op!r} (known: {', '.join(BACKBONE_OPS)})")
     return module.eval(), example

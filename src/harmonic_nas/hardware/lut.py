@@ -84,7 +84,7 @@ class LutHeader(StrictModel):
 
 
 class LutEntry(StrictModel):
-    """One layer at the header's batch size: median latency, its spread and energy per inference."""
+    """One layer at the header's batch size: latency (statistic in the header's method), its spread and energy per inference."""
 
     latency_ms: Measure
     latency_std_ms: Measure

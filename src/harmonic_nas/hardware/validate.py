@@ -125,7 +125,9 @@ class ValidationReport:
         return json.dumps(asdict(self), indent=2)
 
 
-def cross_validated(additive: Sequence[float], layers: Sequence[int], measured: Sequence[float], seed: int) -> list[float]:
+def cross_validated(
+    additive: Sequence[float], layers: Sequence[int], measured: Sequence[float], seed: int
+) -> list[float]:
     """Out-of-fold predictions of the calibration: each model predicted by a fit on the other folds."""
     order = list(range(len(measured)))
     random.Random(seed).shuffle(order)
@@ -191,9 +193,9 @@ def _measure_models(models: Sequence[RandomModel], settings: ProfileSettings, me
         task = bar.add_task("building whole models", total=len(models))
         runners = []
         for m in models:
-            runners.append(
-                make_runner(m.module, m.inputs, settings.runtime, settings.device, settings.threads, settings.batch_size)
-            )
+            runners.append(make_runner(
+                m.module, m.inputs, settings.runtime, settings.device, settings.threads, settings.batch_size
+            ))
             bar.advance(task)
         rounds = bar.add_task("measuring (rounds)", total=settings.protocol.rounds)
         return measure(runners, settings.protocol, meter, settings.clock, on_round=lambda: bar.advance(rounds))
