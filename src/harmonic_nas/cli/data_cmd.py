@@ -123,13 +123,18 @@ def info(target: str | None, config: Path | None, options: tuple[str, ...], cach
 
 @data.command("baseline")
 @_common
+@click.option("--limit-train", type=click.IntRange(min=10), help="Fit on a seeded subset of this many training samples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
-def baseline(target: str | None, config: Path | None, options: tuple[str, ...], cache_dir: Path | None, as_json: bool) -> None:
+def baseline(
+    target: str | None, config: Path | None, options: tuple[str, ...], cache_dir: Path | None, limit_train: int | None, as_json: bool
+) -> None:
     """Logistic regression per modality, early and late fusion: does the dataset need fusion?"""
     from harmonic_nas.data.baseline import linear_baseline
     from harmonic_nas.data.registry import load_dataset
 
     cfg = _dataset_config(target, config, options, cache_dir)
+    if limit_train is not None:
+        cfg = cfg.model_copy(update={"limit": cfg.limit.model_copy(update={"train": limit_train})})
     scores = linear_baseline(load_dataset(cfg))
     if as_json:
         click.echo(json.dumps(scores, indent=1))

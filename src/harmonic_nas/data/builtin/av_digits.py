@@ -6,10 +6,10 @@ training) plus espeak-ng speech for training volume, as noisy log-mel spectrogra
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from harmonic_nas.data import sources
 from harmonic_nas.data.audio import SAMPLE_RATE, log_compress, mel_power, read_audio, trim_and_fit
@@ -23,7 +23,13 @@ from harmonic_nas.errors import UserError
 _CHUNK = 4096
 
 
+SMALL_PRESET = {"train_size": 3000, "val_size": 1000, "test_size": 1000, "tts_clips": 400, "tts_eval_clips": 120}
+
+
 class AVDigitsOptions(Options):
+    preset: Literal["full", "small"] = Field(
+        "full", description="small: 3000/1000/1000 pairs and 400 + 2 x 120 TTS clips (smoke runs, tests); explicit options win."
+    )
     spectrogram: int = Field(64, ge=16, le=128, description="Audio is 1 x S x S (64 default, 112 like AV-MNIST).")
     pca_removed: float = Field(0.75, ge=0.0, lt=1.0, description="Share of image PCA energy removed.")
     snr_db: tuple[float, float] = Field((3.0, 15.0), description="Range of speech-to-noise ratios in dB.")
@@ -45,6 +51,13 @@ class AVDigitsOptions(Options):
     val_voices: int = Field(4, ge=1, description="Human voices held out for validation.")
     test_voices: int = Field(4, ge=1, description="Human voices held out for test.")
     seed: int = Field(0, description="Seed of pairing, noise, voice split and TTS voices.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") == "small":
+            return {**SMALL_PRESET, **data}
+        return data
 
     @field_validator("snr_db")
     @classmethod
