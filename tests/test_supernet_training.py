@@ -164,3 +164,14 @@ def test_weighted_f1_on_a_hand_computed_case() -> None:
     assert score(logits, targets, "multilabel") == pytest.approx((0.8 * 3 + 0.5 * 2) / 5)
     assert score(logits, torch.tensor([0, 1, 1, 1]), "multiclass") == pytest.approx(0.75)
     assert np.isclose(score(logits, torch.zeros(4, 2), "multilabel"), 0.0)
+
+
+def test_bn_recalibration_ignores_dropout() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Dropout(0.5), nn.BatchNorm1d(4))
+    inputs = (torch.randn(256, 4) + 3).numpy()
+    recalibrate_bn(model, inputs, 64, DEVICE, channels_last=False)
+    # With dropout active the mean would be about half (zeros in half the entries, the rest doubled: same
+    # mean) but the variance would be far larger; eval-mode activations are the inputs themselves.
+    assert torch.allclose(model[1].running_var, torch.from_numpy(inputs).var(dim=0), rtol=0.05)
+    assert model[0].training is False

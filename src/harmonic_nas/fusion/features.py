@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.fusion.projection import pool_to_sequence
 from harmonic_nas.supernet.batches import iterate_batches
-from harmonic_nas.supernet.evaluate import calibration_indices, recalibrate_bn
+from harmonic_nas.supernet.evaluate import calibration_indices, prepare_subnet
 
 MB = 1024 * 1024
 
@@ -47,20 +47,11 @@ def prepared_backbone(
 ) -> nn.Module:
     """The plain backbone ``arch`` with BatchNorm recalibrated on the fixed seeded train subset, in eval
     mode: the network whose taps the fusion is trained on (and so the one to export with it)."""
-    model: nn.Module = supernet.extract(arch).to(settings.device)
-    if settings.channels_last:
-        model = model.to(memory_format=torch.channels_last)
     train = dataset.split("train").inputs[modality]
     calib = np.asarray(train[calibration_indices(len(train), settings.calib_samples, settings.seed)])
-    # recalibrate_bn runs the model in train mode, dropout included: a dropout before a BatchNorm (maxout
-    # blocks) would make the statistics random and unlike the eval-mode activations they normalise.
-    dropouts = [(m, m.p) for m in model.modules() if isinstance(m, nn.Dropout)]
-    for module, _ in dropouts:
-        module.p = 0.0
-    recalibrate_bn(model, calib, settings.batch_size, settings.device, settings.channels_last)
-    for module, p in dropouts:
-        module.p = p
-    return model.eval()
+    return prepare_subnet(
+        supernet, arch, calib, batch_size=settings.batch_size, device=settings.device, channels_last=settings.channels_last
+    )
 
 
 @torch.no_grad()

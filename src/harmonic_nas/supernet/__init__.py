@@ -1,6 +1,6 @@
 """Supernet training (sandwich rule + in-place distillation), BN recalibration, supernet files."""
 
-from harmonic_nas.supernet.evaluate import calibration_indices, evaluate_subnet, recalibrate_bn
+from harmonic_nas.supernet.evaluate import calibration_indices, evaluate_subnet, prepare_subnet, recalibrate_bn
 from harmonic_nas.supernet.store import SupernetFiles, load_supernet, save_supernet
 from harmonic_nas.supernet.trainer import SupernetTrainer, is_trained, remove_outputs
 
@@ -11,6 +11,7 @@ __all__ = [
     "evaluate_subnet",
     "is_trained",
     "load_supernet",
+    "prepare_subnet",
     "recalibrate_bn",
     "remove_outputs",
     "save_supernet",

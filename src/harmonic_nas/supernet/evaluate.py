@@ -29,6 +29,9 @@ def recalibrate_bn(model: nn.Module, inputs: np.ndarray, batch_size: int, device
     for bn in bns:
         bn.reset_running_stats()
     model.train()
+    for module in model.modules():  # dropout before a BN would make its statistics noisy
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            module.eval()
     seen = 0
     dummy = np.zeros(len(inputs), dtype=np.int64)
     for x, _ in iterate_batches(inputs, dummy, batch_size, device, channels_last=channels_last):
@@ -49,6 +52,18 @@ def predict(model: nn.Module, inputs: np.ndarray, batch_size: int, device: torch
     return torch.cat(outs)
 
 
+def prepare_subnet(
+    supernet: Any, arch: dict[str, Any], calib: np.ndarray, *, batch_size: int, device: torch.device, channels_last: bool
+) -> nn.Module:
+    """The plain network of ``arch`` with BatchNorm recalibrated on ``calib``, in eval mode: the network
+    that is scored, fused and exported."""
+    model = supernet.extract(arch).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    recalibrate_bn(model, calib, batch_size, device, channels_last)
+    return model
+
+
 def evaluate_subnet(
     supernet: Any,
     arch: dict[str, Any],
@@ -62,9 +77,6 @@ def evaluate_subnet(
     channels_last: bool,
 ) -> float:
     """Val metric of ``arch``: extracted plain network, BN recalibrated on ``calib``, eval mode."""
-    model = supernet.extract(arch).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    recalibrate_bn(model, calib, batch_size, device, channels_last)
+    model = prepare_subnet(supernet, arch, calib, batch_size=batch_size, device=device, channels_last=channels_last)
     logits = predict(model, val.inputs[modality], batch_size, device, channels_last)
     return score(logits, torch.from_numpy(np.asarray(val.targets)), task)
