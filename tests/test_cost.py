@@ -4,6 +4,7 @@ and the validation report on a tiny space."""
 from __future__ import annotations
 
 import random
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from harmonic_nas.hardware.calibration import Calibration, LinearFit, fit_linear
 from harmonic_nas.hardware.catalog import candidate_specs, search_space_specs
 from harmonic_nas.hardware.cost import CostModel
 from harmonic_nas.hardware.lut import LookupTable, LutEntry, LutHeader, MissingLutEntryError
-from harmonic_nas.hardware.meters import EstimatedEnergy
+from harmonic_nas.hardware.meters import EnergyMeter, EstimatedEnergy
 from harmonic_nas.hardware.profiler import ProfileSettings
 from harmonic_nas.hardware.specs import lut_key
 from harmonic_nas.hardware.timing import Protocol
@@ -131,6 +132,21 @@ def test_figures() -> None:
     assert Figures.of([1.0, 1.0], [1.0, 2.0]).spearman is None
 
 
+class FakeMeter(EnergyMeter):
+    """A 'measured' meter (3 W over the wall clock), so that energy is validated like latency."""
+
+    name = "fake"
+
+    def available(self) -> bool:
+        return True
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+
+    def stop(self) -> float:
+        return 3.0 * (time.perf_counter() - self.started)
+
+
 def test_validation_reports_both_models_and_stores_the_calibration(tmp_path: Path) -> None:
     from harmonic_nas.hardware.profiler import profile
 
@@ -146,3 +162,6 @@ def test_validation_reports_both_models_and_stores_the_calibration(tmp_path: Pat
     assert table.calibration is not None and table.calibration.latency.models == 6
     assert table.calibration.cross_validation == report.figures["latency"]["fitted"]
     assert plot(report, tmp_path / "plot.png").stat().st_size > 1000
+
+    measured = validate_lut(table, cfg, SHAPES, CLASSES, 6, settings, FakeMeter(), seed=4)
+    assert set(measured.figures) == {"latency", "energy"} and all(r["energy_measured"] > 0 for r in measured.rows)

@@ -40,7 +40,7 @@ class ProfileSettings:
 
     def meter(self, watts: float | None = None) -> EnergyMeter:
         """The device's best energy meter; an estimate integrates power over the same clock as latency."""
-        meter = detect_meter(self.device.type, threads=self.threads, watts=watts)
+        meter = detect_meter(str(self.device), threads=self.threads, watts=watts)
         if isinstance(meter, EstimatedEnergy):
             meter.clock = CLOCKS[self.clock]
         return meter
