@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import importlib.resources
 import pickle
+from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -15,6 +16,13 @@ from harmonic_nas.data import ArrayDataset, ModalitySpec, SplitData
 
 # One intra-op thread: deterministic, and fair on a shared 2-core machine.
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Commands under test pin their own thread count (runtime.threads); give the next test one again."""
+    yield
+    torch.set_num_threads(1)
 
 
 @lru_cache(maxsize=1)
