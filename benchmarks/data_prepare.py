@@ -19,15 +19,17 @@ import tempfile
 import time
 from pathlib import Path
 
+# VmHWM (not ru_maxrss, which a child inherits from its forking parent) is the peak of this process alone.
 _CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from harmonic_nas.config.schema import DatasetConfig
 from harmonic_nas.data.registry import prepare_dataset
 cfg = DatasetConfig(name=sys.argv[1], cache_dir=sys.argv[2], options=json.loads(sys.argv[3]))
 start = time.perf_counter()
 prepared = prepare_dataset(cfg, progress=False, force=True)
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
+print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(hwm / 1024, 1),
                   "cache": str(prepared.root)}))
 """
 

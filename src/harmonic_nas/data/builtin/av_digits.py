@@ -32,6 +32,9 @@ class AVDigitsOptions(Options):
     )
     spectrogram: int = Field(64, ge=16, le=128, description="Audio is 1 x S x S (64 default, 112 like AV-MNIST).")
     pca_removed: float = Field(0.75, ge=0.0, lt=1.0, description="Share of image PCA energy removed.")
+    pca_keep: Literal["leading", "trailing"] = Field(
+        "leading", description="Which principal components survive: the leading ones (blurred digit) or the trailing ones (faint detail)."
+    )
     snr_db: tuple[float, float] = Field((3.0, 15.0), description="Range of speech-to-noise ratios in dB.")
     time_shift: int = Field(0, ge=0, description="Random shift of the speech in spectrogram frames, per pair.")
     pitch_shift: int = Field(0, ge=0, description="Random shift of the speech in mel bands, per pair.")
@@ -106,7 +109,7 @@ def _hold_out_voices(clips: list[sources.Clip], n_val: int, n_test: int, rng: np
 
 class AVDigits(Recipe):
     name = "av-digits"
-    version = 4
+    version = 5
     description = "MNIST (75 % PCA energy removed) + noisy spoken digits, 10 classes"
     OptionsModel = AVDigitsOptions
 
@@ -150,7 +153,7 @@ class AVDigits(Recipe):
         step = ctx.progress.step("degrading images (PCA)", total=1)
         mean, components, share = fit_pca(images["train"][0])
         for split, (x, y, index) in images.items():
-            images[split] = (remove_pca_energy(x, mean, components, share, opts.pca_removed), y, index)
+            images[split] = (remove_pca_energy(x, mean, components, share, opts.pca_removed, opts.pca_keep), y, index)
         step.advance()
 
         noise = mel_power(noise_bank(256, length, rng), size, size)
