@@ -54,26 +54,23 @@ def prepare(name: str, options: dict, cache_dir: Path) -> dict:
 def load_rate(name: str, options: dict, cache_dir: Path, batch: int = 128, seconds: float = 3.0) -> dict:
     """Samples per second from the memory-mapped train split into float32 tensors."""
     import numpy as np
-    import torch
 
     from harmonic_nas.config.schema import DatasetConfig
-    from harmonic_nas.data import load_dataset
+    from harmonic_nas.data import batch_tensors, load_dataset
 
     data = load_dataset(DatasetConfig(name=name, cache_dir=cache_dir, options=options), progress=False).split("train")
     n = len(data)
     rates = {}
     for mode in ("sequential", "shuffled"):
-        order = np.random.default_rng(0).permutation(n) if mode == "shuffled" else np.arange(n)
+        order = np.random.default_rng(0).permutation(n)
         done, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
             for begin in range(0, n, batch):
-                index = np.sort(order[begin : begin + batch]) if mode == "shuffled" else slice(begin, begin + batch)
-                tensors = {k: torch.from_numpy(np.array(v[index], copy=True)) for k, v in data.inputs.items()}  # really read
-                targets = torch.from_numpy(np.array(data.targets[index], copy=True))
+                index = order[begin : begin + batch] if mode == "shuffled" else slice(begin, begin + batch)
+                _, targets = batch_tensors(data, index)
                 done += len(targets)
                 if time.perf_counter() - start >= seconds:
                     break
-            del tensors
         rates[mode] = round(done / (time.perf_counter() - start))
     return {"train_samples": n, "batch": batch, "samples_per_s": rates}
 

@@ -103,3 +103,15 @@ def test_unknown_dataset_and_option(tmp_path: Path, avmnist: DatasetConfig) -> N
         load_dataset(avmnist.model_copy(update={"options": {"val_sise": 3}}), progress=False)
     with pytest.raises(UserError, match="set dataset.path"):
         load_dataset(DatasetConfig(name="avmnist", cache_dir=tmp_path), progress=False)
+
+
+def test_batch_tensors_keep_the_requested_order(avmnist: DatasetConfig) -> None:
+    from harmonic_nas.data import batch_tensors
+
+    data = load_dataset(avmnist, progress=False).split("train")
+    index = np.array([7, 2, 50, 2])
+    inputs, targets = batch_tensors(data, index)
+    assert inputs["audio"].shape == (4, 1, 112, 112) and inputs["audio"].dtype.is_floating_point
+    np.testing.assert_array_equal(targets.numpy(), np.asarray(data.targets)[index])
+    np.testing.assert_array_equal(inputs["image"].numpy(), np.asarray(data.inputs["image"])[index])
+    inputs["image"] += 1  # writable copies, the cache is untouched

@@ -12,9 +12,11 @@ from harmonic_nas.data.base import (
     limit_split,
 )
 from harmonic_nas.data.registry import available, load_dataset, prepare_dataset
+from harmonic_nas.data.tensors import batch_tensors
 
 __all__ = [
     "available",
+    "batch_tensors",
     "load_dataset",
     "prepare_dataset",
     "SPLITS",
