@@ -35,3 +35,10 @@ def test_tuxpaint_has_three_modalities(tmp_path: Path) -> None:
     assert len(dataset.split("train")) > len(dataset.split("test")) > 0
     with pytest.raises(UserError, match="fewer than 2 categories"):
         load_dataset(DatasetConfig(name="tuxpaint", cache_dir=tmp_path, options={**options, "speech_language": "xx"}), progress=False)
+
+
+def test_missing_source_names_the_package() -> None:
+    from harmonic_nas.data.sources import require_debian
+
+    with pytest.raises(UserError, match="needs the Debian package no-such-package-hnas: apt-get install no-such-package-hnas"):
+        require_debian("no-such-package-hnas", "av-digits")

@@ -27,6 +27,8 @@ def test_prepare_info_and_errors(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "prepared" in result.output
     result = runner.invoke(main, ["data", "prepare", str(root), "--cache-dir", str(cache), "--option", "val_sise=30"])
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "unknown option" in result.output
+    listing = runner.invoke(main, ["data", "list"])
+    assert all(name in listing.output for name in ("av-digits", "emoji", "tuxpaint", "avmnist", "soundmnist", "mmimdb", "harmp"))
     result = runner.invoke(main, ["data", "prepare", "no-such-dataset"])
     assert result.exit_code == 2 and "unknown dataset 'no-such-dataset'" in result.output
 
