@@ -52,23 +52,24 @@ def prepare(name: str, options: dict, cache_dir: Path) -> dict:
 
 
 def load_rate(name: str, options: dict, cache_dir: Path, batch: int = 128, seconds: float = 3.0) -> dict:
-    """Samples per second from the memory-mapped train split into float32 tensors."""
+    """Samples per second from the memory-mapped train split into float32 tensors (every modality),
+    through the batch iterator that training uses."""
     import numpy as np
+    import torch
 
     from harmonic_nas.config.schema import DatasetConfig
-    from harmonic_nas.data import batch_tensors, load_dataset
+    from harmonic_nas.data import iterate_batches, load_dataset
 
     data = load_dataset(DatasetConfig(name=name, cache_dir=cache_dir, options=options), progress=False).split("train")
     n = len(data)
     rates = {}
     for mode in ("sequential", "shuffled"):
-        order = np.random.default_rng(0).permutation(n)
+        order = np.random.default_rng(0).permutation(n) if mode == "shuffled" else np.arange(n)
         done, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
-            for begin in range(0, n, batch):
-                index = order[begin : begin + batch] if mode == "shuffled" else slice(begin, begin + batch)
-                _, targets = batch_tensors(data, index)
-                done += len(targets)
+            streams = [iterate_batches(a, data.targets, batch, torch.device("cpu"), order=order) for a in data.inputs.values()]
+            for batches in zip(*streams):
+                done += len(batches[0][1])
                 if time.perf_counter() - start >= seconds:
                     break
         rates[mode] = round(done / (time.perf_counter() - start))

@@ -12,11 +12,10 @@ from harmonic_nas.data.base import (
     limit_split,
 )
 from harmonic_nas.data.registry import available, load_dataset, prepare_dataset
-from harmonic_nas.data.tensors import batch_tensors
+from harmonic_nas.data.batches import iterate_batches, to_device
 
 __all__ = [
     "available",
-    "batch_tensors",
     "load_dataset",
     "prepare_dataset",
     "SPLITS",
@@ -27,5 +26,7 @@ __all__ = [
     "SplitData",
     "SplitName",
     "Task",
+    "iterate_batches",
     "limit_split",
+    "to_device",
 ]

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.fusion.projection import pool_to_sequence
-from harmonic_nas.supernet.batches import iterate_batches
+from harmonic_nas.data.batches import iterate_batches
 from harmonic_nas.supernet.evaluate import calibration_indices, prepare_subnet
 
 MB = 1024 * 1024

@@ -11,7 +11,7 @@ from torch import nn
 
 from harmonic_nas.data import SplitData, Task
 from harmonic_nas.metrics import score
-from harmonic_nas.supernet.batches import iterate_batches
+from harmonic_nas.data.batches import iterate_batches
 
 
 def calibration_indices(n_train: int, samples: int, seed: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from harmonic_nas.errors import UserError
 from harmonic_nas.metrics import distill_loss, metric_name, task_loss
 from harmonic_nas.runtime import step_rng
 from harmonic_nas.space.encoding import stable_hash
-from harmonic_nas.supernet.batches import iterate_batches
+from harmonic_nas.data.batches import iterate_batches
 from harmonic_nas.supernet.checkpoint import load_checkpoint, save_atomic
 from harmonic_nas.supernet.evaluate import calibration_indices, evaluate_subnet
 from harmonic_nas.supernet.store import SupernetFiles, save_supernet
