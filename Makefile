@@ -22,8 +22,10 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 
 install: $(STAMP)
 
+# Until the two-tier search lands: prepare av-digits, train both supernets, profile this CPU into a LUT.
 demo: install
 	$(HNAS) train-supernet --config $(DEMO_CONFIG)
+	$(HNAS) profile --config $(DEMO_CONFIG)
 
 test: install
 	$(PY) -m pytest -q
