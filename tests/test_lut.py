@@ -300,3 +300,30 @@ def test_writer_refuses_to_resume_a_different_measurement(tmp_path: Path) -> Non
         writer.add(spec(0), entry(0.1))
     with pytest.raises(UserError, match=r"cannot resume.*threads \(1 vs 2\)"):
         LutWriter(path, header(threads=2))
+
+
+def test_lut_commands_import_info_and_merge(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from harmonic_nas.cli import main
+
+    jetson = LookupTable(header(device="jetson-orin"), {lut_key(spec(0)): entry(2.0)})
+    jetson.save(tmp_path / "measured.json")
+    other = LookupTable(header(device="jetson-orin", threads=4), {lut_key(spec(1)): entry(3.0)})
+    other.save(tmp_path / "other.json")
+    runner = CliRunner()
+
+    result = runner.invoke(main, ["lut", "import", str(tmp_path / "measured.json"), "--into", str(tmp_path / "lut")])
+    assert result.exit_code == 0, result.stderr
+    assert LookupTable.load(tmp_path / "lut" / "jetson-orin.json").entries == jetson.entries
+    again = runner.invoke(main, ["lut", "import", str(tmp_path / "measured.json"), "--into", str(tmp_path / "lut")])
+    assert again.exit_code == 2 and "exists already" in again.stderr
+
+    result = runner.invoke(main, ["lut", "info", str(tmp_path / "measured.json")])
+    assert result.exit_code == 0 and "1 entries" in result.stdout and "device: jetson-orin" in result.stdout
+
+    args = ["lut", "merge", str(tmp_path / "measured.json"), str(tmp_path / "other.json"), "--out", str(tmp_path / "m.json")]
+    refused = runner.invoke(main, args)
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1 and not (tmp_path / "m.json").exists()
+    assert runner.invoke(main, [*args, "--force"]).exit_code == 0
+    assert len(LookupTable.load(tmp_path / "m.json")) == 2

@@ -32,13 +32,14 @@ def main() -> None:
 
 
 def _register() -> None:
-    from harmonic_nas.cli import config_cmd, data_cmd, fusion_cmd, profile_cmd, train_cmd
+    from harmonic_nas.cli import config_cmd, data_cmd, fusion_cmd, lut_cmd, profile_cmd, train_cmd
 
     main.add_command(config_cmd.config)
     main.add_command(data_cmd.data)
     main.add_command(train_cmd.train_supernet)
     main.add_command(fusion_cmd.fusion_search)
     main.add_command(profile_cmd.profile_command)
+    main.add_command(lut_cmd.lut)
 
 
 _register()
