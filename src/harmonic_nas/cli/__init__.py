@@ -21,7 +21,11 @@ class _Group(click.Group):
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("interrupted: finished work is kept; run the same command with --resume to continue", err=True)
+            click.echo(
+                "interrupted: finished work is kept; run the same command again to continue "
+                "(train-supernet: add --resume)",
+                err=True,
+            )
             sys.exit(130)
 
 
