@@ -47,6 +47,15 @@ class _FrozenRunningStats:
             bn.momentum = momentum
 
 
+def weight_step(net: nn.Module, taps: Any, targets: Tensor, task: Task, opt: torch.optim.Optimizer) -> Tensor:
+    """One optimiser step of the network weights on the task loss; returns the detached loss."""
+    opt.zero_grad(set_to_none=True)
+    loss = task_loss(net(taps), targets, task)
+    loss.backward()
+    opt.step()
+    return loss.detach().cpu()
+
+
 def search(
     net: FusionSearchNet,
     train: SplitFeatures,
@@ -83,11 +92,7 @@ def search(
                     param.grad = grad
                 a_opt.step()
 
-            w_opt.zero_grad(set_to_none=True)
-            loss = task_loss(net(taps), targets, task)
-            loss.backward()
-            w_opt.step()
-            total += loss.detach().cpu()
+            total += weight_step(net, taps, targets, task, w_opt)
             steps += 1
         schedule.step()
         latency, energy = cost.expected(net.op_probs())

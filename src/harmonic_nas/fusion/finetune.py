@@ -10,11 +10,10 @@ import torch
 
 from harmonic_nas.config.schema import FusionConfig
 from harmonic_nas.data import Task
-from harmonic_nas.fusion.darts import EpochCallback
+from harmonic_nas.fusion.darts import EpochCallback, weight_step
 from harmonic_nas.fusion.discrete import FusionNet
 from harmonic_nas.fusion.evaluation import evaluate
 from harmonic_nas.fusion.features import SplitFeatures
-from harmonic_nas.metrics import task_loss
 
 
 @dataclass
@@ -44,11 +43,7 @@ def finetune(
         net.train()
         total, steps = torch.zeros(()), 0
         for taps, targets in train.batches(cfg.batch_size, generator):
-            opt.zero_grad(set_to_none=True)
-            loss = task_loss(net(taps), targets, task)
-            loss.backward()
-            opt.step()
-            total += loss.detach().cpu()
+            total += weight_step(net, taps, targets, task, opt)
             steps += 1
         schedule.step()
         metric = evaluate(net, val, cfg.batch_size, task)
