@@ -24,22 +24,10 @@ from harmonic_nas.hardware.timing import Protocol
 from harmonic_nas.hardware.validate import Figures, cross_validated, plot, random_genotype, validate_lut
 from harmonic_nas.space.candidate import CandidateSpace
 from harmonic_nas.space.fusion import validate_genotype
+from test_profiler import tiny_config
 
 SHAPES = {"image": (1, 8, 8), "thumb": (12,)}
 CLASSES = 3
-
-
-def tiny_config() -> ExperimentConfig:
-    return ExperimentConfig.model_validate({
-        "name": "tiny",
-        "modalities": {
-            "image": {"type": "mbv3", "stem_width": 8, "head_width": 16, "depths": [1, 2], "expands": [3, 4],
-                      "kernels": [3, 5], "stages": [{"width": 8, "stride": 1},
-                                                    {"width": 16, "stride": 2, "se": True, "act": "hswish"}]},
-            "thumb": {"type": "maxout", "hidden": [8, 16], "blocks": [1, 2], "factors": [2, 3]},
-        },
-        "fusion": {"channels": 8, "length": 4, "cells": [1, 2], "nodes": [1, 2]},
-    })
 
 
 def synthetic_table(cfg: ExperimentConfig, runtime: str = "torch") -> LookupTable:
