@@ -175,3 +175,15 @@ def test_bn_recalibration_ignores_dropout() -> None:
     # mean) but the variance would be far larger; eval-mode activations are the inputs themselves.
     assert torch.allclose(model[1].running_var, torch.from_numpy(inputs).var(dim=0), rtol=0.05)
     assert model[0].training is False
+
+
+def test_a_finished_supernet_is_reused_only_with_the_same_settings(tmp_path: Path, mnist_pair: Any) -> None:
+    cfg = small_config(tmp_path, epochs=1)
+    trainer = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False)
+    assert trainer.finished_metrics() is None
+    metrics = trainer.run()
+    again = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False).finished_metrics()
+    assert again == json.loads(json.dumps(metrics))
+    changed = SupernetTrainer(small_config(tmp_path, epochs=2), "image", mnist_pair, DEVICE, show_progress=False)
+    with pytest.raises(UserError, match="trained with other settings.*--force"):
+        changed.finished_metrics()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -27,7 +26,7 @@ def train_supernet(
     """Train supernets with the sandwich rule and in-place distillation; writes runs/<name>/supernets/<m>.pt
     and <m>.metrics.json (val metric of the max, min and random subnets after BN recalibration)."""
     from harmonic_nas.data.registry import load_dataset
-    from harmonic_nas.supernet import SupernetFiles, SupernetTrainer, is_trained, remove_outputs
+    from harmonic_nas.supernet import SupernetFiles, SupernetTrainer, remove_outputs
 
     if resume and force:
         raise UserError("--resume and --force contradict each other: choose one")
@@ -45,11 +44,12 @@ def train_supernet(
         files = SupernetFiles(cfg.run_dir / "supernets", modality)
         if force:
             remove_outputs(files)
-        elif is_trained(files):
-            console.log(f"{modality}: supernet already trained ({files.supernet}); --force retrains it")
-            results[modality] = json.loads(files.metrics.read_text(encoding="utf-8"))
-            continue
         trainer = SupernetTrainer(cfg, modality, dataset, torch_device)
+        finished = trainer.finished_metrics()
+        if finished is not None:
+            console.log(f"{modality}: supernet already trained ({files.supernet}); --force retrains it")
+            results[modality] = finished
+            continue
         results[modality] = trainer.run(resume=resume and files.checkpoint.exists())
         console.log(f"{modality}: wrote {files.supernet} and {files.metrics}")
     _print_table(results)

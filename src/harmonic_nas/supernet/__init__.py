@@ -2,14 +2,13 @@
 
 from harmonic_nas.supernet.evaluate import calibration_indices, evaluate_subnet, prepare_subnet, recalibrate_bn
 from harmonic_nas.supernet.store import SupernetFiles, load_supernet, save_supernet
-from harmonic_nas.supernet.trainer import SupernetTrainer, is_trained, remove_outputs
+from harmonic_nas.supernet.trainer import SupernetTrainer, remove_outputs
 
 __all__ = [
     "SupernetFiles",
     "SupernetTrainer",
     "calibration_indices",
     "evaluate_subnet",
-    "is_trained",
     "load_supernet",
     "prepare_subnet",
     "recalibrate_bn",

@@ -255,6 +255,7 @@ class SupernetTrainer:
         ]
         return {
             "modality": self.modality,
+            "fingerprint": self.fingerprint(),
             "dataset": self.dataset.name,
             "metric": metric_name(self.dataset.task),
             "epochs_run": self.epoch,
@@ -265,6 +266,19 @@ class SupernetTrainer:
             "device": str(self.device),
             "threads": torch.get_num_threads(),
         }
+
+    def finished_metrics(self) -> dict[str, Any] | None:
+        """The metrics of a finished training with these very settings, None if there is none; a finished
+        training with other settings is an error (reusing it would silently mix two experiments)."""
+        if not (self.files.supernet.is_file() and self.files.metrics.is_file()):
+            return None
+        metrics = json.loads(self.files.metrics.read_text(encoding="utf-8"))
+        if metrics.get("fingerprint") != self.fingerprint():
+            raise UserError(
+                f"{self.files.supernet}: trained with other settings (space, dataset, training or seed); "
+                "use --force to retrain it"
+            )
+        return metrics
 
     def run(self, *, resume: bool = False) -> dict[str, Any]:
         """Train (or continue), then evaluate and write the supernet file and its metrics JSON."""
@@ -282,10 +296,6 @@ class SupernetTrainer:
         save_supernet(self.files, self.model, self.space_cfg, self.spec, self.dataset, metrics)
         self.files.metrics.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         return metrics
-
-
-def is_trained(files: SupernetFiles) -> bool:
-    return files.supernet.is_file() and files.metrics.is_file()
 
 
 def remove_outputs(files: SupernetFiles) -> None:
