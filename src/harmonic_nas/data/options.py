@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harmonic_nas.data.text import Encoder
 from harmonic_nas.errors import UserError
 
 
@@ -13,6 +14,20 @@ class Options(BaseModel):
     """Base of every recipe's options: unknown keys are errors (a typo must not be ignored)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CatalogOptions(Options):
+    """Options shared by the picture + text catalogues (emoji, tuxpaint): class filter, image size,
+    text encoder, a cap for fast tests, stratified split fractions, seed."""
+
+    min_items: int = Field(10, ge=3, description="Classes with fewer items are dropped.")
+    image_size: int = Field(64, ge=8, le=128)
+    text_encoder: Encoder = "minilm"
+    text_dim: int = Field(256, ge=8, description="Size of the hashing encoder's vectors (minilm: 384).")
+    max_items: int | None = Field(None, ge=30, description="Cap on items (fast tests).")
+    val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
+    test_fraction: float = Field(0.2, gt=0.0, lt=0.5)
+    seed: int = 0
 
 
 O = TypeVar("O", bound=Options)

@@ -10,31 +10,22 @@ from typing import Any, Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from pydantic import Field
 
 from harmonic_nas.data import sources
 from harmonic_nas.data.base import ModalitySpec
 from harmonic_nas.data.images import square_rgb
-from harmonic_nas.data.options import Options
+from harmonic_nas.data.options import CatalogOptions
 from harmonic_nas.data.recipe import BuildContext, Recipe
 from harmonic_nas.data.splits import stratified_split
-from harmonic_nas.data.text import Encoder, encode, encoder_dim, encoder_version
+from harmonic_nas.data.text import encode, encoder_dim, encoder_version
 from harmonic_nas.errors import UserError
 
 FONT_SIZE = 109  # the only size of the bitmap colour font
 SKIN_TONES = {chr(c) for c in range(0x1F3FB, 0x1F400)}
 
 
-class EmojiOptions(Options):
+class EmojiOptions(CatalogOptions):
     label: Literal["subgroup", "group"] = "subgroup"
-    min_items: int = Field(10, ge=3, description="Classes with fewer emoji are dropped.")
-    image_size: int = Field(64, ge=8, le=128)
-    text_encoder: Encoder = "minilm"
-    text_dim: int = Field(256, ge=8, description="Size of the hashing encoder's vectors (minilm: 384).")
-    max_items: int | None = Field(None, ge=30, description="Cap on emoji (fast tests).")
-    val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
-    test_fraction: float = Field(0.2, gt=0.0, lt=0.5)
-    seed: int = 0
 
 
 @dataclass(frozen=True)

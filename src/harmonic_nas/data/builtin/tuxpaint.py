@@ -17,25 +17,17 @@ from harmonic_nas.data import sources
 from harmonic_nas.data.audio import SAMPLE_RATE, log_compress, mel_power, read_audio, trim_and_fit
 from harmonic_nas.data.base import ModalitySpec
 from harmonic_nas.data.images import square_rgb
-from harmonic_nas.data.options import Options
+from harmonic_nas.data.options import CatalogOptions
 from harmonic_nas.data.recipe import BuildContext, Recipe
 from harmonic_nas.data.splits import stratified_split
-from harmonic_nas.data.text import Encoder, encode, encoder_dim, encoder_version
+from harmonic_nas.data.text import encode, encoder_dim, encoder_version
 from harmonic_nas.errors import UserError
 
 
-class TuxPaintOptions(Options):
+class TuxPaintOptions(CatalogOptions):
     speech_language: str = Field("fr", pattern=r"^[a-z]{2}(_[A-Z]{2})?$", description="Locale of the spoken descriptions.")
-    min_items: int = Field(10, ge=3, description="Categories with fewer stamps are dropped.")
-    image_size: int = Field(64, ge=8, le=128)
     spectrogram: int = Field(64, ge=16, le=128)
     duration: float = Field(3.0, gt=0.2, le=10.0, description="Seconds of speech kept (loudest part).")
-    text_encoder: Encoder = "minilm"
-    text_dim: int = Field(256, ge=8)
-    max_items: int | None = Field(None, ge=30, description="Cap on stamps (fast tests).")
-    val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
-    test_fraction: float = Field(0.2, gt=0.0, lt=0.5)
-    seed: int = 0
 
 
 @dataclass(frozen=True)
