@@ -23,7 +23,7 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo(
                 "interrupted: finished work is kept; run the same command again to continue "
-                "(train-supernet: add --resume)",
+                "(train-supernet, search: add --resume)",
                 err=True,
             )
             sys.exit(130)
@@ -36,7 +36,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from harmonic_nas.cli import config_cmd, data_cmd, fusion_cmd, lut_cmd, profile_cmd, train_cmd
+    from harmonic_nas.cli import config_cmd, data_cmd, fusion_cmd, lut_cmd, profile_cmd, search_cmd, train_cmd
 
     main.add_command(config_cmd.config)
     main.add_command(data_cmd.data)
@@ -44,6 +44,8 @@ def _register() -> None:
     main.add_command(fusion_cmd.fusion_search)
     main.add_command(profile_cmd.profile_command)
     main.add_command(lut_cmd.lut)
+    main.add_command(search_cmd.search)
+    main.add_command(search_cmd.status)
 
 
 _register()

@@ -64,7 +64,7 @@ def fusion_search(
                 f"harmonic-nas train-supernet --config {config_path}"
             )
         supernets[modality], _ = load_supernet(files.supernet, torch_device)
-    lut = LookupTable.load(cfg.hardware.lut or cfg.run_dir / "lut" / f"{cfg.hardware.device}.json")
+    lut = LookupTable.load(cfg.lut_path)
     lut.require_compatible(cfg.hardware)  # the hardware loss must cost the device the config targets
     dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed)
     settings = FeatureSettings(

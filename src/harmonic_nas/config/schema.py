@@ -88,6 +88,11 @@ class SupernetTraining(StrictModel):
     eval_random_subnets: int = Field(5, ge=0, description="Random subnets evaluated in the metrics JSON.")
     sort_channels_every: int = Field(1, ge=0, description="Re-sort expand channels by importance every N epochs (0: never).")
     channels_last: bool = Field(True, description="channels_last memory format for 2-D supernets (2-4x faster on CPU).")
+    amp: bool = Field(
+        False,
+        description="bf16 autocast for the training forward passes (GPUs with bf16, CPUs with AMX/AVX512-BF16; "
+        "validation stays float32).",
+    )
 
 
 class SearchConfig(StrictModel):
@@ -152,6 +157,7 @@ class RuntimeConfig(StrictModel):
 
 class OutputConfig(StrictModel):
     runs_dir: Path = Path("runs")
+    run_dir: Path | None = Field(None, description="The run directory itself (default: runs_dir/name); --out sets it.")
 
 
 class ExperimentConfig(StrictModel):
@@ -169,4 +175,9 @@ class ExperimentConfig(StrictModel):
 
     @property
     def run_dir(self) -> Path:
-        return self.output.runs_dir / self.name
+        return self.output.run_dir or self.output.runs_dir / self.name
+
+    @property
+    def lut_path(self) -> Path:
+        """The LUT the search costs with: hardware.lut, or the one `profile` writes into the run."""
+        return self.hardware.lut or self.run_dir / "lut" / f"{self.hardware.device}.json"

@@ -1,0 +1,157 @@
+"""``harmonic-nas search`` (the two-tier search, or one of its baselines) and ``harmonic-nas status``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from harmonic_nas.config import load_config
+from harmonic_nas.config.io import validate_config
+from harmonic_nas.console import console, make_progress
+from harmonic_nas.errors import UserError
+from harmonic_nas.search.variants import VARIANTS
+
+
+def resolve_config(
+    config_path: Path | None, resume: Path | None, out: Path | None, overrides: tuple[str, ...], variant: str
+) -> Any:
+    """The config of a new run (``--config``, ``--out`` as its run directory) or of the run to resume."""
+    from harmonic_nas.search.store import RunStore
+
+    if (config_path is None) == (resume is None):
+        raise UserError("give either --config FILE (a new or continued run) or --resume RUN_DIR")
+    if config_path is not None:
+        sets = list(overrides) + ([f"output.run_dir={out}"] if out is not None else [])
+        return load_config(config_path, sets)
+    folder = _variant_dir(resume, variant)  # type: ignore[arg-type]
+    with RunStore.open(folder) as store:
+        return validate_config(store.meta()["config"], f"{folder}/run.sqlite")
+
+
+def _variant_dir(run_dir: Path, variant: str) -> Path:
+    """A run directory holds the full method's store; each baseline has its own folder in it."""
+    return run_dir if variant == "sb-sf-hw" else run_dir / "baselines" / variant
+
+
+@click.command("search")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Experiment config (YAML).")
+@click.option("--resume", type=click.Path(path_type=Path), help="Continue the run in this directory (its stored config).")
+@click.option("--out", type=click.Path(path_type=Path), help="Run directory (default: output.runs_dir/name).")
+@click.option("--variant", type=click.Choice(VARIANTS), default="sb-sf-hw", show_default=True,
+              help="The full method, or a baseline of the paper's Figure 4 / random search.")
+@click.option("--executor", type=click.Choice(["local", "dask", "inline"]), default="local", show_default=True)
+@click.option("--scheduler", help="Dask scheduler address for --executor dask (tcp://host:8786).")
+@click.option("--workers", type=int, help="Local worker processes (default: runtime.workers).")
+@click.option("--threads", type=int, default=1, show_default=True, help="Threads per worker.")
+@click.option("--device", default=None, help="Device of the workers (default: runtime.device).")
+@click.option("--force", is_flag=True, help="Discard a stored search of this run and start over.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+def search(
+    config_path: Path | None, resume: Path | None, out: Path | None, variant: str, executor: str,
+    scheduler: str | None, workers: int | None, threads: int, device: str | None, force: bool,
+    overrides: tuple[str, ...],
+) -> None:
+    """Two-tier search: NSGA-II over backbones and the fusion macro gene, DARTS fusion search per selected
+    tuple. Stores every evaluation in RUN_DIR/run.sqlite; a stopped run continues with --resume RUN_DIR
+    (or the same --config), reusing every finished evaluation."""
+    cfg = resolve_config(config_path, resume, out, overrides, variant)
+    run_search_command(cfg, variant, executor=executor, scheduler=scheduler, workers=workers, threads=threads,
+                       device=device, force=force)
+
+
+def run_search_command(
+    cfg: Any, variant_name: str, *, executor: str = "local", scheduler: str | None = None,
+    workers: int | None = None, threads: int = 1, device: str | None = None, force: bool = False,
+) -> None:
+    """Run one search variant with a live progress view, then print its front (shared with ``run``)."""
+    from harmonic_nas.search.runner import SearchRun, make_executor, run_search, store_dir
+    from harmonic_nas.search.variants import Variant
+
+    variant = Variant(variant_name)
+    run = SearchRun.load(cfg, device or cfg.runtime.device, threads)
+    pool = make_executor(executor, run.spec, workers or cfg.runtime.workers, scheduler)
+    console.log(f"search {variant.name} of {cfg.name}: store {store_dir(cfg, variant) / 'run.sqlite'}, "
+                f"executor {pool.name}")
+    try:
+        with make_progress("front", "best", "hv") as progress:
+            bars: dict[str, Any] = {}
+            stats = {"front": "-", "best": "-", "hv": "-"}
+
+            def on_progress(label: str, done: int, total: int) -> None:
+                if label not in bars or (done == 0 and progress.tasks[bars[label]].finished):
+                    bars[label] = progress.add_task(f"{label}", total=max(total, 1), **stats)
+                progress.update(bars[label], completed=done if total else 1, total=max(total, 1), **stats)
+
+            def on_generation(g: int, summary: dict[str, Any]) -> None:
+                best = summary["best_val_metric"]
+                stats.update(front=str(summary["front_size"]), best="-" if best is None else f"{best:.4f}",
+                             hv=f"{summary['hypervolume']:.4f}")
+                console.log(f"generation {g}: front {stats['front']}, best val {stats['best']}, "
+                            f"hypervolume {stats['hv']}, {summary['seconds']:.0f} s")
+                bars.clear()
+
+            store, front = run_search(run, variant, pool, resume=not force, force=force,
+                                      on_progress=on_progress, on_generation=on_generation)
+    finally:
+        pool.close()
+    with store:
+        console.print(front_table(front, f"Pareto front ({variant.name})"))
+
+
+def front_table(front: list[Any], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("id", "backbones", "cells x nodes", "val", "test", "latency ms", "energy mJ"):
+        table.add_column(column, justify="right" if column in ("val", "test", "latency ms", "energy mJ") else "left")
+    for e in front:
+        macro = e.arch["macro"]
+        backbones = " ".join(f"{m}:{_short(a)}" for m, a in e.arch["backbones"].items())
+        test = "-" if e.test_metric is None else f"{e.test_metric:.4f}"
+        table.add_row(e.key[:10], backbones, f"{macro['cells']}x{macro['nodes']}", f"{e.val_metric:.4f}", test,
+                      f"{e.latency_ms:.3f}", f"{e.energy_mj:.3f}")
+    return table
+
+
+def _short(arch: dict[str, Any]) -> str:
+    """d/k/e of an mbv3 arch in one short token; other archs as key=value."""
+    if {"d", "ks", "e"} <= set(arch):
+        return "d" + "".join(map(str, arch["d"]))
+    return ",".join(f"{k}={v}" for k, v in arch.items())
+
+
+@click.command("status")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--variant", type=click.Choice(VARIANTS), default="sb-sf-hw", show_default=True)
+def status(run_dir: Path, variant: str) -> None:
+    """Progress of a search run (also while it runs): generations, evaluations, front, recent events."""
+    from harmonic_nas.search.store import RunStore
+
+    with RunStore.open(_variant_dir(run_dir, variant)) as store:
+        meta = store.meta()
+        cfg = meta["config"]
+        generations = store.generations()
+        candidates = store.evaluations("candidate")
+        backbones = store.evaluations("backbone")
+        front = store.pareto_front()
+        events = store.events(8)
+    total = cfg["search"]["generations"] if meta["variant"] in ("sb-sf-hw", "sb-sf", "random") else 1
+    finished = [g for g in generations if g["summary"] is not None]
+    console.print(f"[bold]{cfg['name']}[/] ({meta['variant']}): generation {len(finished)}/{total} finished; "
+                  f"{len(backbones)} backbone and {len(candidates)} multimodal evaluations stored")
+    if finished:
+        last = finished[-1]["summary"]
+        console.print(f"front {last['front_size']}, best val {last['best_val_metric']:.4f}, "
+                      f"hypervolume {last['hypervolume']:.4f}")
+    running = [g for g in generations if g["summary"] is None]
+    if running:
+        g = running[-1]
+        age = time.time() - g["started"]
+        done = sum(1 for e in candidates if e.generation == g["generation"])
+        console.print(f"generation {g['generation']} running for {age:.0f} s: {done} multimodal evaluations done")
+    if front:
+        console.print(front_table(front, "Pareto front so far"))
+    for event in events:
+        console.print(f"{time.strftime('%H:%M:%S', time.localtime(event['time']))} {event['message']}")

@@ -1,0 +1,167 @@
+"""What a worker does: score one backbone (stage 1) or one multimodal candidate (stage 2).
+
+A worker builds one :class:`Evaluator` from an :class:`EvaluatorSpec` (config, trained supernets, LUT)
+shipped to it once, then keeps the dataset, the BN-calibration subsets and the backbone-feature cache for
+every task it runs. Results are plain data (JSON-able dicts, plus the derived fusion weights) so the
+process that owns the run store writes them: workers may be on other machines.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from harmonic_nas.config.schema import ExperimentConfig
+from harmonic_nas.data import MultimodalDataset
+from harmonic_nas.fusion.discrete import FusionNet
+from harmonic_nas.fusion.features import FeatureCache, FeatureSettings, candidate_features
+from harmonic_nas.fusion.finetune import finetune
+from harmonic_nas.fusion.stage2 import stage2
+from harmonic_nas.hardware.cost import CostModel
+from harmonic_nas.hardware.lut import LookupTable
+from harmonic_nas.metrics import metric_name
+from harmonic_nas.runtime import configure_threads, resolve_device
+from harmonic_nas.supernet.evaluate import calibration_indices, evaluate_subnet
+
+TaskKind = Literal["backbone", "candidate"]
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """One evaluation. ``arch`` is a backbone arch (kind "backbone", with ``modality``) or a candidate.
+
+    ``genotype``: a fixed fusion to train instead of searching one (the FB+FF baseline); ``hardware``:
+    whether the fusion search's loss has its latency and energy terms.
+    """
+
+    key: str
+    kind: TaskKind
+    arch: dict[str, Any]
+    modality: str | None = None
+    genotype: dict[str, Any] | None = None
+    hardware: bool = True
+
+
+@dataclass
+class EvalResult:
+    """The stored record (``record``: JSON-able, has val_metric, latency_ms, energy_mj, seconds) and, for a
+    candidate, the saved form of its derived fusion network (written next to the store by the caller)."""
+
+    task: EvalTask
+    record: dict[str, Any]
+    fusion_state: dict[str, Any] | None = None
+    worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+
+@dataclass
+class EvaluatorSpec:
+    """Everything a worker needs, shipped once per worker (pickled): the config, the trained supernets,
+    the LUT, and where and how to compute."""
+
+    config: dict[str, Any]
+    supernets: dict[str, nn.Module]
+    lut: LookupTable
+    device: str = "cpu"
+    threads: int = 1
+    cache_mb: float = 1024.0
+
+
+class Evaluator:
+    """Scores tasks with everything loaded once (see the module docstring)."""
+
+    def __init__(self, spec: EvaluatorSpec, dataset: MultimodalDataset | None = None) -> None:
+        from harmonic_nas.data.registry import load_dataset
+
+        configure_threads(spec.threads)
+        self.cfg = ExperimentConfig.model_validate(spec.config)
+        self.device = resolve_device(spec.device)
+        self.supernets = {m: net.to(self.device).eval() for m, net in spec.supernets.items()}
+        self.lut = spec.lut
+        self.dataset = dataset or load_dataset(self.cfg.dataset, seed=self.cfg.runtime.seed, progress=False)
+        shapes = {m: tuple(s.shape) for m, s in self.dataset.modalities.items()}
+        self.costs = CostModel(self.lut, self.cfg, shapes, self.dataset.num_classes)
+        sn = self.cfg.supernet
+        self.settings = FeatureSettings(
+            length=self.cfg.fusion.length, calib_samples=sn.bn_calib_samples, batch_size=sn.batch_size,
+            seed=self.cfg.runtime.seed, device=self.device, channels_last=sn.channels_last,
+        )
+        self.cache = FeatureCache(self.settings, spec.cache_mb)
+        train = self.dataset.split("train")
+        self.calib = {
+            m: np.asarray(train.inputs[m][calibration_indices(len(train), sn.bn_calib_samples, self.cfg.runtime.seed)])
+            for m in self.cfg.modalities
+        }
+
+    def __call__(self, task: EvalTask) -> EvalResult:
+        started = time.perf_counter()
+        result = self.backbone(task) if task.kind == "backbone" else self.candidate(task)
+        result.record["seconds"] = time.perf_counter() - started
+        return result
+
+    def backbone(self, task: EvalTask) -> EvalResult:
+        """Stage 1: BN-recalibrated val metric of the subnet, LUT cost of it as a standalone classifier."""
+        assert task.modality is not None
+        sn = self.cfg.supernet
+        metric = evaluate_subnet(
+            self.supernets[task.modality], task.arch, task.modality, self.calib[task.modality],
+            self.dataset.split("val"), self.dataset.task, batch_size=sn.batch_size, device=self.device,
+            channels_last=sn.channels_last,
+        )
+        cost = self.costs.cost({"backbones": {task.modality: task.arch}})
+        return EvalResult(task, {"metric": metric_name(self.dataset.task), "val_metric": metric,
+                                 "latency_ms": cost.latency_ms, "energy_mj": cost.energy_mj})
+
+    def candidate(self, task: EvalTask) -> EvalResult:
+        """Stage 2 (search, derive, fine-tune; or train the fixed ``genotype``), costed as a whole network."""
+        fusion_cfg = self.cfg.fusion
+        if not task.hardware:
+            fusion_cfg = fusion_cfg.model_copy(
+                update={"exponents": fusion_cfg.exponents.model_copy(update={"latency": 0.0, "energy": 0.0})})
+        if task.genotype is None:
+            outcome = stage2(task.arch, self.supernets, self.dataset, self.lut, fusion_cfg, cache=self.cache,
+                             seed=self.cfg.runtime.seed, device=self.device)
+            record, net = outcome.result, outcome.fusion
+        else:
+            record, net = self._fixed_fusion(task.arch, task.genotype)
+        cost = self.costs.cost(task.arch, record["genotype"])
+        record.update(latency_ms=cost.latency_ms, energy_mj=cost.energy_mj)
+        state = {"genotype": net.genotype, **net.settings,
+                 "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
+        return EvalResult(task, record, state)
+
+    def _fixed_fusion(self, candidate: dict[str, Any], genotype: dict[str, Any]) -> tuple[dict[str, Any], FusionNet]:
+        """Train a given fusion from scratch for the search + fine-tune epochs of stage 2 (no search)."""
+        cfg = self.cfg.fusion
+        features = candidate_features(self.cache, candidate["backbones"], self.supernets, self.dataset)
+        train, val = (features.splits[s].to(self.device) for s in ("train", "val"))
+        torch.manual_seed(self.cfg.runtime.seed)
+        net = FusionNet(genotype, features.channels, cfg.channels, cfg.length, self.dataset.num_classes,
+                        cfg.dropout).to(self.device)
+        budget = cfg.model_copy(update={"finetune_epochs": cfg.epochs + cfg.finetune_epochs})
+        tuned = finetune(net, train, val, budget, self.dataset.task,
+                         torch.Generator().manual_seed(self.cfg.runtime.seed))
+        record = {"candidate": candidate, "genotype": net.genotype, "metric": metric_name(self.dataset.task),
+                  "val_metric": tuned.val_metric, "best_epoch": tuned.best_epoch, "finetune_history": tuned.history}
+        return record, net
+
+
+# One evaluator per worker process, built by the executor's initializer (local pool) or plugin (Dask).
+_worker_evaluator: Evaluator | None = None
+
+
+def init_worker(spec: EvaluatorSpec) -> None:
+    global _worker_evaluator
+    _worker_evaluator = Evaluator(spec)
+
+
+def run_in_worker(task: EvalTask) -> EvalResult:
+    if _worker_evaluator is None:
+        raise RuntimeError("this worker has no evaluator: init_worker(spec) was not called")
+    return _worker_evaluator(task)

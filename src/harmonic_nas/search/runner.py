@@ -1,0 +1,145 @@
+"""Setting up a search run: its directory and store, what workers need, the executor; then the engine,
+and the test metric of the final front (test data is read only here, after the search)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from harmonic_nas.config.schema import ExperimentConfig
+from harmonic_nas.errors import UserError
+from harmonic_nas.fusion.discrete import load_fusion
+from harmonic_nas.fusion.evaluation import evaluate
+from harmonic_nas.fusion.features import candidate_features
+from harmonic_nas.hardware.cost import CostModel
+from harmonic_nas.hardware.lut import LookupTable
+from harmonic_nas.search.engine import GenerationHook, ProgressHook, SearchEngine, fusion_path
+from harmonic_nas.search.evaluator import Evaluator, EvaluatorSpec
+from harmonic_nas.search.executors import DaskExecutor, Executor, InlineExecutor, LocalPoolExecutor
+from harmonic_nas.search.store import Evaluation, RunStore
+from harmonic_nas.search.variants import Variant
+
+EXECUTORS = ("local", "dask", "inline")
+
+
+def store_dir(cfg: ExperimentConfig, variant: Variant) -> Path:
+    """The full method's store lives in the run directory, each baseline's in baselines/<variant>/."""
+    return cfg.run_dir if not variant.is_baseline else cfg.run_dir / "baselines" / variant.name
+
+
+def load_run_supernets(cfg: ExperimentConfig, device: torch.device | str = "cpu") -> dict[str, nn.Module]:
+    """The trained supernet of every modality of the run, or one error naming the missing file."""
+    from harmonic_nas.supernet import SupernetFiles, load_supernet
+
+    supernets = {}
+    for modality in cfg.modalities:
+        files = SupernetFiles(cfg.run_dir / "supernets", modality)
+        if not files.supernet.is_file():
+            raise UserError(f"{files.supernet}: no trained supernet for modality {modality!r}; "
+                            f"train it first: harmonic-nas train-supernet --config <config>")
+        supernets[modality], _ = load_supernet(files.supernet, device)
+    return supernets
+
+
+def load_run_lut(cfg: ExperimentConfig) -> LookupTable:
+    lut = LookupTable.load(cfg.lut_path)
+    lut.require_compatible(cfg.hardware)
+    return lut
+
+
+def open_store(cfg: ExperimentConfig, variant: Variant, *, resume: bool, force: bool) -> RunStore:
+    """A new store (``force`` replaces an old one) or, with ``resume``, the existing one of the same config."""
+    folder = store_dir(cfg, variant)
+    path = folder / "run.sqlite"
+    if resume and path.exists():
+        store = RunStore.open(folder)
+        stored = store.meta().get("config")
+        if stored != cfg.model_dump(mode="json"):
+            store.close()
+            raise UserError(f"{path}: the run was made with another config; resume it with "
+                            f"harmonic-nas search --resume {cfg.run_dir}, or start over with --force")
+        return store
+    if force:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return RunStore.create(folder, {"config": cfg.model_dump(mode="json"), "variant": variant.name,
+                                    "seed": cfg.runtime.seed})
+
+
+def make_executor(kind: str, spec: EvaluatorSpec, workers: int, scheduler: str | None) -> Executor:
+    if kind == "inline" or (kind == "local" and workers == 1):
+        return InlineExecutor.from_spec(spec)
+    if kind == "local":
+        return LocalPoolExecutor(spec, workers)
+    if kind == "dask":
+        if not scheduler:
+            raise UserError("--executor dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
+        return DaskExecutor(spec, scheduler)
+    raise UserError(f"executor {kind!r}: expected one of {', '.join(EXECUTORS)}")
+
+
+@dataclass
+class SearchRun:
+    """Everything a search needs, loaded once in the process that owns the store."""
+
+    cfg: ExperimentConfig
+    spec: EvaluatorSpec
+    costs: CostModel
+    taps: dict[str, int]
+
+    @classmethod
+    def load(cls, cfg: ExperimentConfig, device: str, threads: int) -> SearchRun:
+        from harmonic_nas.backbones.specs import space_tap_shapes
+        from harmonic_nas.data.registry import load_dataset
+
+        dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed)
+        supernets = load_run_supernets(cfg)
+        lut = load_run_lut(cfg)
+        shapes = {m: tuple(s.shape) for m, s in dataset.modalities.items()}
+        costs = CostModel(lut, cfg, shapes, dataset.num_classes)
+        taps = {m: len(space_tap_shapes(cfg.modalities[m], shapes[m])) for m in cfg.modalities}
+        spec = EvaluatorSpec(cfg.model_dump(mode="json"), supernets, lut, device=device, threads=threads)
+        return cls(cfg, spec, costs, taps)
+
+
+def run_search(
+    run: SearchRun,
+    variant: Variant,
+    executor: Executor,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    on_progress: ProgressHook | None = None,
+    on_generation: GenerationHook | None = None,
+) -> tuple[RunStore, list[Evaluation]]:
+    """Run or resume ``variant``; returns its store and final front (with test metrics)."""
+    store = open_store(run.cfg, variant, resume=resume, force=force)
+    engine = SearchEngine(run.cfg, store, executor, variant, run.costs, run.taps, on_progress=on_progress,
+                          on_generation=on_generation, log_path=store.path.parent / "search.log")
+    front = engine.run()
+    add_test_metrics(store, front, lambda: Evaluator(run.spec))
+    return store, store.pareto_front()
+
+
+def add_test_metrics(store: RunStore, front: list[Evaluation], make_evaluator: Callable[[], Evaluator]) -> None:
+    """Test metric of each final-front model that has none yet: its backbones' test features through its
+    stored derived fusion network, in eval mode (the evaluator is built only if one is missing)."""
+    missing = [e for e in front if e.test_metric is None]
+    if not missing:
+        return
+    evaluator = make_evaluator()
+    for e in missing:
+        store.set_test_metric(e.key, score_on_test(evaluator, e.arch, fusion_path(store.path.parent, e.key)))
+
+
+def score_on_test(evaluator: Evaluator, candidate: dict[str, Any], fusion_file: Path) -> float:
+    net = load_fusion(fusion_file).to(evaluator.device)
+    features = candidate_features(evaluator.cache, candidate["backbones"], evaluator.supernets, evaluator.dataset,
+                                  splits=("test",))
+    test = features.splits["test"].to(evaluator.device)
+    return evaluate(net, test, evaluator.cfg.fusion.batch_size, evaluator.dataset.task)

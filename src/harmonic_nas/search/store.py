@@ -1,0 +1,279 @@
+"""The run store: one SQLite file (WAL) per search run, so a killed run resumes without losing a finished
+evaluation and the report, export and `status` read one source of truth.
+
+Tables:
+
+* ``meta``: key -> JSON (config, variant, seed, format).
+* ``evaluations``: every finished evaluation, keyed by ``key`` ("<modality>:<arch hash>" for a backbone,
+  the candidate hash for a multimodal candidate); objectives, genotype, the whole result JSON, timings.
+* ``generations``: per generation its state (populations, what went to stage 2, elites) and, once done,
+  its summary (front size, hypervolume, best metric).
+* ``pareto_front``: the front after each generation (candidate keys and objectives).
+* ``events``: a log of what happened, read by ``harmonic-nas status``.
+
+Every write is one short transaction; readers (status, report) never block the writer (WAL).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harmonic_nas.errors import UserError
+
+FORMAT = "harmonic-nas-run/1"
+FILENAME = "run.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS evaluations (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('backbone', 'candidate')),
+    modality TEXT,
+    generation INTEGER NOT NULL,
+    arch TEXT NOT NULL,
+    val_metric REAL NOT NULL,
+    latency_ms REAL NOT NULL,
+    energy_mj REAL NOT NULL,
+    genotype TEXT,
+    test_metric REAL,
+    result TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    worker TEXT,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evaluations_kind ON evaluations (kind, modality);
+CREATE TABLE IF NOT EXISTS generations (
+    generation INTEGER PRIMARY KEY,
+    state TEXT NOT NULL,
+    summary TEXT,
+    started REAL NOT NULL,
+    finished REAL
+);
+CREATE TABLE IF NOT EXISTS pareto_front (
+    generation INTEGER NOT NULL,
+    key TEXT NOT NULL REFERENCES evaluations (key),
+    val_metric REAL NOT NULL,
+    latency_ms REAL NOT NULL,
+    energy_mj REAL NOT NULL,
+    PRIMARY KEY (generation, key)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    generation INTEGER,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One stored evaluation (a backbone of stage 1 or a multimodal candidate of stage 2)."""
+
+    key: str
+    kind: str
+    modality: str | None
+    generation: int
+    arch: dict[str, Any]
+    val_metric: float
+    latency_ms: float
+    energy_mj: float
+    genotype: dict[str, Any] | None
+    test_metric: float | None
+    result: dict[str, Any]
+    seconds: float
+
+    @property
+    def objectives(self) -> tuple[float, float, float]:
+        """(error, latency, energy): all minimised."""
+        return (1.0 - self.val_metric, self.latency_ms, self.energy_mj)
+
+
+def _evaluation(row: sqlite3.Row) -> Evaluation:
+    return Evaluation(
+        key=row["key"], kind=row["kind"], modality=row["modality"], generation=row["generation"],
+        arch=json.loads(row["arch"]), val_metric=row["val_metric"], latency_ms=row["latency_ms"],
+        energy_mj=row["energy_mj"], genotype=json.loads(row["genotype"]) if row["genotype"] else None,
+        test_metric=row["test_metric"], result=json.loads(row["result"]), seconds=row["seconds"],
+    )
+
+
+class RunStore:
+    """The SQLite store of one run directory. Open with :meth:`create` (new run) or :meth:`open`."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+
+    @classmethod
+    def _connect(cls, path: Path) -> RunStore:
+        db = sqlite3.connect(path, timeout=30.0, isolation_level=None)  # autocommit; explicit transactions
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed row survives a killed process
+        db.execute("PRAGMA foreign_keys=ON")
+        return cls(path, db)
+
+    @classmethod
+    def create(cls, run_dir: Path, meta: dict[str, Any]) -> RunStore:
+        """A new store in ``run_dir``; fails if one exists (resume it instead)."""
+        path = Path(run_dir) / FILENAME
+        if path.exists():
+            raise UserError(f"{path}: a search store exists already; continue it with --resume {run_dir} "
+                            f"or start over with --force")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store = cls._connect(path)
+        store._db.executescript(_SCHEMA)  # its own transaction (executescript commits first)
+        with store._transaction() as db:
+            for key, value in {"format": FORMAT, **meta}.items():
+                db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+        return store
+
+    @classmethod
+    def open(cls, run_dir: Path) -> RunStore:
+        """The existing store of ``run_dir``, or one clear error."""
+        path = Path(run_dir) / FILENAME
+        if not path.is_file():
+            raise UserError(f"{path}: no search store here (start a search with harmonic-nas search --config C)")
+        store = cls._connect(path)
+        try:
+            fmt = store.meta().get("format")
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{path}: not a harmonic-nas run store ({exc})") from None
+        if fmt != FORMAT:
+            raise UserError(f"{path}: store format {fmt!r}, expected {FORMAT!r}")
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # meta -------------------------------------------------------------------------------------------
+    def meta(self) -> dict[str, Any]:
+        return {row["key"]: json.loads(row["value"]) for row in self._db.execute("SELECT key, value FROM meta")}
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    # evaluations ------------------------------------------------------------------------------------
+    def add_evaluation(
+        self, key: str, kind: str, modality: str | None, generation: int, arch: dict[str, Any],
+        result: dict[str, Any], *, worker: str | None = None,
+    ) -> None:
+        """Store one finished evaluation (idempotent: a key stored already is kept as it is)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO evaluations (key, kind, modality, generation, arch, val_metric, latency_ms,"
+                " energy_mj, genotype, result, seconds, worker, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (key, kind, modality, generation, json.dumps(arch, sort_keys=True), float(result["val_metric"]),
+                 float(result["latency_ms"]), float(result["energy_mj"]),
+                 json.dumps(result["genotype"]) if result.get("genotype") else None, json.dumps(result),
+                 float(result.get("seconds", 0.0)), worker, time.time()),
+            )
+
+    def evaluation(self, key: str) -> Evaluation | None:
+        row = self._db.execute("SELECT * FROM evaluations WHERE key = ?", (key,)).fetchone()
+        return _evaluation(row) if row else None
+
+    def evaluations(self, kind: str | None = None, modality: str | None = None) -> list[Evaluation]:
+        query, args = "SELECT * FROM evaluations WHERE 1=1", []
+        if kind is not None:
+            query, args = query + " AND kind = ?", [*args, kind]
+        if modality is not None:
+            query, args = query + " AND modality = ?", [*args, modality]
+        return [_evaluation(r) for r in self._db.execute(query + " ORDER BY created, key", args)]
+
+    def known_keys(self, keys: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(keys))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found |= {r[0] for r in self._db.execute(f"SELECT key FROM evaluations WHERE key IN ({marks})", chunk)}
+        return found
+
+    def set_test_metric(self, key: str, value: float) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE evaluations SET test_metric = ? WHERE key = ?", (float(value), key))
+
+    # generations ------------------------------------------------------------------------------------
+    def start_generation(self, generation: int, state: dict[str, Any]) -> None:
+        """Record the state a generation starts from (kept if it was recorded before: resume)."""
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO generations (generation, state, started) VALUES (?, ?, ?)",
+                       (generation, json.dumps(state), time.time()))
+
+    def generation_state(self, generation: int) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT state FROM generations WHERE generation = ?", (generation,)).fetchone()
+        return json.loads(row["state"]) if row else None
+
+    def update_generation_state(self, generation: int, state: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE generations SET state = ? WHERE generation = ?", (json.dumps(state), generation))
+
+    def finish_generation(self, generation: int, summary: dict[str, Any], front: list[Evaluation]) -> None:
+        """The generation's summary and Pareto front, in one transaction."""
+        with self._transaction() as db:
+            db.execute("UPDATE generations SET summary = ?, finished = ? WHERE generation = ?",
+                       (json.dumps(summary), time.time(), generation))
+            db.execute("DELETE FROM pareto_front WHERE generation = ?", (generation,))
+            db.executemany(
+                "INSERT INTO pareto_front (generation, key, val_metric, latency_ms, energy_mj) VALUES (?,?,?,?,?)",
+                [(generation, e.key, e.val_metric, e.latency_ms, e.energy_mj) for e in front],
+            )
+
+    def generations(self) -> list[dict[str, Any]]:
+        """Every generation started: number, state, summary (None while running), start and end times."""
+        rows = self._db.execute("SELECT * FROM generations ORDER BY generation")
+        return [
+            {"generation": r["generation"], "state": json.loads(r["state"]),
+             "summary": json.loads(r["summary"]) if r["summary"] else None,
+             "started": r["started"], "finished": r["finished"]}
+            for r in rows
+        ]
+
+    def pareto_front(self, generation: int | None = None) -> list[Evaluation]:
+        """The front after ``generation`` (default: the last finished one), best metric first."""
+        if generation is None:
+            row = self._db.execute("SELECT MAX(generation) FROM pareto_front").fetchone()
+            if row[0] is None:
+                return []
+            generation = int(row[0])
+        rows = self._db.execute(
+            "SELECT e.* FROM pareto_front p JOIN evaluations e ON e.key = p.key WHERE p.generation = ?"
+            " ORDER BY e.val_metric DESC, e.latency_ms, e.key", (generation,))
+        return [_evaluation(r) for r in rows]
+
+    # events -----------------------------------------------------------------------------------------
+    def log(self, kind: str, message: str, generation: int | None = None) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO events (time, generation, kind, message) VALUES (?, ?, ?, ?)",
+                       (time.time(), generation, kind, message))
+
+    def events(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [dict(r) for r in reversed(rows)]

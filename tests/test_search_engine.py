@@ -1,0 +1,190 @@
+"""The two-tier search engine on real (small) data with small untrained supernets and a fixture LUT:
+generations, dedup, elitism, fronts, the store, variants, resume, and the executors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from test_fusion_support import IMAGE_SPACE, THUMB_SPACE, image_supernet, make_lut, small_fusion, thumb_supernet
+
+from harmonic_nas.config.schema import ExperimentConfig
+from harmonic_nas.hardware.catalog import search_space_specs
+from harmonic_nas.hardware.cost import CostModel
+from harmonic_nas.search.engine import SearchEngine, fusion_path
+from harmonic_nas.search.evaluator import EvalResult, EvalTask, Evaluator, EvaluatorSpec
+from harmonic_nas.search.executors import InlineExecutor
+from harmonic_nas.search.indicators import pareto_mask
+from harmonic_nas.search.runner import add_test_metrics
+from harmonic_nas.search.store import RunStore
+from harmonic_nas.search.variants import Variant, dense_genotype
+from harmonic_nas.space.fusion import validate_genotype
+
+SHAPES = {"image": (1, 28, 28), "thumb": (49,)}
+TAPS = {"image": 2, "thumb": 2}
+
+
+def config(tmp_path: Path, **search: Any) -> ExperimentConfig:
+    return ExperimentConfig.model_validate({
+        "name": "eng",
+        "output": {"run_dir": str(tmp_path / "run")},
+        "modalities": {"image": IMAGE_SPACE.model_dump(mode="json"), "thumb": THUMB_SPACE.model_dump(mode="json")},
+        "supernet": {"bn_calib_samples": 256, "channels_last": False, "batch_size": 256},
+        "search": {"population": 4, "generations": 2, "top_fraction": 0.5, **search},
+        "fusion": small_fusion(epochs=1, finetune_epochs=1, batch_size=256).model_dump(mode="json"),
+        "hardware": {"device": "testcpu"},
+        "runtime": {"threads": 1, "workers": 1},
+    })
+
+
+@pytest.fixture(scope="module")
+def lut() -> Any:
+    cfg = ExperimentConfig.model_validate({"name": "x", "modalities": {"image": IMAGE_SPACE.model_dump(mode="json"),
+                                          "thumb": THUMB_SPACE.model_dump(mode="json")},
+                                           "fusion": small_fusion().model_dump(mode="json")})
+    return make_lut(8, 4, specs=search_space_specs(cfg, SHAPES, 10))
+
+
+class CountingEvaluator:
+    """The real evaluator, counting what it is asked to evaluate."""
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        self.evaluator = evaluator
+        self.keys: list[str] = []
+
+    def __call__(self, task: EvalTask) -> EvalResult:
+        self.keys.append(task.key)
+        return self.evaluator(task)
+
+
+def engine(cfg: ExperimentConfig, lut: Any, dataset: Any, variant: str = "sb-sf-hw",
+           evaluator: CountingEvaluator | None = None) -> tuple[SearchEngine, RunStore, CountingEvaluator]:
+    spec = EvaluatorSpec(cfg.model_dump(mode="json"), {"image": image_supernet(), "thumb": thumb_supernet()}, lut)
+    evaluator = evaluator or CountingEvaluator(Evaluator(spec, dataset))
+    folder = cfg.run_dir / variant
+    path = folder / "run.sqlite"
+    store = RunStore.open(folder) if path.exists() else RunStore.create(folder, {"config": cfg.model_dump(mode="json")})
+    costs = CostModel(lut, cfg, SHAPES, 10)
+    return SearchEngine(cfg, store, InlineExecutor(evaluator), Variant(variant), costs, TAPS), store, evaluator
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory, lut: Any, mnist_pair: Any) -> dict[str, Any]:
+    cfg = config(tmp_path_factory.mktemp("full"))
+    eng, store, evaluator = engine(cfg, lut, mnist_pair)
+    front = eng.run()
+    return {"cfg": cfg, "engine": eng, "store": store, "front": front, "asked": list(evaluator.keys),
+            "evaluator": evaluator}
+
+
+def test_generations_store_every_evaluation_once(full_run: dict[str, Any]) -> None:
+    store: RunStore = full_run["store"]
+    asked = full_run["asked"]
+    assert len(asked) == len(set(asked)), "an evaluation was repeated"
+    assert {e.key for e in store.evaluations()} == set(asked)
+    generations = store.generations()
+    assert [g["generation"] for g in generations] == [0, 1] and all(g["summary"] for g in generations)
+    backbones = store.evaluations("backbone")
+    assert {e.modality for e in backbones} == {"image", "thumb"}
+    assert all(0.0 <= e.val_metric <= 1.0 and e.latency_ms > 0 and e.energy_mj > 0 for e in store.evaluations())
+    # stage 2 got the top half of each modality's distinct backbones, i.e. 2 tuples per generation at most
+    assert all(1 <= g["summary"]["stage2_evaluations"] <= 2 for g in generations)
+
+
+def test_front_is_the_non_dominated_set_of_all_candidates(full_run: dict[str, Any]) -> None:
+    store: RunStore = full_run["store"]
+    candidates = store.evaluations("candidate")
+    F = np.array([e.objectives for e in candidates])
+    expected = {e.key for e, keep in zip(candidates, pareto_mask(F)) if keep}
+    assert {e.key for e in full_run["front"]} == expected
+    for e in candidates:  # every candidate has its derived network, genotype and whole-network cost
+        assert fusion_path(store.path.parent, e.key).is_file()
+        validate_genotype(e.genotype)
+        assert e.latency_ms > sum(1 for _ in e.genotype["cells"]) * 0.01
+
+
+def test_next_generation_keeps_the_elites_and_uses_inherited_genes(full_run: dict[str, Any]) -> None:
+    store: RunStore = full_run["store"]
+    space = full_run["engine"].space
+    g0, g1 = store.generations()
+    population = g1["state"]["population"]
+    keys = [space.candidate_hash(c) for c in population]
+    assert set(g0["summary"]["elites"]) <= set(keys)
+    assert len(population) == 4 and len(set(keys)) == 4
+
+
+def test_test_metric_of_the_final_front(full_run: dict[str, Any]) -> None:
+    store: RunStore = full_run["store"]
+    front = store.pareto_front()
+    add_test_metrics(store, front, lambda: full_run["evaluator"].evaluator)
+    assert all(e.test_metric is not None and 0 <= e.test_metric <= 1 for e in store.pareto_front())
+
+
+def test_a_finished_run_resumes_without_evaluating_again(full_run: dict[str, Any], lut: Any, mnist_pair: Any) -> None:
+    cfg = full_run["cfg"]
+    eng, store, evaluator = engine(cfg, lut, mnist_pair)
+    front = eng.run()
+    assert evaluator.keys == []
+    assert [e.key for e in front] == [e.key for e in full_run["front"]]
+
+
+def test_interrupted_generation_resumes_to_the_same_front(tmp_path: Path, full_run: dict[str, Any], lut: Any,
+                                                          mnist_pair: Any) -> None:
+    cfg = config(tmp_path)
+    eng, store, evaluator = engine(cfg, lut, mnist_pair)
+
+    class Stop(Exception):
+        pass
+
+    calls = {"n": 0}
+    real = evaluator.evaluator
+
+    def dying(task: EvalTask) -> EvalResult:
+        calls["n"] += 1
+        if calls["n"] == 10:  # in the middle of generation 1's stage 1 or 2
+            raise Stop
+        return real(task)
+
+    evaluator.evaluator = dying  # type: ignore[assignment]
+    with pytest.raises(Stop):
+        eng.run()
+    stored = len(store.evaluations())
+    assert 0 < stored < len(full_run["asked"])
+    eng2, _, evaluator2 = engine(cfg, lut, mnist_pair, evaluator=CountingEvaluator(real))
+    front = eng2.run()
+    assert not set(evaluator2.keys) & {e.key for e in store.evaluations()[:stored]}
+    assert [(e.key, e.val_metric, e.latency_ms) for e in front] == \
+        [(e.key, e.val_metric, e.latency_ms) for e in full_run["front"]]
+
+
+def test_dense_genotype_is_valid_and_reads_the_deepest_taps() -> None:
+    g = validate_genotype(dense_genotype({"image": 3, "audio": 3}, 3, 2, ["sum", "concat_fc"]))
+    assert g["cells"][0]["inputs"] == [2, 5]
+    assert g["cells"][1]["inputs"] == [5, 6] and g["cells"][2]["inputs"] == [2, 7]
+    assert all(n["op"] == "concat_fc" for c in g["cells"] for n in c["nodes"])
+    single = validate_genotype(dense_genotype({"image": 3}, 1, 1, ["sum"]))
+    assert single["cells"][0]["inputs"] == [1, 2] and single["cells"][0]["nodes"][0]["op"] == "sum"
+
+
+@pytest.mark.parametrize("variant", ["fb-ff", "fb-sf", "random", "sb-sf"])
+def test_baseline_variants(variant: str, tmp_path: Path, lut: Any, mnist_pair: Any) -> None:
+    cfg = config(tmp_path, generations=1)
+    eng, store, evaluator = engine(cfg, lut, mnist_pair, variant)
+    front = eng.run()
+    candidates = store.evaluations("candidate")
+    assert front and candidates
+    if variant.startswith("fb"):
+        assert not store.evaluations("backbone")
+        maxed = {m: s.max() for m, s in eng.space.backbones.items()}
+        assert all(c.arch["backbones"] == {m: eng.space.backbones[m].normalize(a) for m, a in maxed.items()}
+                   for c in candidates)
+    if variant == "fb-ff":
+        macro = eng.space.macro.max()
+        assert len(candidates) == 1
+        assert candidates[0].genotype == dense_genotype(TAPS, macro["cells"], macro["nodes"], cfg.fusion.operators)
+    if variant == "fb-sf":
+        assert len(candidates) == 4  # every (cells, nodes) choice: 2 x 2
+    if variant == "random":
+        assert len(candidates) == eng.tuples and not store.evaluations("backbone")
