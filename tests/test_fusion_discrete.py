@@ -88,6 +88,35 @@ def test_multimodal_net_equals_fusion_on_cached_features(mnist_pair: Any) -> Non
     assert torch.allclose(end_to_end, on_features, atol=1e-5)
 
 
+EARLY = {"taps": GENOTYPE["taps"], "cells": [{"inputs": [0, 2], "nodes": [{"inputs": [0, 1], "op": "concat_fc"}]}]}
+
+
+@pytest.mark.parametrize("genotype", [GENOTYPE, EARLY], ids=["last-taps", "first-taps"])
+def test_multimodal_net_runs_backbones_only_up_to_the_last_tap_read(genotype: dict[str, Any]) -> None:
+    image, thumb = image_supernet(), thumb_supernet()
+    backbones = {"image": image.extract(image.space.max()).eval(),
+                 "thumb": thumb.extract({"hidden": 16, "blocks": 2, "factor": 2}).eval()}
+    torch.manual_seed(2)
+    fusion = FusionNet(genotype, CHANNELS, 8, 4, 10, 0.1).eval()
+    model = MultimodalNet(backbones, fusion).eval()
+    inputs = {"image": torch.randn(5, 1, 28, 28), "thumb": torch.randn(5, 49)}
+    with torch.no_grad():
+        full = {m: backbones[m](x).taps for m, x in inputs.items()}  # every backbone's whole forward, as before
+        before = fusion([full[m][s] for m, s in genotype["taps"]])
+        after = model(inputs["image"], inputs["thumb"])
+    assert torch.equal(after, before)
+    kept = {id(p) for p in model.parameters()}
+    image_net, thumb_net = backbones["image"], backbones["thumb"]
+    heads = [*image_net.head.parameters(), *image_net.classifier.parameters(), *thumb_net.classifier.parameters()]
+    assert heads and not any(id(p) in kept for p in heads)
+    last = 1 if genotype is GENOTYPE else 0
+    assert len(model.backbones["image"].stages) == len(model.backbones["thumb"].stages) == last + 1
+    later = [*image_net.stages[last + 1:].parameters(), *thumb_net.blocks[last + 1:].parameters()]
+    assert not any(id(p) in kept for p in later)
+    trunk_params = sum(p.numel() for m in ("image", "thumb") for p in model.backbones[m].parameters())
+    assert sum(p.numel() for p in model.parameters()) == trunk_params + sum(p.numel() for p in fusion.parameters())
+
+
 def test_saved_fusion_rebuilds_alone(tmp_path: Any) -> None:
     torch.manual_seed(0)
     net = FusionNet(GENOTYPE, CHANNELS, 8, 4, 10, 0.1).eval()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harmonic_nas.backbones.common import BackboneOutput, Supernet, make_divisible
+from harmonic_nas.backbones.common import BackboneOutput, BackboneTrunk, Supernet, make_divisible
 from harmonic_nas.backbones.maxout import ElasticMaxout, StaticMaxout
 from harmonic_nas.backbones.mbv3 import ElasticMBV3
 from harmonic_nas.backbones.mbv3_static import StaticMBV3
@@ -39,6 +39,7 @@ def build_supernet(
 
 __all__ = [
     "BackboneOutput",
+    "BackboneTrunk",
     "ElasticMaxout",
     "ElasticMBV3",
     "StaticMaxout",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
@@ -15,6 +16,38 @@ class BackboneOutput(NamedTuple):
 
     taps: list[torch.Tensor]
     logits: torch.Tensor
+
+
+class BackboneTrunk(nn.Module):
+    """The part of an extracted backbone that a fusion network reads: the stem (if any), then the stages
+    (blocks) up to the last tap used. ``forward(x)`` returns the taps, one per stage it holds, and runs
+    nothing else: no later stage, no head, no classifier (an exported trunk does not contain them).
+
+    The modules are shared with the backbone it was cut from, not copied.
+    """
+
+    def __init__(self, stages: Sequence[nn.Module], stem: nn.Module | None = None) -> None:
+        super().__init__()
+        if not stages:
+            raise ValueError("a backbone trunk needs at least one stage (tap)")
+        self.stem = stem
+        self.stages = nn.ModuleList(stages)
+
+    @classmethod
+    def cut(cls, stages: Sequence[nn.Module], last_tap: int | None, stem: nn.Module | None = None) -> BackboneTrunk:
+        """The trunk of ``stages[0..last_tap]`` (all of them if ``last_tap`` is None)."""
+        if last_tap is not None and not 0 <= last_tap < len(stages):
+            raise ValueError(f"last_tap must be in [0, {len(stages) - 1}], found {last_tap}")
+        return cls(list(stages)[: None if last_tap is None else last_tap + 1], stem)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.stem is not None:
+            x = self.stem(x)
+        taps = []
+        for stage in self.stages:
+            x = stage(x)
+            taps.append(x)
+        return taps
 
 
 @runtime_checkable

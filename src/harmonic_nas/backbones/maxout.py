@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harmonic_nas.backbones.common import BackboneOutput
+from harmonic_nas.backbones.common import BackboneOutput, BackboneTrunk
 from harmonic_nas.backbones.elastic import ElasticBatchNorm1d
 from harmonic_nas.config.schema import MaxoutSpace
 from harmonic_nas.space.maxout import MaxoutArchSpace
@@ -40,6 +40,11 @@ class StaticMaxout(nn.Module):
             x = block(x)
             taps.append(x)
         return BackboneOutput(taps, self.classifier(x))
+
+    def trunk(self, last_tap: int | None = None) -> BackboneTrunk:
+        """Blocks 0..``last_tap`` (all if None), sharing this network's modules: what a fusion that reads
+        no later tap runs (no classifier)."""
+        return BackboneTrunk.cut(self.blocks, last_tap)
 
 
 class ElasticMaxoutBlock(nn.Module):

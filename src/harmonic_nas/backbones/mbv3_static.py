@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harmonic_nas.backbones.common import BackboneOutput
+from harmonic_nas.backbones.common import BackboneOutput, BackboneTrunk
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "hswish": nn.Hardswish}
 
@@ -71,3 +71,8 @@ class StaticMBV3(nn.Module):
             taps.append(x)
         x = F.adaptive_avg_pool2d(self.head(x), 1).flatten(1)
         return BackboneOutput(taps, self.classifier(self.dropout(x)))
+
+    def trunk(self, last_tap: int | None = None) -> BackboneTrunk:
+        """Stem and stages 0..``last_tap`` (all stages if None), sharing this network's modules: what a
+        fusion that reads no later tap runs (no head, no classifier)."""
+        return BackboneTrunk.cut(self.stages, last_tap, stem=self.stem)

@@ -119,20 +119,45 @@ class MultimodalNet(nn.Module):
     """Extracted backbones plus the fusion network, end to end on raw inputs: what is exported and timed.
 
     ``forward(*inputs)`` takes one raw input batch per modality in ``modalities`` order (the genotype's
-    modality order); backbones whose taps the fusion never reads are not run.
+    modality order). Of each backbone only its trunk up to the last tap a live cell reads is kept
+    (``backbone.trunk(last_tap)``, modules shared with ``backbones``): no backbone head or classifier,
+    no later stage, and no backbone at all for a modality whose taps the fusion never reads. Torch eager
+    therefore runs exactly what an exported graph keeps.
     """
 
     def __init__(self, backbones: Mapping[str, nn.Module], fusion: FusionNet) -> None:
         super().__init__()
-        self.modalities = list(dict.fromkeys(m for m, _ in fusion.genotype["taps"]))
+        taps = fusion.genotype["taps"]
+        self.modalities = list(dict.fromkeys(m for m, _ in taps))
         missing = [m for m in self.modalities if m not in backbones]
         if missing:
             raise ValueError(f"no backbone for modality {missing[0]!r} (have {sorted(backbones)})")
-        used = {fusion.genotype["taps"][t][0] for t in fusion.live.taps}
-        self.backbones = nn.ModuleDict({m: backbones[m] for m in self.modalities if m in used})
+        last_tap: dict[str, int] = {}
+        for t in fusion.live.taps:
+            modality, stage = taps[t]
+            last_tap[modality] = max(stage, last_tap.get(modality, stage))
+        self.backbones = nn.ModuleDict(
+            {m: _trunk(backbones[m], last_tap[m]) for m in self.modalities if m in last_tap}
+        )
         self.fusion = fusion
 
     def forward(self, *inputs: Tensor) -> Tensor:
-        taps = {m: self.backbones[m](x).taps for m, x in zip(self.modalities, inputs) if m in self.backbones}
-        features = [taps[m][s] if m in taps else None for m, s in self.fusion.genotype["taps"]]
+        taps = {m: self.backbones[m](x) for m, x in zip(self.modalities, inputs) if m in self.backbones}
+        features = [taps[m][s] if m in taps and s < len(taps[m]) else None for m, s in self.fusion.genotype["taps"]]
         return self.fusion(features)
+
+
+class _TapsOf(nn.Module):
+    """Fallback for a backbone without ``trunk``: its full forward, taps 0..last_tap of the output."""
+
+    def __init__(self, backbone: nn.Module, last_tap: int) -> None:
+        super().__init__()
+        self.backbone, self.last_tap = backbone, last_tap
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        return list(self.backbone(x).taps[: self.last_tap + 1])
+
+
+def _trunk(backbone: nn.Module, last_tap: int) -> nn.Module:
+    trunk = getattr(backbone, "trunk", None)
+    return trunk(last_tap) if callable(trunk) else _TapsOf(backbone, last_tap)

@@ -18,10 +18,10 @@ from harmonic_nas.space.fusion import live_parts, output_cells
 
 Shapes = Mapping[str, tuple[int, ...]]
 
-# Runtimes that execute only what feeds the model's outputs: an exported MultimodalNet has no backbone
-# head and no stage after the last tap the fusion reads. Torch eager runs whatever forward calls, and
-# MultimodalNet calls each used backbone's full forward (head and logits included).
-PRUNING_RUNTIMES = frozenset({"onnxruntime"})
+# Runtimes on which a multimodal network runs no backbone head and no stage after the last tap the fusion
+# reads. ONNX Runtime executes only what feeds the outputs; in torch eager MultimodalNet itself keeps only
+# each backbone's trunk up to that tap (BackboneTrunk), so it runs the same layers.
+PRUNING_RUNTIMES = frozenset({"onnxruntime", "torch"})
 
 
 def _shape(input_shapes: Shapes, modality: str) -> tuple[int, ...]:
