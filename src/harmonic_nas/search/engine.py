@@ -33,7 +33,8 @@ import numpy as np
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.hardware.cost import CostModel
 from harmonic_nas.runtime import step_rng
-from harmonic_nas.search.evaluator import EvalResult, EvalTask
+from harmonic_nas.errors import UserError
+from harmonic_nas.search.evaluator import EvalResult, EvalTask, WorkerSetupError
 from harmonic_nas.search.executors import Executor
 from harmonic_nas.search.indicators import hypervolume, pareto_mask
 from harmonic_nas.search.nsga2 import binary_tournament, crowding_distance, non_dominated_ranks, select_survivors
@@ -254,10 +255,13 @@ class SearchEngine:
         if not tasks:
             return
         self._log("stage", f"{label}: {len(tasks)} evaluations", g)
-        for done, result in enumerate(self.executor.run(tasks), start=1):
-            self._store(g, result)
-            if self.on_progress is not None:
-                self.on_progress(label, done, len(tasks))
+        try:
+            for done, result in enumerate(self.executor.run(tasks), start=1):
+                self._store(g, result)
+                if self.on_progress is not None:
+                    self.on_progress(label, done, len(tasks))
+        except WorkerSetupError as exc:
+            raise UserError(str(exc)) from None
 
     def _store(self, g: int, result: EvalResult) -> None:
         task = result.task

@@ -154,14 +154,24 @@ class Evaluator:
 
 # One evaluator per worker process, built by the executor's initializer (local pool) or plugin (Dask).
 _worker_evaluator: Evaluator | None = None
+_worker_error: str | None = None
+
+
+class WorkerSetupError(RuntimeError):
+    """The worker could not build its evaluator (raised with each task, so the cause is not lost)."""
 
 
 def init_worker(spec: EvaluatorSpec) -> None:
-    global _worker_evaluator
-    _worker_evaluator = Evaluator(spec)
+    """Build this process's evaluator; a failure is kept and reported by every task instead of killing
+    the worker (a pool would only see a dead process and retry in vain)."""
+    global _worker_evaluator, _worker_error
+    try:
+        _worker_evaluator = Evaluator(spec)
+    except Exception as exc:  # reported with the next task
+        _worker_error = f"{type(exc).__name__}: {exc}"
 
 
 def run_in_worker(task: EvalTask) -> EvalResult:
     if _worker_evaluator is None:
-        raise RuntimeError("this worker has no evaluator: init_worker(spec) was not called")
+        raise WorkerSetupError(f"worker setup failed: {_worker_error or 'init_worker(spec) was not called'}")
     return _worker_evaluator(task)

@@ -139,7 +139,8 @@ def add_test_metrics(store: RunStore, front: list[Evaluation], make_evaluator: C
 
 def score_on_test(evaluator: Evaluator, candidate: dict[str, Any], fusion_file: Path) -> float:
     net = load_fusion(fusion_file).to(evaluator.device)
-    features = candidate_features(evaluator.cache, candidate["backbones"], evaluator.supernets, evaluator.dataset,
-                                  splits=("test",))
+    order = dict.fromkeys(m for m, _ in net.genotype["taps"])  # the taps' modality order is the features' order
+    backbones = {m: candidate["backbones"][m] for m in order}
+    features = candidate_features(evaluator.cache, backbones, evaluator.supernets, evaluator.dataset, splits=("test",))
     test = features.splits["test"].to(evaluator.device)
     return evaluate(net, test, evaluator.cfg.fusion.batch_size, evaluator.dataset.task)

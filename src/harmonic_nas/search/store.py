@@ -33,7 +33,7 @@ FILENAME = "run.sqlite"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evaluations (
-    key TEXT PRIMARY KEY,
+    key TEXT PRIMARY KEY,  -- arch keeps its modality order: the fusion's taps follow it
     kind TEXT NOT NULL CHECK (kind IN ('backbone', 'candidate')),
     modality TEXT,
     generation INTEGER NOT NULL,
@@ -189,7 +189,7 @@ class RunStore:
             db.execute(
                 "INSERT OR IGNORE INTO evaluations (key, kind, modality, generation, arch, val_metric, latency_ms,"
                 " energy_mj, genotype, result, seconds, worker, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (key, kind, modality, generation, json.dumps(arch, sort_keys=True), float(result["val_metric"]),
+                (key, kind, modality, generation, json.dumps(arch), float(result["val_metric"]),
                  float(result["latency_ms"]), float(result["energy_mj"]),
                  json.dumps(result["genotype"]) if result.get("genotype") else None, json.dumps(result),
                  float(result.get("seconds", 0.0)), worker, time.time()),

@@ -1,0 +1,53 @@
+"""``harmonic-nas run``: the whole job in one command, each step skipped when its output is complete."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from harmonic_nas.config import load_config
+from harmonic_nas.console import console
+
+
+@click.command("run")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Experiment config (YAML).")
+@click.option("--out", type=click.Path(path_type=Path), help="Run directory (default: output.runs_dir/name).")
+@click.option("--executor", type=click.Choice(["local", "dask", "inline"]), default="local", show_default=True)
+@click.option("--scheduler", help="Dask scheduler address for --executor dask.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@click.pass_context
+def run(ctx: click.Context, config_path: Path, out: Path | None, executor: str, scheduler: str | None,
+        overrides: tuple[str, ...]) -> None:
+    """Prepare the data, train every supernet, profile this device into a LUT, run the two-tier search,
+    then write the report and export the Pareto models. A step whose output is complete and made with the
+    same settings is skipped, so a second run (or a run after an interruption) continues where it stopped.
+    Writes the wall time of each step to RUN_DIR/timings.json."""
+    from harmonic_nas.cli.profile_cmd import profile_command
+    from harmonic_nas.cli.search_cmd import run_search_command
+    from harmonic_nas.cli.train_cmd import train_supernet
+    from harmonic_nas.data.registry import load_dataset
+
+    sets = tuple(overrides) + ((f"output.run_dir={out}",) if out is not None else ())
+    cfg = load_config(config_path, list(sets))
+    timings: dict[str, float] = {}
+
+    def step(name: str, action: object) -> None:
+        console.rule(f"[bold]{name}")
+        start = time.perf_counter()
+        action()  # type: ignore[operator]
+        timings[name] = round(time.perf_counter() - start, 1)
+
+    step("prepare", lambda: load_dataset(cfg.dataset, seed=cfg.runtime.seed))
+    step("train-supernet", lambda: ctx.invoke(train_supernet, config_path=config_path, modalities=(), device=None,
+                                              resume=True, force=False, overrides=sets))
+    if cfg.hardware.lut is None:
+        step("profile", lambda: ctx.invoke(profile_command, config_path=config_path, device="cpu", out=None,
+                                           runtime=None, batch_size=None, threads=None, validate_n=0, seed=0,
+                                           shapes=(), classes=None, overrides=sets))
+    step("search", lambda: run_search_command(cfg, "sb-sf-hw", executor=executor, scheduler=scheduler))
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.run_dir / "timings.json").write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")
+    console.log(f"step times (s): {timings}")
