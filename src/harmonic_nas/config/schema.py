@@ -88,10 +88,10 @@ class SupernetTraining(StrictModel):
     eval_random_subnets: int = Field(5, ge=0, description="Random subnets evaluated in the metrics JSON.")
     sort_channels_every: int = Field(1, ge=0, description="Re-sort expand channels by importance every N epochs (0: never).")
     channels_last: bool = Field(True, description="channels_last memory format for 2-D supernets (2-4x faster on CPU).")
-    amp: bool = Field(
+    bf16: bool = Field(
         False,
-        description="bf16 autocast for the training forward passes (GPUs with bf16, CPUs with AMX/AVX512-BF16; "
-        "validation stays float32).",
+        description="bf16 autocast (mixed precision) for the training forward passes: GPUs with bf16, CPUs with "
+        "AMX/AVX512-BF16; validation stays float32.",
     )
 
 
