@@ -47,6 +47,11 @@ def lut() -> Any:
     return make_lut(8, 4, specs=search_space_specs(cfg, SHAPES, 10))
 
 
+def make_spec(cfg: ExperimentConfig, lut: Any, dataset: Any) -> EvaluatorSpec:
+    return EvaluatorSpec(cfg.model_dump(mode="json"), {"image": image_supernet(), "thumb": thumb_supernet()}, lut,
+                         dataset=dataset)
+
+
 class CountingEvaluator:
     """The real evaluator, counting what it is asked to evaluate."""
 
@@ -61,8 +66,7 @@ class CountingEvaluator:
 
 def engine(cfg: ExperimentConfig, lut: Any, dataset: Any, variant: str = "sb-sf-hw",
            evaluator: CountingEvaluator | None = None) -> tuple[SearchEngine, RunStore, CountingEvaluator]:
-    spec = EvaluatorSpec(cfg.model_dump(mode="json"), {"image": image_supernet(), "thumb": thumb_supernet()}, lut)
-    evaluator = evaluator or CountingEvaluator(Evaluator(spec, dataset))
+    evaluator = evaluator or CountingEvaluator(Evaluator(make_spec(cfg, lut, dataset)))
     folder = cfg.run_dir / variant
     path = folder / "run.sqlite"
     store = RunStore.open(folder) if path.exists() else RunStore.create(folder, {"config": cfg.model_dump(mode="json")})

@@ -63,7 +63,8 @@ class EvalResult:
 @dataclass
 class EvaluatorSpec:
     """Everything a worker needs, shipped once per worker (pickled): the config, the trained supernets,
-    the LUT, and where and how to compute."""
+    the LUT, and where and how to compute. ``dataset``: an in-memory dataset to use instead of the
+    config's (notebooks, tests); by default each worker opens the config's prepared dataset itself."""
 
     config: dict[str, Any]
     supernets: dict[str, nn.Module]
@@ -71,12 +72,13 @@ class EvaluatorSpec:
     device: str = "cpu"
     threads: int = 1
     cache_mb: float = 1024.0
+    dataset: MultimodalDataset | None = None
 
 
 class Evaluator:
     """Scores tasks with everything loaded once (see the module docstring)."""
 
-    def __init__(self, spec: EvaluatorSpec, dataset: MultimodalDataset | None = None) -> None:
+    def __init__(self, spec: EvaluatorSpec) -> None:
         from harmonic_nas.data.registry import load_dataset
 
         configure_threads(spec.threads)
@@ -84,7 +86,7 @@ class Evaluator:
         self.device = resolve_device(spec.device)
         self.supernets = {m: net.to(self.device).eval() for m, net in spec.supernets.items()}
         self.lut = spec.lut
-        self.dataset = dataset or load_dataset(self.cfg.dataset, seed=self.cfg.runtime.seed, progress=False)
+        self.dataset = spec.dataset or load_dataset(self.cfg.dataset, seed=self.cfg.runtime.seed, progress=False)
         shapes = {m: tuple(s.shape) for m, s in self.dataset.modalities.items()}
         self.costs = CostModel(self.lut, self.cfg, shapes, self.dataset.num_classes)
         sn = self.cfg.supernet
