@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 
-from harmonic_nas.config import dump_config, load_config
+from harmonic_nas.config import ExperimentConfig, dump_config, load_config
 from harmonic_nas.console import console
 from harmonic_nas.errors import UserError
 from harmonic_nas.runtime import configure_threads, resolve_device
+
+if TYPE_CHECKING:
+    from harmonic_nas.supernet.distributed import Dist
 
 
 @click.command("train-supernet")
@@ -24,9 +28,11 @@ def train_supernet(
     config_path: Path, modalities: tuple[str, ...], device: str | None, resume: bool, force: bool, overrides: tuple[str, ...]
 ) -> None:
     """Train supernets with the sandwich rule and in-place distillation; writes runs/<name>/supernets/<m>.pt
-    and <m>.metrics.json (val metric of the max, min and random subnets after BN recalibration)."""
-    from harmonic_nas.data.registry import load_dataset
-    from harmonic_nas.supernet import SupernetFiles, SupernetTrainer, remove_outputs
+    and <m>.metrics.json (val metric of the max, min and random subnets after BN recalibration).
+
+    Under torchrun (WORLD_SIZE > 1) the processes share every batch (gloo on CPU, nccl on CUDA with one
+    GPU per process); rank 0 owns the run directory and prints; see docs/scale-out.md."""
+    from harmonic_nas.supernet.distributed import from_env
 
     if resume and force:
         raise UserError("--resume and --force contradict each other: choose one")
@@ -35,24 +41,50 @@ def train_supernet(
     if unknown:
         raise UserError(f"--modality {unknown[0]!r} is not in {config_path} (has {', '.join(cfg.modalities)})")
     configure_threads(cfg.runtime.threads)
-    torch_device = resolve_device(device or cfg.runtime.device)
-    dump_config(cfg, cfg.run_dir / "config.yaml")
-    dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed)
+    dist = from_env(resolve_device(device or cfg.runtime.device))
+    try:
+        _train(cfg, modalities, dist, resume=resume, force=force)
+    except UserError as exc:
+        if dist.is_main:
+            raise
+        raise SystemExit(exc.exit_code) from None  # rank 0 reports it, once
+    finally:
+        dist.shutdown()
+
+
+def _train(cfg: ExperimentConfig, modalities: tuple[str, ...], dist: Dist, *, resume: bool, force: bool) -> None:
+    from harmonic_nas.data.registry import load_dataset
+    from harmonic_nas.supernet import SupernetFiles, SupernetTrainer, remove_outputs
+
+    if dist.is_main:
+        dump_config(cfg, cfg.run_dir / "config.yaml")
+        if dist.enabled:
+            console.log(f"distributed: {dist.world_size} processes on {dist.device.type}, each batch of "
+                        f"{cfg.supernet.batch_size} split between them")
+    # The first process of every machine prepares the data (cached, under a file lock); the others open it.
+    if dist.local_rank == 0:
+        dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed, progress=dist.is_main)
+    dist.barrier()
+    if dist.local_rank != 0:
+        dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed, progress=False)
 
     results = {}
     for modality in modalities or tuple(cfg.modalities):
         files = SupernetFiles(cfg.run_dir / "supernets", modality)
-        if force:
+        if force and dist.is_main:
             remove_outputs(files)
-        trainer = SupernetTrainer(cfg, modality, dataset, torch_device)
-        finished = trainer.finished_metrics()
+        trainer = SupernetTrainer(cfg, modality, dataset, dist.device, dist=dist)
+        finished, has_checkpoint = dist.on_main(lambda: (trainer.finished_metrics(), files.checkpoint.exists()))
         if finished is not None:
-            console.log(f"{modality}: supernet already trained ({files.supernet}); --force retrains it")
+            if dist.is_main:
+                console.log(f"{modality}: supernet already trained ({files.supernet}); --force retrains it")
             results[modality] = finished
             continue
-        results[modality] = trainer.run(resume=resume and files.checkpoint.exists())
-        console.log(f"{modality}: wrote {files.supernet} and {files.metrics}")
-    _print_table(results)
+        results[modality] = trainer.run(resume=resume and has_checkpoint)
+        if dist.is_main:
+            console.log(f"{modality}: wrote {files.supernet} and {files.metrics}")
+    if dist.is_main:
+        _print_table(results)
 
 
 def _print_table(results: dict[str, dict]) -> None:

@@ -1,12 +1,15 @@
 """Once-for-all supernet training for one modality: the sandwich rule (max + min + N random subnets per
 step) with in-place distillation from the max subnet, Adam + cosine LR, early stopping on validation,
-a checkpoint every epoch, and exact resumption."""
+a checkpoint every epoch, and exact resumption. Under ``torchrun`` every rank trains its shard of each
+global batch (see :mod:`harmonic_nas.supernet.distributed`); rank 0 evaluates and writes the files."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +25,9 @@ from harmonic_nas.errors import UserError
 from harmonic_nas.metrics import distill_loss, metric_name, task_loss
 from harmonic_nas.runtime import step_rng
 from harmonic_nas.space.encoding import stable_hash
-from harmonic_nas.data.batches import iterate_batches
+from harmonic_nas.data.batches import batch_indices, iterate_batches, to_device
 from harmonic_nas.supernet.checkpoint import load_checkpoint, save_atomic
+from harmonic_nas.supernet.distributed import Dist, Shard, prepare_model, training_shard
 from harmonic_nas.supernet.evaluate import calibration_indices, evaluate_subnet
 from harmonic_nas.supernet.store import SupernetFiles, save_supernet
 
@@ -51,6 +55,7 @@ class SupernetTrainer:
         device: torch.device,
         *,
         show_progress: bool = True,
+        dist: Dist | None = None,
     ) -> None:
         if modality not in cfg.modalities:
             raise UserError(f"modality {modality!r} is not in the config (has {', '.join(cfg.modalities)})")
@@ -61,7 +66,8 @@ class SupernetTrainer:
         self.modality = modality
         self.dataset = dataset
         self.device = device
-        self.show_progress = show_progress
+        self.dist = dist if dist is not None else Dist(device=device)
+        self.show_progress = show_progress and self.dist.is_main
         self.spec = dataset.modalities[modality]
         self.space_cfg = cfg.modalities[modality]
         self.files = SupernetFiles(cfg.run_dir / "supernets", modality)
@@ -77,6 +83,14 @@ class SupernetTrainer:
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.space = self.model.space
+        if self.dist.enabled:
+            if self.train_cfg.batch_size < self.dist.world_size:
+                raise UserError(
+                    f"supernet.batch_size {self.train_cfg.batch_size} is smaller than the {self.dist.world_size} processes: "
+                    "every process needs a share of each batch"
+                )
+            self.dist.broadcast_module(self.model)  # one initialisation for all, whatever each rank's RNG did
+            prepare_model(self.model)  # BatchNorm and dropout over the global batch
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.train_cfg.lr, weight_decay=self.train_cfg.weight_decay)
         self.steps_per_epoch = max(1, len(self.train) // self.train_cfg.batch_size)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
@@ -92,7 +106,10 @@ class SupernetTrainer:
 
     # -- identity of a training run: resuming with other settings would silently mix two runs
     def fingerprint(self) -> str:
-        train = self.train_cfg.model_dump(mode="json", exclude={"patience", "eval_random_subnets"})
+        exclude = {"patience", "eval_random_subnets"}
+        if not self.train_cfg.bf16:
+            exclude.add("bf16")  # the default: fingerprints from before the option existed stay valid
+        train = self.train_cfg.model_dump(mode="json", exclude=exclude)
         return stable_hash(
             {
                 "space": self.space_cfg.model_dump(mode="json"),
@@ -136,55 +153,85 @@ class SupernetTrainer:
         self.history = state["history"]
 
     # -- the sandwich step
-    def train_step(self, x: torch.Tensor, y: torch.Tensor, archs: list[dict[str, Any]]) -> float:
-        """Accumulate the gradients of every sampled subnet, then take one optimizer step."""
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, archs: list[dict[str, Any]], shard: Shard | None = None) -> float:
+        """Accumulate the gradients of every sampled subnet, then take one optimizer step. With a ``shard``
+        (distributed run) ``x, y`` are this rank's rows of the global batch: each loss is weighted by the
+        shard's share and the gradients are summed over the ranks before the step. Returns the mean loss
+        of the subnets on ``x``."""
         task = self.dataset.task
+        weight = 1.0 if shard is None else shard.weight
         self.optimizer.zero_grad(set_to_none=True)
         self.model.set_active(archs[0])
-        teacher = self.model(x).logits
-        loss = task_loss(teacher, y, task)
-        loss.backward()
+        with self._forward(shard):
+            teacher = self.model(x).logits.float()
+            loss = task_loss(teacher, y, task)
+        (loss if weight == 1.0 else loss * weight).backward()
         total = loss.item()
         for arch in archs[1:]:
             self.model.set_active(arch)
-            logits = self.model(x).logits
-            sub_loss = distill_loss(logits, teacher, task) if self.train_cfg.distill else task_loss(logits, y, task)
-            sub_loss.backward()
+            with self._forward(shard):
+                logits = self.model(x).logits.float()
+                sub_loss = distill_loss(logits, teacher, task) if self.train_cfg.distill else task_loss(logits, y, task)
+            (sub_loss if weight == 1.0 else sub_loss * weight).backward()
             total += sub_loss.item()
+        self.dist.all_reduce_grads(self.model.parameters())
         self.optimizer.step()
         self.scheduler.step()
         return total / len(archs)
+
+    @contextlib.contextmanager
+    def _forward(self, shard: Shard | None) -> Iterator[None]:
+        """bf16 autocast if ``supernet.bf16``; global-batch BN and dropout on a shard."""
+        with contextlib.ExitStack() as stack:
+            if self.train_cfg.bf16:
+                stack.enter_context(torch.autocast(self.device.type, dtype=torch.bfloat16))
+            if shard is not None:
+                stack.enter_context(training_shard(shard))
+            yield
 
     def sandwich(self, epoch: int, step: int) -> list[dict[str, Any]]:
         """max, min and N random subnets; the random ones depend only on (seed, epoch, step)."""
         rng = step_rng(self.seed, epoch, step)
         return [self.space.max(), self.space.min()] + [self.space.sample(rng) for _ in range(self.train_cfg.random_subnets)]
 
+    def _batches(self, order: np.ndarray) -> Iterator[tuple[torch.Tensor, torch.Tensor, Shard | None]]:
+        """(x, y, shard) per step: the whole batch in one process, this rank's rows of it otherwise."""
+        inputs, targets = self.train.inputs[self.modality], self.train.targets
+        if not self.dist.enabled:
+            for x, y in iterate_batches(
+                inputs, targets, self.train_cfg.batch_size, self.device,
+                order=order, channels_last=self.channels_last, drop_last=True,
+            ):
+                yield x, y, None
+            return
+        for idx in batch_indices(len(targets), self.train_cfg.batch_size, order=order, drop_last=True):
+            shard = self.dist.shard(len(idx))
+            rows = idx[shard.offset : shard.offset + shard.size]
+            yield (
+                to_device(inputs[rows], self.device, self.channels_last),
+                to_device(targets[rows], self.device, False),
+                shard,
+            )
+
     def train_epoch(self, epoch: int, on_step: Any = None) -> tuple[float, float]:
-        """One epoch; returns (mean loss, samples per second)."""
+        """One epoch; returns (mean loss, samples per second), both over the global batches."""
         torch.manual_seed(self.seed * 100_003 + epoch)  # dropout masks independent of resume history
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.train))
         self.model.train()
         losses: list[float] = []
         seen = 0
         start = time.perf_counter()
-        batches = iterate_batches(
-            self.train.inputs[self.modality],
-            self.train.targets,
-            self.train_cfg.batch_size,
-            self.device,
-            order=order,
-            channels_last=self.channels_last,
-            drop_last=True,
-        )
-        for step, (x, y) in enumerate(batches):
-            losses.append(self.train_step(x, y, self.sandwich(epoch, step)))
-            seen += len(y)
+        for step, (x, y, shard) in enumerate(self._batches(order)):
+            loss = self.train_step(x, y, self.sandwich(epoch, step), shard)
+            losses.append(loss if shard is None else loss * shard.weight)
+            seen += len(y) if shard is None else shard.total
             if on_step is not None:
-                on_step(losses[-1], seen / (time.perf_counter() - start))
+                on_step(loss, seen / (time.perf_counter() - start))
+        losses = self.dist.all_reduce_sum(losses)  # the shards' weighted losses add up to the batch loss
         return float(np.mean(losses)), seen / (time.perf_counter() - start)
 
     def evaluate(self, arch: dict[str, Any]) -> float:
+        """Val metric of ``arch`` (BN recalibrated), computed by this process alone, in float32."""
         return evaluate_subnet(
             self.model,
             arch,
@@ -198,26 +245,33 @@ class SupernetTrainer:
         )
 
     def end_epoch(self, epoch: int, loss: float, sps: float, seconds: float) -> EpochStats:
-        """Channel sorting, validation of the max subnet, early-stopping bookkeeping, checkpoint."""
+        """Channel sorting, validation of the max subnet, early-stopping bookkeeping, checkpoint. In a
+        distributed run every rank sorts identically, rank 0 validates and writes the checkpoint, and the
+        others wait for it."""
+        self.dist.broadcast_module(self.model)  # guard: rank 0's weights are the ones checkpointed
         every = self.train_cfg.sort_channels_every
         if every and (epoch + 1) % every == 0:
             self.model.sort_channels(self.optimizer)
-        val_max = self.evaluate(self.space.max())
+        val_max = self.dist.on_main(lambda: self.evaluate(self.space.max()), all_threads=True)
         if val_max > self.best_metric:
             self.best_metric, self.best_epoch, self.bad_epochs = val_max, epoch, 0
-            self.best_state = copy.deepcopy(self.model.state_dict())
+            self.best_state = copy.deepcopy(self.model.state_dict()) if self.dist.is_main else None
         else:
             self.bad_epochs += 1
         stats = EpochStats(epoch, loss, self.scheduler.get_last_lr()[0], sps, val_max, seconds)
         self.history.append(stats.__dict__)
         self.epoch = epoch + 1
         self.finished = self.epoch >= self.train_cfg.epochs or self.bad_epochs >= self.train_cfg.patience
-        save_atomic(self.state(), self.files.checkpoint)
+        if self.dist.is_main:
+            save_atomic(self.state(), self.files.checkpoint)
+        self.dist.barrier()
         return stats
 
     def fit(self) -> None:
         epochs = self.train_cfg.epochs
         with make_progress("loss", "lr", "samples_s", transient=False) as progress:
+            if not self.dist.is_main:
+                progress.disable = True  # one progress display per job
             task = progress.add_task(
                 f"supernet {self.modality}",
                 total=epochs * self.steps_per_epoch,
@@ -265,6 +319,7 @@ class SupernetTrainer:
             "history": self.history,
             "device": str(self.device),
             "threads": torch.get_num_threads(),
+            "processes": self.dist.world_size,
         }
 
     def finished_metrics(self) -> dict[str, Any] | None:
@@ -281,21 +336,37 @@ class SupernetTrainer:
         return metrics
 
     def run(self, *, resume: bool = False) -> dict[str, Any]:
-        """Train (or continue), then evaluate and write the supernet file and its metrics JSON."""
-        if resume:
-            self.load_state(load_checkpoint(self.files.checkpoint))
-        elif self.files.checkpoint.exists():
-            raise UserError(
-                f"{self.files.checkpoint}: an earlier training of {self.modality!r} exists; "
-                "pass --resume to continue it or --force to start over"
-            )
+        """Train (or continue), then evaluate and write the supernet file and its metrics JSON. In a
+        distributed run rank 0 reads the checkpoint and hands it to the others (so the run directory
+        need only exist on its machine), and evaluates and writes alone; every rank returns the metrics."""
+
+        def initial_state() -> dict[str, Any] | None:
+            if resume:
+                return load_checkpoint(self.files.checkpoint)
+            if self.files.checkpoint.exists():
+                raise UserError(
+                    f"{self.files.checkpoint}: an earlier training of {self.modality!r} exists; "
+                    "pass --resume to continue it or --force to start over"
+                )
+            return None
+
+        state = self.dist.on_main(initial_state)
+        if state is not None:
+            self.load_state(state)
+            if not self.dist.is_main:
+                self.best_state = None
+        del state
         self.fit()
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
-        metrics = self.final_metrics()
-        save_supernet(self.files, self.model, self.space_cfg, self.spec, self.dataset, metrics)
-        self.files.metrics.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-        return metrics
+
+        def finish() -> dict[str, Any]:
+            if self.best_state is not None:
+                self.model.load_state_dict(self.best_state)
+            metrics = self.final_metrics()
+            save_supernet(self.files, self.model, self.space_cfg, self.spec, self.dataset, metrics)
+            self.files.metrics.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+            return metrics
+
+        return self.dist.on_main(finish, all_threads=True)
 
 
 def remove_outputs(files: SupernetFiles) -> None:
