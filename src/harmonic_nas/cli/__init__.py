@@ -37,6 +37,7 @@ def main() -> None:
 
 def _register() -> None:
     from harmonic_nas.cli import config_cmd, data_cmd, fusion_cmd, lut_cmd, profile_cmd, run_cmd, search_cmd, train_cmd
+    from harmonic_nas.cli import report_cmd
 
     main.add_command(config_cmd.config)
     main.add_command(data_cmd.data)
@@ -47,6 +48,7 @@ def _register() -> None:
     main.add_command(search_cmd.search)
     main.add_command(search_cmd.status)
     main.add_command(run_cmd.run)
+    main.add_command(report_cmd.report)
 
 
 _register()

@@ -1,0 +1,12 @@
+"""The run report: one self-contained HTML page (index.html) with the PNG plots and fusion diagrams beside it.
+
+Modules: ``data`` (what to show, read from the run's stores, LUT and timings), ``format`` (compact text of
+archs and numbers), ``plots`` (matplotlib PNGs), ``diagrams`` (fusion diagrams via Graphviz), ``html``
+(the page, jinja2), ``writer`` (:func:`write_report`, which ties them together).
+"""
+
+from __future__ import annotations
+
+from harmonic_nas.report.writer import write_report
+
+__all__ = ["write_report"]

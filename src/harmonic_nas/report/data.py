@@ -1,0 +1,232 @@
+"""What the report shows, read from a run directory: the full method's store, the baselines' stores
+(RUN_DIR/baselines/<variant>/run.sqlite), the LUT header and the step timings. Reads only; works while
+a search is still writing (the store is WAL) and on a run with no finished generation yet."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harmonic_nas.errors import UserError
+from harmonic_nas.search.indicators import pareto_mask
+from harmonic_nas.search.store import FILENAME, Evaluation, RunStore
+from harmonic_nas.search.variants import VARIANTS
+
+# Figure 4 order (paper), then random search.
+ABLATION_ORDER = ("fb-ff", "fb-sf", "sb-sf", "sb-sf-hw", "random")
+VARIANT_LABELS = {"fb-ff": "FB+FF", "fb-sf": "FB+SF", "sb-sf": "SB+SF", "sb-sf-hw": "SB+SF+HW", "random": "random"}
+
+
+def pareto_of(evaluations: list[Evaluation]) -> list[Evaluation]:
+    """Non-dominated evaluations on (1 - val metric, latency, energy)."""
+    if not evaluations:
+        return []
+    F = np.array([e.objectives for e in evaluations], dtype=float)
+    return [e for e, keep in zip(evaluations, pareto_mask(F)) if keep]
+
+
+@dataclass
+class GenerationRow:
+    generation: int
+    hypervolume: float | None
+    front_size: int | None
+    best_val_metric: float | None
+    seconds: float | None
+
+
+@dataclass
+class VariantRun:
+    """One search variant's store, read once."""
+
+    variant: str
+    path: Path
+    config: dict[str, Any]
+    backbones: dict[str, list[Evaluation]]  # per modality, in evaluation order
+    candidates: list[Evaluation]
+    front: list[Evaluation]  # best metric first
+    front_generation: int | None  # the finished generation the front is from; None: provisional
+    generations: list[GenerationRow]  # finished generations
+    generations_started: int
+    generations_total: int
+    running: int | None  # the generation being evaluated, if any
+    started: float | None
+    ended: float | None
+    resumes: int
+    hv_reference: list[float] | None
+
+    @property
+    def label(self) -> str:
+        return VARIANT_LABELS.get(self.variant, self.variant)
+
+    @property
+    def metric(self) -> str:
+        for e in [*self.candidates, *(b for bs in self.backbones.values() for b in bs)]:
+            if e.result.get("metric"):
+                return str(e.result["metric"])
+        return "metric"
+
+    @property
+    def best(self) -> Evaluation | None:
+        """The best-accuracy model (ties: lower latency)."""
+        pool = self.front or self.candidates
+        return min(pool, key=lambda e: (-e.val_metric, e.latency_ms, e.key), default=None)
+
+    @property
+    def wall_seconds(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return max(0.0, self.ended - self.started)
+
+    @property
+    def finished(self) -> bool:
+        return len(self.generations) >= self.generations_total
+
+
+def _generations_total(config: dict[str, Any], variant: str) -> int:
+    if variant in ("sb-sf-hw", "sb-sf", "random"):
+        return int(config.get("search", {}).get("generations", 1))
+    return 1
+
+
+def read_variant(folder: Path) -> VariantRun:
+    """Everything the report needs from the store in ``folder`` (UserError if there is none)."""
+    with RunStore.open(folder) as store:
+        meta = store.meta()
+        generations = store.generations()
+        evaluations = store.evaluations()
+        front = store.pareto_front()
+        events = store.events(100000)
+    config = meta.get("config") or {}
+    variant = str(meta.get("variant", "sb-sf-hw"))
+    backbones: dict[str, list[Evaluation]] = {m: [] for m in config.get("modalities", {})}
+    for e in evaluations:
+        if e.kind == "backbone":
+            backbones.setdefault(e.modality or "?", []).append(e)
+    backbones = {m: evals for m, evals in backbones.items() if evals}
+    candidates = [e for e in evaluations if e.kind == "candidate"]
+    finished = [g for g in generations if g["summary"] is not None]
+    front_generation = max((g["generation"] for g in finished), default=None)
+    if not front:  # no finished generation yet: the non-dominated candidates so far
+        front_generation = None
+        front = sorted(pareto_of(candidates), key=lambda e: (-e.val_metric, e.latency_ms, e.key))
+    rows = [
+        GenerationRow(g["generation"], g["summary"].get("hypervolume"), g["summary"].get("front_size"),
+                      g["summary"].get("best_val_metric"), g["summary"].get("seconds"))
+        for g in finished
+    ]
+    running = [g["generation"] for g in generations if g["summary"] is None]
+    times = [g["started"] for g in generations]
+    ends = [g["finished"] for g in generations if g["finished"] is not None]
+    if running:  # still running (or stopped mid-generation): up to the last thing that happened
+        ends += [ev["time"] for ev in events] + [g["started"] for g in generations]
+    return VariantRun(
+        variant=variant, path=folder / FILENAME, config=config, backbones=backbones, candidates=candidates,
+        front=front, front_generation=front_generation, generations=rows, generations_started=len(generations),
+        generations_total=_generations_total(config, variant), running=running[-1] if running else None,
+        started=min(times) if times else None, ended=max(ends) if ends else None,
+        resumes=sum(1 for ev in events if ev["kind"] == "resume"), hv_reference=meta.get("hv_reference"),
+    )
+
+
+@dataclass
+class LutInfo:
+    path: Path
+    device: str | None = None
+    runtime: str | None = None
+    energy_source: str | None = None
+    host_cpu: str | None = None
+    date: str | None = None
+    batch_size: int | None = None
+    threads: int | None = None
+    entries: int | None = None
+    problem: str | None = None  # why the file could not be read
+
+
+def lut_path(run_dir: Path, config: dict[str, Any]) -> Path:
+    """The LUT the search costed with: hardware.lut (relative paths also tried against the run dir), or
+    RUN_DIR/lut/<hardware.device>.json."""
+    hardware = config.get("hardware", {})
+    if hardware.get("lut"):
+        path = Path(hardware["lut"])
+        if not path.is_absolute() and not path.exists() and (run_dir / path).exists():
+            path = run_dir / path
+        return path
+    return run_dir / "lut" / f"{hardware.get('device', 'cpu')}.json"
+
+
+def read_lut(path: Path) -> LutInfo:
+    """The LUT header (no validation: the report shows what is there, or why it is not)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        header = raw["header"]
+    except FileNotFoundError:
+        return LutInfo(path, problem="file not found")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return LutInfo(path, problem=f"unreadable ({type(exc).__name__})")
+    return LutInfo(
+        path, device=header.get("device"), runtime=header.get("runtime"), energy_source=header.get("energy_source"),
+        host_cpu=header.get("host_cpu"), date=header.get("date"), batch_size=header.get("batch_size"),
+        threads=header.get("threads"), entries=len(raw.get("entries", {}) or {}),
+    )
+
+
+@dataclass
+class ReportData:
+    run_dir: Path
+    main: VariantRun
+    baselines: list[VariantRun]  # in ABLATION_ORDER
+    lut: LutInfo
+    timings: dict[str, float] | None
+    problems: list[str] = field(default_factory=list)  # baseline stores that could not be read
+
+    @property
+    def name(self) -> str:
+        return str(self.main.config.get("name") or self.run_dir.name)
+
+    @property
+    def dataset(self) -> str:
+        dataset = self.main.config.get("dataset", {})
+        name = str(dataset.get("name", "?"))
+        options = dataset.get("options") or {}
+        if options:
+            name += " (" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")"
+        return name
+
+    @property
+    def variants(self) -> list[VariantRun]:
+        """Every variant present, the full method included, in Figure 4 order."""
+        runs = {r.variant: r for r in [*self.baselines, self.main]}
+        return [runs[v] for v in ABLATION_ORDER if v in runs] + [r for v, r in runs.items() if v not in ABLATION_ORDER]
+
+
+def collect(run_dir: Path) -> ReportData:
+    """Read the run in ``run_dir``; UserError if it has no search store."""
+    run_dir = Path(run_dir)
+    if not (run_dir / FILENAME).is_file():
+        if not run_dir.is_dir():
+            raise UserError(f"{run_dir}: no such run directory")
+        raise UserError(f"{run_dir / FILENAME}: no search store here (start a search with "
+                        f"harmonic-nas search --config C --out {run_dir})")
+    main = read_variant(run_dir)
+    baselines: list[VariantRun] = []
+    problems: list[str] = []
+    for variant in VARIANTS:
+        folder = run_dir / "baselines" / variant
+        if variant == main.variant or not (folder / FILENAME).is_file():
+            continue
+        try:
+            baselines.append(read_variant(folder))
+        except UserError as exc:
+            problems.append(str(exc))
+    timings = None
+    timings_file = run_dir / "timings.json"
+    if timings_file.is_file():
+        try:
+            timings = {str(k): float(v) for k, v in json.loads(timings_file.read_text(encoding="utf-8")).items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            problems.append(f"{timings_file}: unreadable")
+    return ReportData(run_dir, main, baselines, read_lut(lut_path(run_dir, main.config)), timings, problems)

@@ -1,0 +1,315 @@
+"""The report page: one self-contained HTML file (inline CSS, PNGs as base64 data URIs, inline SVG
+diagrams, no script, no network reference), rendered with jinja2 (autoescaped)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from harmonic_nas import __version__
+from harmonic_nas.report.data import ReportData, VariantRun, pareto_of
+from harmonic_nas.report.diagrams import Diagram
+from harmonic_nas.report.format import arch_fields, arch_kind, metric, seconds, short_id
+from harmonic_nas.search.store import Evaluation
+
+
+@dataclass
+class Image:
+    path: Path
+    alt: str
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.path.read_bytes()).decode("ascii")
+
+
+def _when(stamp: float | None) -> str:
+    return "–" if stamp is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
+def _columns(models: list[Evaluation], modalities: list[str]) -> list[tuple[str, list[str]]]:
+    """(modality, sub-column labels) of the backbone part of a table."""
+    out = []
+    for m in modalities:
+        arch = next((e.arch["backbones"][m] for e in models if m in e.arch.get("backbones", {})), None)
+        if arch is not None:
+            out.append((m, [label for label, _ in arch_fields(arch)]))
+    return out
+
+
+def _model_row(e: Evaluation, columns: list[tuple[str, list[str]]]) -> dict[str, Any]:
+    backbones = e.arch.get("backbones", {})
+    cells = []
+    for m, labels in columns:
+        values = dict(arch_fields(backbones[m])) if m in backbones else {}
+        cells += [values.get(label, "–") for label in labels]
+    macro = e.arch.get("macro", {})
+    return {
+        "id": short_id(e.key), "key": e.key, "generation": e.generation, "backbones": cells,
+        "cells": macro.get("cells", "–"), "nodes": macro.get("nodes", "–"), "val": metric(e.val_metric),
+        "test": metric(e.test_metric), "latency": f"{e.latency_ms:.3f}", "energy": f"{e.energy_mj:.3f}",
+    }
+
+
+def _modalities(data: ReportData) -> list[str]:
+    order = list(data.main.config.get("modalities", {}))
+    seen = {m for e in data.main.candidates for m in e.arch.get("backbones", {})} | set(data.main.backbones)
+    return [m for m in order if m in seen] + sorted(seen - set(order))
+
+
+def _generations_text(run: VariantRun) -> str:
+    text = f"{len(run.generations)} of {run.generations_total} finished"
+    if run.running is not None:
+        text += f", generation {run.running} running or stopped"
+    return text
+
+
+def _facts(data: ReportData) -> list[tuple[str, str]]:
+    run = data.main
+    facts = [
+        ("run", f"{data.name} ({data.run_dir})"),
+        ("dataset", data.dataset),
+        ("variant", f"{run.variant} ({run.label})"),
+        ("generations", _generations_text(run)),
+        ("evaluations", f"{sum(len(v) for v in run.backbones.values())} backbones (stage 1), "
+                        f"{len(run.candidates)} multimodal candidates (stage 2)"),
+        ("search wall time", seconds(run.wall_seconds) + ("" if run.wall_seconds is None else
+                             f" (first generation start {_when(run.started)} to "
+                             f"{'last generation end' if run.running is None else 'last event'})")
+                             + (f"; resumed {run.resumes}x" if run.resumes else "")),
+    ]
+    if data.timings:
+        facts.append(("run steps", ", ".join(f"{k} {seconds(v)}" for k, v in data.timings.items())))
+    lut = data.lut
+    if lut.problem is None:
+        facts.append(("hardware (LUT)", f"device {lut.device}, runtime {lut.runtime}, batch size {lut.batch_size}, "
+                                        f"{lut.threads} thread(s), host {lut.host_cpu}, measured {lut.date}, "
+                                        f"{lut.entries} entries ({lut.path})"))
+        facts.append(("energy source", str(lut.energy_source)))
+    else:
+        fallback = next((e.result.get("lut") for e in run.candidates if e.result.get("lut")), None)
+        text = f"{lut.path}: {lut.problem}"
+        if fallback:
+            text = f"device {fallback.get('device')}, runtime {fallback.get('runtime')} ({text})"
+        facts.append(("hardware (LUT)", text))
+    if run.hv_reference and len(run.hv_reference) == 3:
+        facts.append(("hypervolume reference", "error {:.2f}, latency {:.3f} ms, energy {:.3f} mJ".format(
+            *run.hv_reference)))
+    return facts
+
+
+def _ablation_rows(data: ReportData) -> list[dict[str, Any]]:
+    rows = []
+    for run in data.variants:
+        e = run.best
+        rows.append({
+            "label": run.label, "variant": run.variant, "main": run.variant == data.main.variant,
+            "id": short_id(e.key) if e else "–", "key": e.key if e else "",
+            "val": metric(e.val_metric if e else None), "test": metric(e.test_metric if e else None),
+            "latency": f"{e.latency_ms:.3f}" if e else "–", "energy": f"{e.energy_mj:.3f}" if e else "–",
+            "candidates": len(run.candidates), "generations": _generations_text(run),
+            "wall": seconds(run.wall_seconds),
+        })
+    return rows
+
+
+def render(data: ReportData, images: dict[str, Image], diagrams: list[Diagram]) -> str:
+    """The page's HTML text."""
+    run = data.main
+    modalities = _modalities(data)
+    columns = _columns(run.front, modalities)
+    if run.front_generation is None:
+        front_note = ("No generation has finished yet: these are the non-dominated candidates evaluated so far "
+                      "(provisional).") if run.front else "No multimodal candidate has been evaluated yet."
+    else:
+        final = run.finished and run.front_generation == max(g.generation for g in run.generations)
+        front_note = (f"Front after generation {run.front_generation}"
+                      + (" (the final front; test metrics are measured for it)." if final else
+                         " (the search has not finished: no test metric yet)."))
+    unimodal = []
+    for m in modalities:
+        evals = run.backbones.get(m, [])
+        front = sorted(pareto_of(evals), key=lambda e: (-e.val_metric, e.latency_ms, e.key))
+        labels = [label for label, _ in arch_fields(front[0].arch)] if front else []
+        rows = [{"id": short_id(e.key), "key": e.key, "fields": [v for _, v in arch_fields(e.arch)],
+                 "val": metric(e.val_metric), "latency": f"{e.latency_ms:.3f}", "energy": f"{e.energy_mj:.3f}"}
+                for e in front]
+        unimodal.append({"modality": m, "image": images.get(f"unimodal-{m}"), "count": len(evals),
+                         "labels": labels, "rows": rows,
+                         "kind": arch_kind(evals[0].arch) if evals else "-"})
+    by_key = {e.key: e for e in run.front}
+    figures = [{"key": d.key, "id": short_id(d.key), "svg": Markup(d.svg) if d.svg else None, "dot": d.dot,
+                "problem": d.problem, "files": [f.name for f in d.files],
+                "macro": by_key[d.key].arch.get("macro", {}) if d.key in by_key else {}}
+               for d in diagrams]
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(TEMPLATE).render(
+        title=f"harmonic-nas report: {data.name}", facts=_facts(data), notes=data.problems, metric=run.metric,
+        front_note=front_note, columns=columns, rows=[_model_row(e, columns) for e in run.front],
+        images=images, ablation=_ablation_rows(data) if data.baselines else [], unimodal=unimodal,
+        figures=figures, version=__version__, generated=_when(time.time()),
+    )
+
+
+TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>
+  body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222;
+         margin: 0; background: #fafafa; }
+  main { max-width: 1180px; margin: 0 auto; padding: 20px 28px 40px; background: #fff; }
+  h1 { font-size: 22px; margin: 4px 0 12px; }
+  h2 { font-size: 18px; margin: 30px 0 8px; padding-bottom: 4px; border-bottom: 1px solid #ddd; }
+  h3 { font-size: 15px; margin: 18px 0 6px; }
+  dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 3px 16px; margin: 0; }
+  dl.facts dt { font-weight: 600; color: #555; }
+  dl.facts dd { margin: 0; }
+  nav { margin: 14px 0 0; font-size: 13px; }
+  nav a { margin-right: 14px; color: #1f5fa8; text-decoration: none; }
+  p.note { color: #555; margin: 4px 0 10px; }
+  ul.problems { color: #a33; }
+  table { border-collapse: collapse; font-size: 13px; margin: 6px 0 12px; }
+  th, td { border: 1px solid #d8d8d8; padding: 3px 8px; text-align: left; vertical-align: top; }
+  th { background: #f1f3f6; font-weight: 600; }
+  td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+  td.arch { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; white-space: nowrap; }
+  td.id { font-family: ui-monospace, Menlo, Consolas, monospace; }
+  tr.main td { background: #fff3f3; }
+  img.plot { max-width: 100%; height: auto; display: block; margin: 6px 0; }
+  .diagrams { display: flex; flex-wrap: wrap; gap: 18px; }
+  figure.diagram { margin: 0; padding: 8px; border: 1px solid #e2e2e2; border-radius: 4px; max-width: 100%; }
+  figure.diagram svg { max-width: 100%; height: auto; }
+  figure.diagram figcaption { font-size: 12px; color: #444; margin-bottom: 4px; }
+  pre.dot { font-size: 11px; background: #f6f6f6; padding: 8px; overflow-x: auto; max-width: 540px; }
+  footer { margin-top: 30px; font-size: 12px; color: #777; }
+</style>
+</head>
+<body>
+<main>
+<h1>{{ title }}</h1>
+<dl class="facts">
+{% for label, value in facts %}
+  <dt>{{ label }}</dt><dd>{{ value }}</dd>
+{% endfor %}
+</dl>
+{% if notes %}
+<ul class="problems">
+{% for note in notes %}  <li>{{ note }}</li>
+{% endfor %}
+</ul>
+{% endif %}
+<nav><a href="#pareto">Pareto models</a><a href="#front">multimodal front</a><a href="#hypervolume">hypervolume</a>
+{% if ablation %}<a href="#ablation">ablation</a>{% endif %}<a href="#unimodal">unimodal fronts</a><a href="#fusion">fusion diagrams</a></nav>
+
+<h2 id="pareto">Pareto models</h2>
+<p class="note">{{ front_note }} Backbones: K kernel sizes and E expand ratios of the active blocks, stage
+after stage, D depth per stage (MobileNetV3); hidden units, blocks and maxout factor (Maxout).</p>
+{% if rows %}
+<table class="pareto">
+  <thead>
+    <tr><th rowspan="2">id</th><th rowspan="2" class="num">gen</th>
+{% for modality, labels in columns %}      <th colspan="{{ labels|length }}">{{ modality }}</th>
+{% endfor %}
+      <th rowspan="2" class="num">cells</th><th rowspan="2" class="num">nodes</th>
+      <th rowspan="2" class="num">val {{ metric }}</th><th rowspan="2" class="num">test {{ metric }}</th>
+      <th rowspan="2" class="num">latency (ms)</th><th rowspan="2" class="num">energy (mJ)</th></tr>
+    <tr>{% for modality, labels in columns %}{% for label in labels %}<th>{{ label }}</th>{% endfor %}{% endfor %}</tr>
+  </thead>
+  <tbody>
+{% for row in rows %}
+    <tr><td class="id" title="{{ row.key }}">{{ row.id }}</td><td class="num">{{ row.generation }}</td>
+{% for value in row.backbones %}<td class="arch">{{ value }}</td>{% endfor %}
+<td class="num">{{ row.cells }}</td><td class="num">{{ row.nodes }}</td><td class="num">{{ row.val }}</td>
+<td class="num">{{ row.test }}</td><td class="num">{{ row.latency }}</td><td class="num">{{ row.energy }}</td></tr>
+{% endfor %}
+  </tbody>
+</table>
+{% endif %}
+
+<h2 id="front">Multimodal front</h2>
+<p class="note">Every evaluated multimodal candidate (grey) and the Pareto models (red, with their ids), as in the
+paper's Figure 3: error against latency and against energy.</p>
+<img class="plot" src="{{ images['multimodal-front'].data_uri }}" alt="{{ images['multimodal-front'].alt }}">
+
+<h2 id="hypervolume">Hypervolume per generation</h2>
+<p class="note">Hypervolume of the front after each finished generation, objectives scaled by the reference point
+(so within [0, 1]; the same reference for every variant of this config).</p>
+<img class="plot" src="{{ images['hypervolume'].data_uri }}" alt="{{ images['hypervolume'].alt }}">
+
+{% if ablation %}
+<h2 id="ablation">Ablation (paper Figure 4)</h2>
+<p class="note">The best-accuracy model of each search variant present: fixed backbones and dense fusion (FB+FF),
+searched fusion (FB+SF), searched backbones (SB+SF), hardware objectives (SB+SF+HW, the full method), random search.</p>
+<img class="plot" src="{{ images['ablation'].data_uri }}" alt="{{ images['ablation'].alt }}">
+<table class="ablation">
+  <thead><tr><th>variant</th><th>best model</th><th class="num">val {{ metric }}</th><th class="num">test {{ metric }}</th>
+    <th class="num">latency (ms)</th><th class="num">energy (mJ)</th><th class="num">candidates</th><th>generations</th>
+    <th class="num">wall time</th></tr></thead>
+  <tbody>
+{% for row in ablation %}
+    <tr{% if row.main %} class="main"{% endif %}><td>{{ row.label }} ({{ row.variant }})</td><td class="id" title="{{ row.key }}">{{ row.id }}</td>
+<td class="num">{{ row.val }}</td><td class="num">{{ row.test }}</td><td class="num">{{ row.latency }}</td>
+<td class="num">{{ row.energy }}</td><td class="num">{{ row.candidates }}</td><td>{{ row.generations }}</td>
+<td class="num">{{ row.wall }}</td></tr>
+{% endfor %}
+  </tbody>
+</table>
+{% endif %}
+
+<h2 id="unimodal">Unimodal fronts (stage 1)</h2>
+<p class="note">Every backbone scored in stage 1 (BN-recalibrated val metric, LUT latency and energy as a standalone
+classifier), its Pareto backbones in red.</p>
+{% for u in unimodal %}
+<h3>{{ u.modality }} ({{ u.kind }}): {{ u.count }} backbones evaluated</h3>
+{% if u.image %}<img class="plot" src="{{ u.image.data_uri }}" alt="{{ u.image.alt }}">{% endif %}
+{% if u.rows %}
+<table class="unimodal">
+  <thead><tr><th>id</th>{% for label in u.labels %}<th>{{ label }}</th>{% endfor %}<th class="num">val {{ metric }}</th>
+    <th class="num">latency (ms)</th><th class="num">energy (mJ)</th></tr></thead>
+  <tbody>
+{% for row in u.rows %}
+    <tr><td class="id" title="{{ row.key }}">{{ row.id }}</td>{% for value in row.fields %}<td class="arch">{{ value }}</td>{% endfor %}
+<td class="num">{{ row.val }}</td><td class="num">{{ row.latency }}</td><td class="num">{{ row.energy }}</td></tr>
+{% endfor %}
+  </tbody>
+</table>
+{% endif %}
+{% else %}
+<p class="note">No backbone evaluated (this variant does not search backbones, or nothing ran yet).</p>
+{% endfor %}
+
+<h2 id="fusion">Fusion networks of the Pareto models</h2>
+<p class="note">Taps (ellipses) feed fusion cells; each node applies one operator; dashed grey parts are never built
+by the derived network. DOT, SVG and PNG files are in fusion/ beside this page.</p>
+<div class="diagrams">
+{% for f in figures %}
+<figure class="diagram">
+  <figcaption><b title="{{ f.key }}">{{ f.id }}</b>{% if f.macro %}: {{ f.macro.cells }} cells x {{ f.macro.nodes }} nodes{% endif %}
+{% if f.problem %} ({{ f.problem }}){% endif %}</figcaption>
+{% if f.svg %}
+  {{ f.svg }}
+{% elif f.dot %}
+  <p class="note">Graphviz (dot) is not installed: the diagram as DOT text.</p>
+  <pre class="dot">{{ f.dot }}</pre>
+{% endif %}
+</figure>
+{% else %}
+<p class="note">No Pareto model yet.</p>
+{% endfor %}
+</div>
+
+<footer>Generated by harmonic-nas {{ version }} on {{ generated }}.
+Plots: {% for name, image in images.items() %}{{ image.path.name }}{% if not loop.last %}, {% endif %}{% endfor %} (beside this page).</footer>
+</main>
+</body>
+</html>
+"""

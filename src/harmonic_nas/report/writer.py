@@ -1,0 +1,61 @@
+"""``write_report``: read the run, draw the plots and fusion diagrams, write index.html beside them."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from harmonic_nas.report.data import collect
+from harmonic_nas.report.diagrams import Diagram, fusion_diagram
+from harmonic_nas.report.html import Image, render
+from harmonic_nas.report.plots import ablation_plot, front_plot, hypervolume_plot
+
+_DIAGRAM_SUFFIXES = (".dot", ".svg", ".png")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def write_report(run_dir: Path, out_dir: Path | None = None) -> Path:
+    """Write the report of the run in ``run_dir`` to ``out_dir`` (default RUN_DIR/report); returns the
+    path of index.html. UserError if ``run_dir`` has no search store. Works on a run still searching."""
+    run_dir = Path(run_dir)
+    data = collect(run_dir)
+    out = Path(out_dir) if out_dir is not None else run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    run = data.main
+    metric = run.metric
+
+    images: dict[str, Image] = {}
+    images["multimodal-front"] = Image(
+        front_plot(run.candidates, run.front, metric, f"{data.name}: multimodal candidates ({run.label})",
+                   out / "multimodal-front.png"),
+        "multimodal front: error against latency and energy")
+    images["hypervolume"] = Image(hypervolume_plot(data.variants, out / "hypervolume.png"),
+                                  "hypervolume per generation")
+    if data.baselines:
+        images["ablation"] = Image(ablation_plot(data.variants, metric, out / "ablation.png"),
+                                   "ablation: best model of each variant")
+    else:
+        (out / "ablation.png").unlink(missing_ok=True)  # from an earlier report whose baselines are gone
+    for m, evaluations in run.backbones.items():
+        images[f"unimodal-{m}"] = Image(
+            front_plot(evaluations, None, metric, f"{m} backbones (stage 1)", out / f"unimodal-{_safe(m)}.png",
+                       label_ids=False),
+            f"{m} backbones: error against latency and energy")
+
+    folder = out / "fusion"
+    diagrams: list[Diagram] = [fusion_diagram(e, folder, metric) for e in run.front]
+    written = {f for d in diagrams for f in d.files}
+    if folder.is_dir():  # diagrams of models no longer on the front
+        for stale in folder.iterdir():
+            if stale.suffix in _DIAGRAM_SUFFIXES and stale not in written:
+                stale.unlink()
+
+    index = out / "index.html"
+    partial = out / ".index.html.partial"
+    partial.write_text(render(data, images, diagrams), encoding="utf-8")
+    os.replace(partial, index)  # a browser reloading mid-write never sees half a page
+    return index

@@ -1,0 +1,207 @@
+"""harmonic-nas report: the HTML page of a real (small) search run and its baselines, of a run with no
+finished generation, without Graphviz, from the CLI, and rendered in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from test_fusion_support import IMAGE_SPACE, THUMB_SPACE, image_supernet, make_lut, small_fusion, thumb_supernet
+
+from harmonic_nas.cli import main
+from harmonic_nas.config.schema import ExperimentConfig
+from harmonic_nas.hardware.catalog import search_space_specs
+from harmonic_nas.hardware.cost import CostModel
+from harmonic_nas.report import write_report
+from harmonic_nas.report.format import arch_fields, short_id
+from harmonic_nas.search.engine import SearchEngine
+from harmonic_nas.search.evaluator import Evaluator, EvaluatorSpec
+from harmonic_nas.search.executors import InlineExecutor
+from harmonic_nas.search.runner import add_test_metrics
+from harmonic_nas.search.store import RunStore
+from harmonic_nas.search.variants import Variant
+
+SHAPES = {"image": (1, 28, 28), "thumb": (49,)}
+TAPS = {"image": 2, "thumb": 2}
+GENOTYPE = {"taps": [["image", 0], ["image", 1], ["thumb", 0], ["thumb", 1]],
+            "cells": [{"inputs": [1, 3], "nodes": [{"inputs": [0, 1], "op": "concat_fc"}]}]}
+
+
+def config(run_dir: Path) -> ExperimentConfig:
+    return ExperimentConfig.model_validate({
+        "name": "reportrun",
+        "output": {"run_dir": str(run_dir)},
+        "modalities": {"image": IMAGE_SPACE.model_dump(mode="json"), "thumb": THUMB_SPACE.model_dump(mode="json")},
+        "supernet": {"bn_calib_samples": 256, "channels_last": False, "batch_size": 256},
+        "search": {"population": 4, "generations": 2, "top_fraction": 0.5},
+        "fusion": small_fusion(epochs=1, finetune_epochs=1, batch_size=256).model_dump(mode="json"),
+        "hardware": {"device": "testcpu"},
+        "runtime": {"threads": 1, "workers": 1},
+    })
+
+
+def search(cfg: ExperimentConfig, lut: Any, dataset: Any, variant: str, evaluator: Evaluator) -> RunStore:
+    """A real search (untrained supernets, real data) into the run dir (the full method) or baselines/<v>."""
+    folder = cfg.run_dir if variant == "sb-sf-hw" else cfg.run_dir / "baselines" / variant
+    store = RunStore.create(folder, {"config": cfg.model_dump(mode="json"), "variant": variant, "seed": 0})
+    costs = CostModel(lut, cfg, SHAPES, 10)
+    front = SearchEngine(cfg, store, InlineExecutor(evaluator), Variant(variant), costs, TAPS).run()
+    add_test_metrics(store, front, lambda: evaluator)
+    return store
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory, mnist_pair: Any) -> dict[str, Any]:
+    run_dir = tmp_path_factory.mktemp("report") / "run"
+    cfg = config(run_dir)
+    lut = make_lut(8, 4, specs=search_space_specs(cfg, SHAPES, 10))
+    lut.save(run_dir / "lut" / "testcpu.json")
+    evaluator = Evaluator(EvaluatorSpec(cfg.model_dump(mode="json"), {"image": image_supernet(), "thumb": thumb_supernet()},
+                                        lut, dataset=mnist_pair))
+    with search(cfg, lut, mnist_pair, "sb-sf-hw", evaluator) as store:
+        front = store.pareto_front()
+        candidates = store.evaluations("candidate")
+    search(cfg, lut, mnist_pair, "fb-ff", evaluator).close()
+    index = write_report(run_dir)
+    return {"run_dir": run_dir, "index": index, "html": index.read_text(encoding="utf-8"), "front": front,
+            "candidates": candidates}
+
+
+def external_references(html: str) -> list[str]:
+    return re.findall(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/|<script|<link|@import|<iframe", html, flags=re.I)
+
+
+def test_report_files_and_header(run: dict[str, Any]) -> None:
+    out = run["run_dir"] / "report"
+    assert run["index"] == out / "index.html"
+    for name in ("multimodal-front.png", "hypervolume.png", "ablation.png", "unimodal-image.png", "unimodal-thumb.png"):
+        with Image.open(out / name) as image:
+            assert image.size[0] > 300 and image.size[1] > 200, name
+    html = run["html"]
+    assert "<h1>harmonic-nas report: reportrun</h1>" in html
+    assert "2 of 2 finished" in html
+    assert f"{len(run['candidates'])} multimodal candidates" in html
+    assert "device testcpu, runtime torch" in html and "estimated:fixture" in html
+    assert "search wall time" in html
+
+
+def test_report_is_self_contained(run: dict[str, Any]) -> None:
+    html = run["html"]
+    assert external_references(html) == []
+    images = re.findall(r'<img[^>]+src="([^"]+)"', html)
+    assert len(images) == 5 and all(src.startswith("data:image/png;base64,") for src in images)
+
+
+def test_pareto_table_has_one_row_per_front_model(run: dict[str, Any]) -> None:
+    html = run["html"]
+    table = html.split('<table class="pareto">')[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td class=\"id\" title=\"([0-9a-f]+)\">([0-9a-f]+)</td>", table)
+    assert [key for key, _ in rows] == [e.key for e in run["front"]]
+    assert all(short == short_id(key) for key, short in rows)
+    for e in run["front"]:
+        assert f"{e.val_metric:.4f}" in table and f"{e.latency_ms:.3f}" in table and f"{e.energy_mj:.3f}" in table
+        assert e.test_metric is not None and f"{e.test_metric:.4f}" in table
+        for _, value in arch_fields(e.arch["backbones"]["image"]) + arch_fields(e.arch["backbones"]["thumb"]):
+            assert value in table
+    assert "<th>K</th><th>E</th><th>D</th>" in table and "<th>hidden</th><th>blocks</th><th>factor</th>" in table
+    assert "val accuracy" in table and "test accuracy" in table
+
+
+def test_fusion_diagrams_and_ablation(run: dict[str, Any]) -> None:
+    html = run["html"]
+    folder = run["run_dir"] / "report" / "fusion"
+    for e in run["front"]:
+        assert (folder / f"{e.key}.dot").is_file()
+    if shutil.which("dot"):
+        assert html.count("<svg") == len(run["front"])
+        assert all((folder / f"{e.key}.svg").is_file() for e in run["front"])
+    ablation = html.split('<table class="ablation">')[1].split("</table>")[0]
+    assert "FB+FF (fb-ff)" in ablation and "SB+SF+HW (sb-sf-hw)" in ablation
+
+
+def test_arch_fields_show_active_blocks() -> None:
+    arch = {"ks": [3, 5, 7, 3], "e": [4.0, 3.0, 6.0, 3.0], "d": [1, 2]}
+    assert arch_fields(arch) == [("K", "[3, 7, 3]"), ("E", "[4, 6, 3]"), ("D", "[1, 2]")]
+    assert arch_fields({"hidden": 128, "blocks": 2, "factor": 2}) == [("hidden", "128"), ("blocks", "2"), ("factor", "2")]
+
+
+def _result(val: float, latency: float, genotype: dict[str, Any] | None = None) -> dict[str, Any]:
+    result = {"metric": "accuracy", "val_metric": val, "latency_ms": latency, "energy_mj": 2 * latency, "seconds": 1.0}
+    return {**result, "genotype": genotype} if genotype else result
+
+
+def test_report_of_a_run_without_a_finished_generation(tmp_path: Path) -> None:
+    cfg = config(tmp_path / "run")
+    with RunStore.create(cfg.run_dir, {"config": cfg.model_dump(mode="json"), "variant": "sb-sf-hw", "seed": 0}) as store:
+        store.start_generation(0, {"population": []})
+        image = {"ks": [3, 3, 5, 3], "e": [3.0, 3.0, 4.0, 3.0], "d": [1, 2]}
+        thumb = {"hidden": 16, "blocks": 1, "factor": 2}
+        store.add_evaluation("image:aaaa1111", "backbone", "image", 0, image, _result(0.8, 1.0))
+        store.add_evaluation("thumb:bbbb2222", "backbone", "thumb", 0, thumb, _result(0.6, 0.5))
+        candidate = {"backbones": {"image": image, "thumb": thumb}, "macro": {"cells": 1, "nodes": 1}}
+        store.add_evaluation("c0ffee0000000001", "candidate", None, 0, candidate, _result(0.9, 2.0, GENOTYPE))
+        store.add_evaluation("c0ffee0000000002", "candidate", None, 0, candidate, _result(0.85, 3.0, GENOTYPE))
+    html = write_report(cfg.run_dir, tmp_path / "out").read_text(encoding="utf-8")
+    assert "0 of 2 finished, generation 0 running" in html
+    assert "No generation has finished yet" in html
+    pareto = html.split('<h2 id="pareto">')[1].split("<h2")[0]
+    assert 'title="c0ffee0000000001">c0ffee00<' in pareto and "c0ffee0000000002" not in pareto  # dominated
+    assert (tmp_path / "out" / "hypervolume.png").is_file() and not (tmp_path / "out" / "ablation.png").exists()
+    assert "LUT" in html and "file not found" in html
+    assert external_references(html) == []
+
+
+def test_report_without_graphviz_shows_dot_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harmonic_nas.fusion.diagram as diagram
+
+    monkeypatch.setattr(diagram.shutil, "which", lambda name: None)
+    cfg = config(tmp_path / "run")
+    with RunStore.create(cfg.run_dir, {"config": cfg.model_dump(mode="json"), "variant": "sb-sf-hw", "seed": 0}) as store:
+        store.start_generation(0, {"population": []})
+        candidate = {"backbones": {"image": {"ks": [3] * 4, "e": [3.0] * 4, "d": [1, 1]},
+                                   "thumb": {"hidden": 16, "blocks": 1, "factor": 2}}, "macro": {"cells": 1, "nodes": 1}}
+        store.add_evaluation("feed000000000001", "candidate", None, 0, candidate, _result(0.7, 1.0, GENOTYPE))
+        store.finish_generation(0, {"hypervolume": 0.3, "front_size": 1, "best_val_metric": 0.7, "seconds": 1.0},
+                                store.evaluations("candidate"))
+    html = write_report(cfg.run_dir).read_text(encoding="utf-8")
+    assert "<svg" not in html and '<pre class="dot">digraph fusion {' in html
+    assert "concat_fc" in html and "1 of 2 finished" in html
+    assert not list((cfg.run_dir / "report" / "fusion").glob("*.svg"))
+
+
+def test_cli_report(tmp_path: Path, run: dict[str, Any]) -> None:
+    result = CliRunner().invoke(main, ["report", str(run["run_dir"]), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "index.html").is_file()
+    missing = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert missing.exit_code == 2
+    assert missing.output.strip().count("\n") == 0 and missing.output.startswith("error: ")
+    assert "no search store" in missing.output
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium is not installed")
+def test_report_renders_in_headless_chromium(run: dict[str, Any], tmp_path: Path) -> None:
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1280,2000",
+         run["index"].resolve().as_uri()],
+        check=True, capture_output=True, timeout=180,
+    )
+    assert shot.is_file()
+    with Image.open(shot) as image:
+        pixels = np.asarray(image.convert("L"), dtype=float)
+    assert pixels.shape == (2000, 1280)
+    assert pixels.std() > 20  # text, tables and plots, not a blank page
+    assert (pixels < 128).mean() > 0.01
