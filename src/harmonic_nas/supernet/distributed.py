@@ -38,6 +38,7 @@ every rank. A checkpoint holds no rank-specific state, so a run resumes with any
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -46,7 +47,6 @@ from typing import Any, TypeVar
 
 import torch
 import torch.distributed as tdist
-import torch.distributed.nn.functional as dist_nn
 from torch import nn
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
@@ -222,8 +222,8 @@ def from_env(device: torch.device) -> Dist:
         raise UserError(f"device {device}: distributed training supports cpu (gloo) and cuda (nccl)")
     if not tdist.is_initialized():
         kwargs: dict[str, Any] = {"backend": backend, "timeout": TIMEOUT}
-        if backend == "nccl":
-            kwargs["device_id"] = device
+        if backend == "nccl" and "device_id" in inspect.signature(tdist.init_process_group).parameters:
+            kwargs["device_id"] = device  # binds the communicator to this GPU (torch >= 2.3)
         tdist.init_process_group(**kwargs)
     return Dist(rank, world, local_rank, local_world, device)
 
@@ -244,6 +244,23 @@ def training_shard(shard: Shard | None) -> Iterator[None]:
         _active = previous
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Differentiable sum over ranks: every rank's output is the sum, so the gradient reaching a rank's
+    input is the sum of the output gradients of all ranks (the same all-reduce, backwards)."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:  # noqa: ARG004
+        out = tensor.clone()
+        tdist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:  # noqa: ARG004
+        out = grad.contiguous().clone()
+        tdist.all_reduce(out)
+        return out
+
+
 class _GlobalBatchNorm:
     """Mixin before a ``_BatchNorm`` class: in train mode inside :func:`training_shard`, normalise over
     the global batch. Uses the first ``x.shape[1]`` channels (elastic BN), like the layers it replaces."""
@@ -260,7 +277,7 @@ class _GlobalBatchNorm:
         # The shard statistics combine exactly in float64: sum, sum of squares, count.
         mean64 = mean.double()
         local = torch.cat([mean64 * n, (var.double() + mean64 * mean64) * n, mean64.new_tensor([float(n)])])
-        total = dist_nn.all_reduce(local)
+        total = _AllReduceSum.apply(local)
         count = total[-1]
         g_mean64 = total[:c] / count
         g_mean = g_mean64.float()
