@@ -37,6 +37,7 @@ def main() -> None:
 
 def _register() -> None:
     from harmonic_nas.cli import config_cmd, data_cmd, fusion_cmd, lut_cmd, profile_cmd, run_cmd, search_cmd, train_cmd
+    from harmonic_nas.cli import export_cmd
     from harmonic_nas.cli import report_cmd
 
     main.add_command(config_cmd.config)
@@ -48,6 +49,8 @@ def _register() -> None:
     main.add_command(search_cmd.search)
     main.add_command(search_cmd.status)
     main.add_command(run_cmd.run)
+    main.add_command(export_cmd.export)
+    main.add_command(export_cmd.reproduce)
     main.add_command(report_cmd.report)
 
 

@@ -1,0 +1,118 @@
+"""``harmonic-nas export`` (a Pareto model as ONNX, TorchScript or a state dict, checked and timed) and
+``harmonic-nas reproduce`` (retrain a found model's fusion from its architecture)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from harmonic_nas.config import load_config
+from harmonic_nas.console import console, make_progress
+from harmonic_nas.errors import UserError
+
+
+def _diff(value: float) -> str:
+    return "0" if value == 0 else f"{value:.1e}"
+
+
+@click.command("export")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--model", "which", default="best-acc", show_default=True, metavar="ID|best-acc|fastest",
+              help="Pareto model: its id (or a unique prefix), the best val metric, or the lowest LUT latency.")
+@click.option("--format", "fmt", default="onnx", show_default=True, metavar="onnx|torchscript|pt",
+              help="model.onnx (ONNX Runtime), model.ts (torch.jit.load) or model.pt only.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder [default: RUN_DIR/models/<id>].")
+@click.option("--samples", type=int, default=32, show_default=True, help="Val samples of the parity check.")
+@click.option("--no-latency", is_flag=True, help="Skip the latency measurement.")
+def export(run_dir: Path, which: str, fmt: str, out: Path | None, samples: int, no_latency: bool) -> None:
+    """Export one Pareto model of the search run in RUN_DIR as a standalone network (its extracted,
+    BN-recalibrated backbones and derived fusion): arch.json, model.pt (load_model) and model.onnx or
+    model.ts. Every file is checked against the PyTorch model on real val inputs (max abs diff <= 1e-4,
+    else exit 2), then the model is timed at batch 1 like the LUT and compared with its prediction."""
+    from harmonic_nas.export import RunContext, export_model, select_model
+    from harmonic_nas.export.pipeline import check_format
+
+    check_format(fmt)
+    if samples < 1:
+        raise UserError(f"--samples must be at least 1, found {samples}")
+    ctx = RunContext.open(run_dir)
+    chosen = select_model(ctx.front, which, str(run_dir))
+    folder = out or run_dir / "models" / chosen.key
+    console.log(f"exporting {chosen.key} ({which}, one of {len(ctx.front)} Pareto models) to {folder}")
+    result = export_model(ctx, chosen, folder, fmt, measure=not no_latency, samples=samples)
+    print_export(result)
+
+
+def print_export(result: Any) -> None:
+    arch = result.arch
+    parity = ", ".join(f"{name} {_diff(v)}" for name, v in result.parity.items())
+    metrics = arch["metrics"]
+    test = "-" if metrics["test"] is None else f"{metrics['test']:.4f}"
+    console.print(f"wrote {', '.join(str(f) for f in result.files)}")
+    console.print(f"parity on {result.samples} val samples, max abs diff vs PyTorch: {parity} "
+                  f"(tolerance {arch['export']['parity']['tolerance']:g})")
+    console.print(f"{metrics['metric']}: val {metrics['val_exported']:.4f} for the exported model "
+                  f"(search: val {metrics['val']:.4f}, test {test})")
+    lat = result.latency
+    if lat is not None:
+        lut = arch["lut"]["latency_ms"]
+        console.print(f"latency at batch {lat.batch_size}, {lat.threads} thread{'s' if lat.threads > 1 else ''}, "
+                      f"{lat.runtime}: measured {lat.latency_ms:.3f} ms, LUT {lut:.3f} ms, "
+                      f"measured/LUT {lat.latency_ms / lut:.2f}")
+
+
+@click.command("reproduce")
+@click.argument("arch_path", metavar="ARCH.json", type=click.Path(path_type=Path))
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Experiment config (YAML).")
+@click.option("--epochs", type=int, default=None, help="Training epochs [default: fusion.epochs + fusion.finetune_epochs].")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Result JSON [default: RUN_DIR/reproduce/<candidate id>.json]; the weights go next to it (.pt).")
+@click.option("--device", default=None, help="cpu, cuda, cuda:N [default: runtime.device].")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+def reproduce(arch_path: Path, config_path: Path, epochs: int | None, out: Path | None, device: str | None,
+              overrides: tuple[str, ...]) -> None:
+    """Retrain a found model from ARCH.json (the arch.json of export, or {"candidate", "genotype"}): its
+    backbones from the config's trained supernets (BN recalibrated), its fusion network trained from
+    scratch on their features, the best val epoch kept; prints and writes val and test metrics."""
+    from harmonic_nas.export.reproduce import prepare, read_arch
+    from harmonic_nas.fusion.discrete import save_fusion
+    from harmonic_nas.runtime import configure_threads
+
+    arch = read_arch(arch_path)
+    cfg = load_config(config_path, list(overrides))
+    configure_threads(cfg.runtime.threads)
+    job = prepare(cfg, arch, epochs, device=device or cfg.runtime.device)
+    console.log(f"retraining the fusion of {arch_path} for {job.epochs} epochs (features first)")
+    with make_progress("loss", "val") as progress:
+        task = progress.add_task("training the fusion", total=job.epochs, loss="-", val="-")
+
+        def on_epoch(record: dict[str, Any]) -> None:
+            progress.update(task, advance=1, loss=f"{record['loss']:.4f}", val=f"{record['val_metric']:.4f}")
+
+        result = job.run(on_epoch)
+    record = result.record
+    path = out or cfg.run_dir / "reproduce" / f"{record['candidate_id']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    save_fusion(result.net, path.with_suffix(".pt"))
+    console.print(reproduce_table(record))
+    console.log(f"wrote {path} and {path.with_suffix('.pt')}")
+
+
+def reproduce_table(record: dict[str, Any]) -> Table:
+    table = Table(title=f"Reproduced {record['candidate_id']} ({record['epochs']} epochs, best epoch "
+                        f"{record['best_epoch']}, {record['timings']['total_s']:.0f} s)")
+    for column in ("", f"val {record['metric']}", f"test {record['metric']}", "LUT latency ms", "LUT energy mJ"):
+        table.add_column(column, justify="left" if not column else "right")
+    lut = record["lut"] or {}
+    cost = [f"{lut['latency_ms']:.3f}", f"{lut['energy_mj']:.3f}"] if lut else ["-", "-"]
+    table.add_row("retrained", f"{record['val_metric']:.4f}", f"{record['test_metric']:.4f}", *cost)
+    searched = record["searched"]
+    if searched:
+        fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+        table.add_row("search", fmt(searched.get("val")), fmt(searched.get("test")), "", "")
+    return table

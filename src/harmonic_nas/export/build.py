@@ -1,0 +1,131 @@
+"""The standalone network of one stored Pareto model: its extracted backbones, BatchNorm recalibrated
+exactly as when the fusion's features were computed (``fusion.features.prepared_backbone`` with the
+evaluator's ``FeatureSettings``), and the stored derived fusion network, in a ``MultimodalNet``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from harmonic_nas.config.io import validate_config
+from harmonic_nas.config.schema import ExperimentConfig
+from harmonic_nas.data import MultimodalDataset
+from harmonic_nas.errors import UserError
+from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet, load_fusion
+from harmonic_nas.fusion.features import FeatureSettings, prepared_backbone
+from harmonic_nas.hardware.lut import LookupTable
+from harmonic_nas.search.engine import fusion_path
+from harmonic_nas.search.store import Evaluation, RunStore
+from harmonic_nas.search.variants import VARIANTS, Variant
+
+
+def feature_settings(cfg: ExperimentConfig, device: torch.device | str = "cpu") -> FeatureSettings:
+    """The settings the search's evaluator computes fusion features with (see search.evaluator.Evaluator):
+    the backbones of an exported model are prepared with exactly these."""
+    sn = cfg.supernet
+    return FeatureSettings(
+        length=cfg.fusion.length, calib_samples=sn.bn_calib_samples, batch_size=sn.batch_size,
+        seed=cfg.runtime.seed, device=torch.device(device), channels_last=sn.channels_last,
+    )
+
+
+def run_root(store_dir: Path, meta: dict[str, Any]) -> Path:
+    """The run directory (supernets/, lut/) of a store: the store's own folder for the full method,
+    RUN_DIR for a baseline's store in RUN_DIR/baselines/<variant>/."""
+    variant = meta.get("variant")
+    if variant in VARIANTS and Variant(variant).is_baseline and store_dir.parent.name == "baselines":
+        return store_dir.parent.parent
+    return store_dir
+
+
+@dataclass
+class RunContext:
+    """What exporting models of one run needs, loaded once: its config (``run_dir`` pointing at where the
+    run is now, so a copied or moved run works), front, dataset, supernets and LUT (None if absent)."""
+
+    store_dir: Path
+    cfg: ExperimentConfig
+    front: list[Evaluation]
+    dataset: MultimodalDataset
+    supernets: dict[str, nn.Module]
+    lut: LookupTable | None
+    settings: FeatureSettings
+    evaluations: dict[str, Evaluation] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, run_dir: Path, dataset: MultimodalDataset | None = None, device: str = "cpu") -> RunContext:
+        """Open the run in ``run_dir`` (one-line UserError if it is not a finished search run)."""
+        from harmonic_nas.data.registry import load_dataset
+        from harmonic_nas.search.runner import load_run_supernets
+
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise UserError(f"{run_dir}: run directory not found")
+        with RunStore.open(run_dir) as store:
+            meta = store.meta()
+            front = store.pareto_front()
+        if "config" not in meta:
+            raise UserError(f"{run_dir / 'run.sqlite'}: the store has no config")
+        raw = dict(meta["config"])
+        raw["output"] = {**raw.get("output", {}), "run_dir": str(run_root(run_dir, meta))}
+        cfg = validate_config(raw, f"{run_dir / 'run.sqlite'}")
+        dataset = dataset or load_dataset(cfg.dataset, seed=cfg.runtime.seed)
+        supernets = load_run_supernets(cfg)
+        lut = LookupTable.load(cfg.lut_path) if cfg.lut_path.is_file() else None
+        return cls(run_dir, cfg, front, dataset, supernets, lut, feature_settings(cfg, device))
+
+    @property
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {m: tuple(self.dataset.modalities[m].shape) for m in self.cfg.modalities}
+
+
+@dataclass
+class BuiltModel:
+    """One Pareto model as a network (eval mode) plus what rebuilds it without the run."""
+
+    evaluation: Evaluation
+    net: MultimodalNet
+    recipe: dict[str, Any]
+
+    @property
+    def modalities(self) -> list[str]:
+        """Input order of ``net``: the genotype's modality order."""
+        return list(self.net.modalities)
+
+
+def build_model(ctx: RunContext, evaluation: Evaluation) -> BuiltModel:
+    """The MultimodalNet of ``evaluation``: prepared backbones + its stored derived fusion network."""
+    if evaluation.genotype is None or evaluation.kind != "candidate":
+        raise UserError(f"model {evaluation.key}: not a multimodal candidate (no fusion genotype)")
+    fusion = load_fusion(fusion_path(ctx.store_dir, evaluation.key))
+    candidate = evaluation.arch
+    order = list(dict.fromkeys(m for m, _ in fusion.genotype["taps"]))
+    backbones = {
+        m: prepared_backbone(ctx.supernets[m], candidate["backbones"][m], m, ctx.dataset, ctx.settings)
+        for m in order
+    }
+    # Contiguous weights, as the LUT's layers were timed and as load_model rebuilds them (the features were
+    # computed channels-last when configured so: same numbers up to float rounding).
+    net = MultimodalNet(backbones, fusion.to(ctx.settings.device)).to(memory_format=torch.contiguous_format).eval()
+    return BuiltModel(evaluation, net, recipe(ctx, evaluation, fusion, net))
+
+
+def recipe(ctx: RunContext, evaluation: Evaluation, fusion: FusionNet, net: MultimodalNet) -> dict[str, Any]:
+    """Everything ``formats.load_model`` needs to rebuild ``net``'s modules (the weights come separately)."""
+    shapes = ctx.input_shapes
+    return {
+        "key": evaluation.key,
+        "candidate": evaluation.arch,
+        "genotype": fusion.genotype,
+        "modalities": list(net.modalities),
+        "input_shapes": {m: list(shapes[m]) for m in net.modalities},
+        "num_classes": ctx.dataset.num_classes,
+        "task": ctx.dataset.task,
+        "class_names": list(getattr(ctx.dataset, "class_names", []) or []),
+        "spaces": {m: ctx.cfg.modalities[m].model_dump(mode="json") for m in net.modalities},
+        "fusion": dict(fusion.settings),
+    }

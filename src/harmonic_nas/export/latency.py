@@ -1,0 +1,108 @@
+"""Batch-1 latency of an exported model on this machine, measured like the LUT it was predicted from:
+the LUT's runtime (ONNX Runtime when the LUT's runtime is onnxruntime, torch eager otherwise), thread
+count, batch size and timing protocol (``hardware.timing``: warm-up, interleaved rounds, a low quantile,
+thread-CPU clock on one thread)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from harmonic_nas.config.schema import HardwareConfig
+from harmonic_nas.hardware.lut import LookupTable
+from harmonic_nas.hardware.profiler import ProfileSettings
+from harmonic_nas.hardware.timing import Protocol, configure_measurement, make_runner, measure
+
+_METHOD = re.compile(
+    r"quantile (?P<q>[\d.e+-]+) of >= (?P<repeats>\d+) single-call \S+ timings and >= (?P<seconds>[\d.e+-]+) s "
+    r"per item over (?P<rounds>\d+) interleaved rounds after (?P<warmup>\d+) warm-up calls"
+)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How a model was timed: what the LUT header says, or the config when there is no LUT."""
+
+    runtime: str
+    threads: int
+    batch_size: int
+    protocol: Protocol
+    device: str  # the LUT's device name (what its predictions describe)
+
+    @classmethod
+    def of(cls, lut: LookupTable | None, hardware: HardwareConfig) -> Timing:
+        configured = Protocol(warmup=hardware.warmup, repeats=hardware.repeats)
+        if lut is None:
+            return cls(hardware.runtime, hardware.threads, hardware.batch_size, configured, hardware.device)
+        h = lut.header
+        return cls(h.runtime, h.threads, h.batch_size, protocol_of(h.method, configured), h.device)
+
+
+def protocol_of(method: str, fallback: Protocol) -> Protocol:
+    """The protocol a LUT header's ``method`` describes (Protocol.describe), else ``fallback``."""
+    match = _METHOD.search(method)
+    if match is None:
+        return fallback
+    return Protocol(warmup=int(match["warmup"]), repeats=int(match["repeats"]), rounds=int(match["rounds"]),
+                    min_seconds=float(match["seconds"]), quantile=float(match["q"]))
+
+
+@dataclass(frozen=True)
+class LatencyReport:
+    runtime: str
+    threads: int
+    batch_size: int
+    latency_ms: float
+    latency_std_ms: float
+    energy_mj: float
+    energy_source: str
+    repeats: int
+    lut_device: str
+    method: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def measure_latency(
+    net: nn.Module, example: Sequence[Tensor], timing: Timing, onnx_path: Path | None = None,
+    names: Sequence[str] = (),
+) -> LatencyReport:
+    """Time ``net`` on one sample per modality (repeated to the LUT's batch size) on this CPU.
+
+    With an onnxruntime LUT the model that runs is ``onnx_path`` (the exported file) when given, else
+    ``net`` exported on the fly as the profiler does; with a torch LUT it is ``net`` in eager mode."""
+    from harmonic_nas.export.formats import onnx_feed, onnx_session
+
+    device = torch.device("cpu")
+    settings = ProfileSettings(device=device, device_name=timing.device, runtime=timing.runtime,
+                               threads=timing.threads, batch_size=timing.batch_size, protocol=timing.protocol)
+    previous = torch.get_num_threads()
+    configure_measurement(timing.threads)
+    try:
+        batch = [t[:1].cpu().repeat(timing.batch_size, *([1] * (t.dim() - 1))) for t in example]
+        if timing.runtime == "onnxruntime" and onnx_path is not None:
+            session = onnx_session(onnx_path, timing.threads)
+            feed = onnx_feed(session, names, batch)
+
+            def runner() -> object:
+                return session.run(None, feed)
+        else:
+            runner = make_runner(net.cpu().eval(), [t[:1] for t in batch], timing.runtime, device,
+                                 timing.threads, timing.batch_size)
+        meter = settings.meter()
+        (result,) = measure([runner], timing.protocol, meter, settings.clock)
+    finally:
+        torch.set_num_threads(previous)
+    return LatencyReport(
+        runtime=timing.runtime, threads=timing.threads, batch_size=timing.batch_size,
+        latency_ms=result.latency_ms, latency_std_ms=result.latency_std_ms, energy_mj=result.energy_mj,
+        energy_source=meter.source, repeats=result.repeats, lut_device=timing.device,
+        method=timing.protocol.describe(settings.clock),
+    )

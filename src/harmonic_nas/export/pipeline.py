@@ -1,0 +1,203 @@
+"""Exporting one Pareto model (or the whole front): build it, write arch.json, model.pt and the chosen
+format, check every file against the in-memory network on real val inputs, measure its latency."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from harmonic_nas.console import console
+from harmonic_nas.data import MultimodalDataset
+from harmonic_nas.errors import UserError
+from harmonic_nas.export.build import BuiltModel, RunContext, build_model
+from harmonic_nas.export.formats import (
+    FILES, FORMATS, TOLERANCE, ParityError, export_onnx, export_torchscript, load_model, max_abs_diff, onnx_outputs,
+    require_parity, save_pt, torchscript_outputs,
+)
+from harmonic_nas.export.latency import LatencyReport, Timing, measure_latency
+from harmonic_nas.hardware.timing import check_runtime
+from harmonic_nas.metrics import metric_name, score
+from harmonic_nas.search.store import Evaluation
+
+PARITY_SAMPLES = 32
+ARCH_FORMAT = "harmonic-nas-arch/1"
+
+
+@dataclass
+class ExportResult:
+    """What one export wrote and measured."""
+
+    key: str
+    out_dir: Path
+    files: list[Path]
+    parity: dict[str, float]
+    samples: int
+    val_metric_exported: float
+    latency: LatencyReport | None
+    arch: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lut_latency_ms(self) -> float:
+        return float(self.arch["lut"]["latency_ms"])
+
+
+def check_format(fmt: str) -> str:
+    """``fmt`` if it is a known format whose libraries are installed, else one UserError line."""
+    if fmt not in FORMATS:
+        raise UserError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if fmt == "onnx":
+        check_runtime("onnxruntime")  # the export needs onnx, its parity check onnxruntime
+    return fmt
+
+
+def val_inputs(dataset: MultimodalDataset, modalities: list[str], n: int) -> list[Tensor]:
+    """The first ``n`` val samples of every modality, float32, contiguous (a real batch)."""
+    val = dataset.split("val")
+    n = min(n, len(val))
+    if n < 1:
+        raise UserError(f"dataset {dataset.name!r}: the val split is empty, nothing to check the export on")
+    return [torch.from_numpy(np.ascontiguousarray(val.inputs[m][:n], dtype=np.float32)) for m in modalities]
+
+
+@torch.no_grad()
+def val_metric_of(built: BuiltModel, dataset: MultimodalDataset, batch_size: int) -> float:
+    """The val metric of the whole exported network on raw inputs (should equal the search's)."""
+    val = dataset.split("val")
+    logits = []
+    for start in range(0, len(val), batch_size):
+        batch = [torch.from_numpy(np.ascontiguousarray(val.inputs[m][start : start + batch_size], dtype=np.float32))
+                 for m in built.modalities]
+        logits.append(built.net(*batch).float())
+    return score(torch.cat(logits), torch.from_numpy(np.array(val.targets)), dataset.task)
+
+
+def export_model(
+    ctx: RunContext, evaluation: Evaluation, out_dir: Path, fmt: str = "onnx", *, measure: bool = True,
+    samples: int = PARITY_SAMPLES, tolerance: float = TOLERANCE,
+) -> ExportResult:
+    """Export ``evaluation`` to ``out_dir``: arch.json, model.pt and, for onnx/torchscript, model.onnx or
+    model.ts. Raises ParityError (a one-line UserError) when a file's outputs on ``samples`` real val
+    inputs differ from the in-memory network's by more than ``tolerance``."""
+    check_format(fmt)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    built = build_model(ctx, evaluation)
+    names = built.modalities
+    inputs = val_inputs(ctx.dataset, names, samples)
+    with torch.no_grad():
+        reference = built.net(*inputs)
+    parity: dict[str, float] = {}
+    files = [out_dir / "arch.json", out_dir / FILES["pt"]]
+    files[0].unlink(missing_ok=True)  # written last, only when every check passed
+
+    save_pt(built.net, built.recipe, files[1])
+    with torch.no_grad():
+        parity["pt"] = max_abs_diff(load_model(files[1])(*inputs), reference)
+    require_parity(str(files[1]), parity["pt"], len(reference), tolerance)
+    onnx_file = graph_inputs = None
+    if fmt == "onnx":
+        onnx_file = out_dir / FILES["onnx"]
+        graph_inputs = export_onnx(built.net, [t[:2] for t in inputs], names, onnx_file)
+        parity["onnx"] = max_abs_diff(onnx_outputs(onnx_file, names, inputs), reference)
+        require_parity(f"{onnx_file} (ONNX Runtime)", parity["onnx"], len(reference), tolerance)
+        files.append(onnx_file)
+    elif fmt == "torchscript":
+        ts_file = out_dir / FILES["torchscript"]
+        export_torchscript(built.net, [t[:2] for t in inputs], ts_file)
+        parity["torchscript"] = max_abs_diff(torchscript_outputs(ts_file, inputs), reference)
+        require_parity(str(ts_file), parity["torchscript"], len(reference), tolerance)
+        files.append(ts_file)
+
+    exported_val = val_metric_of(built, ctx.dataset, ctx.cfg.fusion.batch_size)
+    latency = None
+    if measure:
+        timing = Timing.of(ctx.lut, ctx.cfg.hardware)
+        latency = measure_latency(built.net, inputs, timing, onnx_file, names)
+    arch = arch_json(ctx, built, fmt, files, parity, len(reference), tolerance, exported_val, latency, graph_inputs)
+    files[0].write_text(json.dumps(arch, indent=2) + "\n", encoding="utf-8")
+    return ExportResult(evaluation.key, out_dir, files, parity, len(reference), exported_val, latency, arch)
+
+
+def summary_line(result: ExportResult) -> str:
+    """One line: where, parity, val metric, measured vs LUT latency."""
+    parity = ", ".join(f"{name} {v:.1e}" for name, v in result.parity.items())
+    line = (f"exported {result.key} to {result.out_dir}: max abs diff {parity}; val "
+            f"{result.val_metric_exported:.4f}")
+    if result.latency is not None:
+        lat = result.latency
+        line += (f"; {lat.latency_ms:.3f} ms measured ({lat.runtime}, batch {lat.batch_size}), "
+                 f"LUT {result.lut_latency_ms:.3f} ms")
+    return line
+
+
+def arch_json(
+    ctx: RunContext, built: BuiltModel, fmt: str, files: list[Path], parity: dict[str, float], samples: int,
+    tolerance: float, exported_val: float, latency: LatencyReport | None, graph_inputs: list[str] | None,
+) -> dict[str, Any]:
+    e = built.evaluation
+    recipe = built.recipe
+    used = set(built.net.backbones)  # modalities whose taps the fusion reads
+    lut: dict[str, Any] = {"latency_ms": e.latency_ms, "energy_mj": e.energy_mj}
+    if ctx.lut is not None:
+        h = ctx.lut.header
+        lut.update(file=str(ctx.lut.path or ctx.cfg.lut_path), device=h.device, runtime=h.runtime, threads=h.threads,
+                   batch_size=h.batch_size, calibrated=ctx.lut.calibration is not None, energy_source=h.energy_source)
+    return {
+        "format": ARCH_FORMAT,
+        "id": e.key,
+        "run": str(ctx.store_dir),
+        "candidate": e.arch,
+        "genotype": e.genotype,
+        "metrics": {"metric": metric_name(ctx.dataset.task), "val": e.val_metric, "test": e.test_metric,
+                    "val_exported": exported_val},
+        "lut": lut,
+        "measured": None if latency is None else latency.to_json(),
+        "inputs": [
+            {"name": m, "shape": ["batch", *recipe["input_shapes"][m]], "dtype": "float32", "used": m in used}
+            for m in recipe["modalities"]
+        ],
+        "output": {"name": "logits", "shape": ["batch", recipe["num_classes"]], "task": recipe["task"]},
+        "num_classes": recipe["num_classes"],
+        "class_names": recipe["class_names"],
+        "export": {
+            "format": fmt,
+            "files": [f.name for f in files],
+            **({"onnx_inputs": graph_inputs} if graph_inputs is not None else {}),
+            "parity": {"samples": samples, "tolerance": tolerance, "max_abs_diff": parity},
+            "feature_settings": {"calib_samples": ctx.settings.calib_samples, "batch_size": ctx.settings.batch_size,
+                                 "seed": ctx.settings.seed, "channels_last": ctx.settings.channels_last},
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    }
+
+
+def export_front(
+    run_dir: Path, out_dir: Path | None = None, fmt: str = "onnx", *, dataset: MultimodalDataset | None = None,
+    measure: bool = True,
+) -> list[Path]:
+    """Export every model of the run's Pareto front to ``out_dir/<key>/`` (default ``run_dir/models``);
+    returns the folders, best val metric first. A model failing its parity check does not stop the others:
+    they are exported, then one ParityError names every model that failed."""
+    check_format(fmt)
+    ctx = RunContext.open(Path(run_dir), dataset)
+    out = Path(out_dir) if out_dir is not None else Path(run_dir) / "models"
+    folders, failed = [], []
+    for e in ctx.front:
+        try:
+            result = export_model(ctx, e, out / e.key, fmt, measure=measure)
+        except ParityError as exc:
+            failed.append(f"{e.key}: {exc}")
+            continue
+        folders.append(result.out_dir)
+        console.log(summary_line(result))
+    if failed:
+        raise ParityError(f"{len(failed)} of {len(ctx.front)} Pareto models failed the parity check "
+                          f"(the others are in {out}): " + "; ".join(failed))
+    return folders
