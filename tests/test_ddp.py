@@ -50,7 +50,7 @@ runtime: {{threads: 1}}
 """
 
 
-def _torchrun(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _torchrun(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     """``torchrun --standalone --nproc_per_node 2 ARGS`` (a free port, no rendezvous server to set up)."""
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
     env["OMP_NUM_THREADS"] = "1"
