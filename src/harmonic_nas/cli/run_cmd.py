@@ -22,13 +22,15 @@ from harmonic_nas.console import console
 def run(ctx: click.Context, config_path: Path, out: Path | None, executor: str, scheduler: str | None,
         overrides: tuple[str, ...]) -> None:
     """Prepare the data, train every supernet, profile this device into a LUT, run the two-tier search,
-    then write the report and export the Pareto models. A step whose output is complete and made with the
+    then export the Pareto models (RUN_DIR/models) and write the report (RUN_DIR/report/index.html). A step whose output is complete and made with the
     same settings is skipped, so a second run (or a run after an interruption) continues where it stopped.
     Writes the wall time of each step to RUN_DIR/timings.json."""
     from harmonic_nas.cli.profile_cmd import profile_command
     from harmonic_nas.cli.search_cmd import run_search_command
     from harmonic_nas.cli.train_cmd import train_supernet
     from harmonic_nas.data.registry import load_dataset
+    from harmonic_nas.export.pipeline import export_front
+    from harmonic_nas.report import write_report
 
     sets = tuple(overrides) + ((f"output.run_dir={out}",) if out is not None else ())
     cfg = load_config(config_path, list(sets))
@@ -48,6 +50,8 @@ def run(ctx: click.Context, config_path: Path, out: Path | None, executor: str, 
                                            runtime=None, batch_size=None, threads=None, validate_n=0, seed=0,
                                            shapes=(), classes=None, overrides=sets))
     step("search", lambda: run_search_command(cfg, "sb-sf-hw", executor=executor, scheduler=scheduler))
+    step("export", lambda: export_front(cfg.run_dir))
+    step("report", lambda: console.log(f"report: {write_report(cfg.run_dir)}"))
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (cfg.run_dir / "timings.json").write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")
     console.log(f"step times (s): {timings}")

@@ -8,7 +8,10 @@ task run again (up to ``retries`` times) instead of losing it.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -47,6 +50,14 @@ class InlineExecutor:
         pass
 
 
+def _init_local_worker(spec: EvaluatorSpec) -> None:
+    """A pool worker dies with the process that owns the pool (a kill -9 of the search leaves no orphans)."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    init_worker(spec)
+
+
 class LocalPoolExecutor:
     """``workers`` spawned processes with ``spec.threads`` threads each; a pool broken by a dead worker is
     rebuilt and the unfinished tasks resubmitted."""
@@ -64,7 +75,7 @@ class LocalPoolExecutor:
             self._pool.shutdown(wait=False, cancel_futures=True)
         # spawn: forking a process whose OpenMP threads already ran can deadlock the child.
         self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=init_worker, initargs=(self.spec,))
+                                         initializer=_init_local_worker, initargs=(self.spec,))
         return self._pool
 
     def run(self, tasks: Sequence[EvalTask]) -> Iterator[EvalResult]:

@@ -1,0 +1,101 @@
+"""The whole job on configs/smoke.yaml through the real command line: `run` end to end, then a search
+killed with SIGKILL mid-run and resumed, which must end with the same front as the uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harmonic_nas.search.store import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "configs" / "smoke.yaml"
+CLI = [sys.executable, "-m", "harmonic_nas"]
+
+
+def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("smoke") / "run"
+    done = cli("run", "--config", str(SMOKE), "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def front(run_dir: Path) -> list[tuple[str, float, float, float]]:
+    with RunStore.open(run_dir) as store:
+        return [(e.key, e.val_metric, e.latency_ms, e.energy_mj) for e in store.pareto_front()]
+
+
+def test_run_leaves_supernets_lut_store_and_front(smoke_run: Path) -> None:
+    for path in ("supernets/image.pt", "supernets/audio.pt", "lut/cpu.json", "run.sqlite", "timings.json",
+                 "report/index.html"):
+        assert (smoke_run / path).is_file(), path
+    with RunStore.open(smoke_run) as store:
+        assert [g["generation"] for g in store.generations() if g["summary"]] == [0, 1]
+        final = store.pareto_front()
+        assert final and all(e.test_metric is not None for e in final)
+    for e in final:  # every Pareto model exported, with its architecture
+        assert (smoke_run / "models" / e.key / "model.onnx").is_file()
+        assert (smoke_run / "models" / e.key / "arch.json").is_file()
+    status = cli("status", str(smoke_run))
+    assert status.returncode == 0 and "generation 2/2 finished" in status.stderr
+
+
+def test_a_second_run_reuses_everything(smoke_run: Path) -> None:
+    before = front(smoke_run)
+    again = cli("run", "--config", str(SMOKE), "--out", str(smoke_run))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "already trained" in again.stderr
+    assert front(smoke_run) == before
+
+
+def stored_evaluations(path: Path) -> int:
+    if not path.exists():
+        return 0
+    try:  # read-only: the poll must never create the file the search is about to create
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+
+
+def test_kill_9_then_resume_ends_with_the_same_front(smoke_run: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "killed"
+    for part in ("supernets", "lut"):
+        shutil.copytree(smoke_run / part, run_dir / part)
+    log = (tmp_path / "search.err").open("w")
+    process = subprocess.Popen([*CLI, "search", "--config", str(SMOKE), "--out", str(run_dir)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.time() + 300
+    while stored_evaluations(run_dir / "run.sqlite") < 6 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert process.poll() is None, (tmp_path / "search.err").read_text()[-2000:]
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    kept = stored_evaluations(run_dir / "run.sqlite")
+    assert kept >= 6
+    resumed = cli("search", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    with RunStore.open(run_dir) as store:
+        assert any(e["kind"] == "resume" for e in store.events(100))
+    assert front(run_dir) == front(smoke_run)
+
+
+def test_bad_input_is_one_line(tmp_path: Path) -> None:
+    missing = cli("search", "--config", str(SMOKE), "--out", str(tmp_path / "empty"))
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "no trained supernet" in missing.stderr
+    no_store = cli("status", str(tmp_path))
+    assert no_store.returncode == 2 and "no search store" in no_store.stderr
