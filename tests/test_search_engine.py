@@ -192,3 +192,18 @@ def test_baseline_variants(variant: str, tmp_path: Path, lut: Any, mnist_pair: A
         assert len(candidates) == 4  # every (cells, nodes) choice: 2 x 2
     if variant == "random":
         assert len(candidates) == eng.tuples and not store.evaluations("backbone")
+
+
+def test_latency_budget_keeps_only_feasible_models_on_the_front(full_run: dict[str, Any], lut: Any,
+                                                                 mnist_pair: Any) -> None:
+    store: RunStore = full_run["store"]
+    latencies = sorted(e.latency_ms for e in store.evaluations("candidate"))
+    budget = latencies[len(latencies) // 2]
+    cfg = full_run["cfg"].model_copy(update={"search": full_run["cfg"].search.model_copy(
+        update={"max_latency_ms": budget})})
+    eng = SearchEngine(cfg, store, InlineExecutor(full_run["evaluator"]), Variant("sb-sf-hw"),
+                       CostModel(lut, cfg, SHAPES, 10), TAPS)
+    front = eng._front()
+    assert front and all(e.latency_ms <= budget for e in front)
+    violation = eng._violation(store.evaluations("candidate"))
+    assert violation is not None and (violation > 0).any() and (violation == 0).any()
