@@ -11,18 +11,8 @@ import click
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console, make_progress
 from harmonic_nas.errors import UserError
+from harmonic_nas.jsonfile import read_json
 from harmonic_nas.runtime import configure_threads, resolve_device
-
-
-def _read_candidate(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: arch file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read arch file: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
 
 
 @click.command("fusion-search")
@@ -51,7 +41,7 @@ def fusion_search(
     from harmonic_nas.supernet import SupernetFiles, load_supernet
 
     cfg = load_config(config_path, list(overrides))
-    candidate = CandidateSpace.from_config(cfg).validate(_read_candidate(arch_path))
+    candidate = CandidateSpace.from_config(cfg).validate(read_json(arch_path, "arch file"))
     configure_threads(cfg.runtime.threads)
     torch_device = resolve_device(device or cfg.runtime.device)
 

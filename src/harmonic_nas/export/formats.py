@@ -94,13 +94,9 @@ def onnx_session(path: Path, threads: int = 1) -> Any:
     (``threads`` intra-op threads, sequential, all graph optimisations, denormals as zero)."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.set_denormal_as_zero", "1")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    from harmonic_nas.hardware.timing import ort_options
+
+    return ort.InferenceSession(str(path), ort_options(threads), providers=["CPUExecutionProvider"])
 
 
 def onnx_feed(session: Any, names: Sequence[str], inputs: Sequence[Tensor]) -> dict[str, np.ndarray]:

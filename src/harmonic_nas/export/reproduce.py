@@ -4,7 +4,6 @@ features, its epoch selected on val, then scored on test (the authors' best_mm_m
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +17,7 @@ from torch import nn
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.errors import UserError
+from harmonic_nas.jsonfile import read_json
 from harmonic_nas.export.build import feature_settings
 from harmonic_nas.fusion.discrete import FusionNet
 from harmonic_nas.fusion.evaluation import evaluate
@@ -42,14 +42,7 @@ class ArchFile:
 def read_arch(path: Path) -> ArchFile:
     """The file's candidate and genotype (not yet checked against a config), or one UserError line."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: arch file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read arch file: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    data = read_json(path, "arch file")
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object with candidate and genotype, found {type(data).__name__}")
     missing = [k for k in ("candidate", "genotype") if not isinstance(data.get(k), dict)]

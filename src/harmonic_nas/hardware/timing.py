@@ -28,6 +28,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -150,6 +151,20 @@ def check_runtime(runtime: str) -> None:
             ) from None
 
 
+def ort_options(threads: int) -> Any:
+    """ONNX Runtime session options as every measurement uses them: ``threads`` intra-op threads,
+    sequential execution, all graph optimisations, denormals flushed to zero."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    return options
+
+
 def _onnx_runner(module: nn.Module, batch: tuple[Tensor, ...], device: torch.device, threads: int) -> Runner:
     import onnxruntime as ort
 
@@ -158,12 +173,7 @@ def _onnx_runner(module: nn.Module, batch: tuple[Tensor, ...], device: torch.dev
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation on every call
         torch.onnx.export(module.cpu(), batch, buffer, dynamo=False, opset_version=ONNX_OPSET, input_names=names)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    options = ort_options(threads)
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" else ["CPUExecutionProvider"]
     session = ort.InferenceSession(buffer.getvalue(), options, providers=providers)
     arrays = dict(zip(names, (t.numpy() for t in batch)))
