@@ -6,7 +6,7 @@ on a train batch with L_task. Test data never enters.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -47,13 +47,27 @@ class _FrozenRunningStats:
             bn.momentum = momentum
 
 
-def weight_step(net: nn.Module, taps: Any, targets: Tensor, task: Task, opt: torch.optim.Optimizer) -> Tensor:
-    """One optimiser step of the network weights on the task loss; returns the detached loss."""
+def weight_step(net: nn.Module, taps: Any, targets: Tensor, task: Task, opt: torch.optim.Optimizer,
+                params: Sequence[Tensor] | None = None) -> Tensor:
+    """One optimiser step of the network weights on the task loss; returns the detached loss (on the
+    network's device: summing it there costs no device sync per step).
+
+    ``params``: the only tensors to compute gradients for (e.g. the weights but not the architecture
+    parameters of a search network); all that require grad if None.
+    """
     opt.zero_grad(set_to_none=True)
     loss = task_loss(net(taps), targets, task)
-    loss.backward()
+    loss.backward(inputs=list(params) if params is not None else None)
     opt.step()
-    return loss.detach().cpu()
+    return loss.detach()
+
+
+def adam(params: Sequence[Tensor], lr: float) -> torch.optim.Adam:
+    """Adam, with the fused kernel where torch has one for the parameters' device (same update rule,
+    one pass over all parameters instead of a loop of small ops per tensor)."""
+    params = list(params)
+    fused = bool(params) and all(p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(params, lr=lr, fused=fused or None)
 
 
 def search(
@@ -69,30 +83,36 @@ def search(
     """Run ``cfg.epochs`` search epochs; returns one record per epoch (loss, val metric, expected cost)."""
     if len(train) == 0 or len(val) == 0:
         raise UserError(f"the fusion search needs train and val samples, found {len(train)} and {len(val)}")
-    arch_params = net.arch_parameters()
-    w_opt = torch.optim.Adam(net.weight_parameters(), lr=cfg.lr)
-    a_opt = torch.optim.Adam(arch_params, lr=cfg.arch_lr)
+    arch_params, weight_params = net.arch_parameters(), net.weight_parameters()
+    w_opt = adam(weight_params, cfg.lr)
+    a_opt = adam(arch_params, cfg.arch_lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=cfg.epochs, eta_min=cfg.min_lr)
     val_batches = _endless(val, cfg.batch_size, generator)
     frozen_stats = _FrozenRunningStats(net)
     exps = cfg.exponents
     learns_arch = any(power != 0 for power in (exps.task, exps.latency, exps.energy))  # else nothing to follow
     history = []
+    device = net.gamma.device
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
         net.train()
-        total, steps = torch.zeros(()), 0
+        total, steps = torch.zeros((), device=device), 0
         for taps, targets in train.batches(cfg.batch_size, generator):
             if learns_arch:
                 val_taps, val_targets = next(val_batches)
-                with frozen_stats:
-                    arch_loss = cost.objective(task_loss(net(val_taps), val_targets, task), net.op_probs(), exps)
+                if exps.task != 0:
+                    with frozen_stats:
+                        task_term = task_loss(net(val_taps), val_targets, task)
+                else:  # the objective would drop the task term: no val forward to run
+                    task_term = torch.zeros((), device=device)
+                arch_loss = cost.objective(task_term, net.op_probs(), exps)
                 # Only the architecture gradients: autograd skips the weight gradients it would throw away.
                 for param, grad in zip(arch_params, torch.autograd.grad(arch_loss, arch_params, allow_unused=True)):
                     param.grad = grad
                 a_opt.step()
 
-            total += weight_step(net, taps, targets, task, w_opt)
+            # Only the weight gradients: the architecture ones of a train batch would be thrown away.
+            total += weight_step(net, taps, targets, task, w_opt, weight_params)
             steps += 1
         schedule.step()
         latency, energy = cost.expected(net.op_probs())

@@ -10,7 +10,7 @@ from harmonic_nas.fusion.features import SplitFeatures
 from harmonic_nas.metrics import score
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(net: nn.Module, split: SplitFeatures, batch_size: int) -> Tensor:
     """Logits of every sample of ``split``, in order; leaves the network in eval mode."""
     net.eval()

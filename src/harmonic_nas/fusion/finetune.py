@@ -10,7 +10,7 @@ import torch
 
 from harmonic_nas.config.schema import FusionConfig
 from harmonic_nas.data import Task
-from harmonic_nas.fusion.darts import EpochCallback, weight_step
+from harmonic_nas.fusion.darts import EpochCallback, adam, weight_step
 from harmonic_nas.fusion.discrete import FusionNet
 from harmonic_nas.fusion.evaluation import evaluate
 from harmonic_nas.fusion.features import SplitFeatures
@@ -34,14 +34,14 @@ def finetune(
 ) -> FinetuneResult:
     """``cfg.finetune_epochs`` epochs of Adam with a cosine schedule; ``net`` ends with the weights of the
     epoch with the best val metric (epoch 0: the warm start, if no epoch beats it)."""
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    opt = adam(list(net.parameters()), cfg.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.finetune_epochs, eta_min=cfg.min_lr)
     best = FinetuneResult(evaluate(net, val, cfg.batch_size, task), 0)
     best_state = {k: v.clone() for k, v in net.state_dict().items()}
     for epoch in range(1, cfg.finetune_epochs + 1):
         start = time.perf_counter()
         net.train()
-        total, steps = torch.zeros(()), 0
+        total, steps = torch.zeros((), device=next(net.parameters()).device), 0
         for taps, targets in train.batches(cfg.batch_size, generator):
             total += weight_step(net, taps, targets, task, opt)
             steps += 1

@@ -120,8 +120,9 @@ class ScaledDotAttention(FusionOperator):
         return self.norm(self.dropout(torch.matmul(weights, values))).transpose(1, 2)
 
 
-class _ConcatConv(FusionOperator):
-    """Concatenate x, y over channels -> 1x1 Conv1d -> BatchNorm -> activation -> dropout.
+class ConcatConv(FusionOperator):
+    """Base of the concatenating operators: cat(x, y) over channels -> 1x1 Conv1d -> BatchNorm ->
+    activation -> dropout.
 
     The conv has no bias: the BatchNorm shift plays the role of the paper's "+ b" (a bias before BN would
     get no gradient in training).
@@ -135,11 +136,15 @@ class _ConcatConv(FusionOperator):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        return self.dropout(self.act(self.bn(self.conv(torch.cat((x, y), dim=1)))))
+        return self.forward_concat(torch.cat((x, y), dim=1))
+
+    def forward_concat(self, xy: Tensor) -> Tensor:
+        """The operator on cat(x, y) (B, 2C, L): operators that share one input pair share one concat."""
+        return self.dropout(self.act(self.bn(self.conv(xy))))
 
 
 @register_operator("linear_glu")
-class LinearGLU(_ConcatConv):
+class LinearGLU(ConcatConv):
     """GLU over channels of Conv1d(2C -> 2C)(cat(x, y)): first C channels times the sigmoid of the last C.
 
     Generalises the paper's X W1 * sigmoid(Y W2) (the block-diagonal case) so either modality can gate.
@@ -150,7 +155,7 @@ class LinearGLU(_ConcatConv):
 
 
 @register_operator("concat_fc")
-class ConcatFC(_ConcatConv):
+class ConcatFC(ConcatConv):
     """ReLU(W cat(x, y) + b), the MFAS fusion, with W a 1x1 Conv1d(2C -> C) and b folded into BatchNorm."""
 
     def __init__(self, channels: int, length: int, dropout: float) -> None:
@@ -175,9 +180,40 @@ class SqueezeExcitation(FusionOperator):
         return self.dropout(gate.unsqueeze(-1) * y)
 
 
+class _MishFunction(torch.autograd.Function):
+    """Mish(v) = v tanh(softplus(v)) through one exp: with e = exp(v) and n = e (e + 2) = (1 + e)^2 - 1,
+    tanh(log(1 + e)) = n / (n + 2). The derivative tanh(sp) + v (1 - tanh(sp)^2) sigmoid(v) reuses the
+    saved tanh(sp). Same function as torch's mish (within float rounding) at about a third of its cost
+    on CPU, where its softplus, tanh and the recomputation in its backward dominate a fusion step."""
+
+    @staticmethod
+    def forward(ctx, v: Tensor) -> Tensor:  # type: ignore[override]
+        e = v.clamp(max=20.0).exp_()  # beyond 20, n / (n + 2) is 1 in float32 already
+        n = e.add(2.0).mul_(e)
+        tanh_sp = n.div_(n.add(2.0))
+        ctx.save_for_backward(v, tanh_sp)
+        return tanh_sp * v
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        v, tanh_sp = ctx.saved_tensors
+        slope = tanh_sp.square().neg_().add_(1.0).mul_(torch.sigmoid(v)).mul_(v).add_(tanh_sp)
+        return grad * slope
+
+
+class FastMish(nn.Mish):
+    """nn.Mish computed by :class:`_MishFunction`; traced for export (ONNX, TorchScript) it is the
+    plain Mish op, so exported graphs keep their single Mish node."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
+            return super().forward(input)
+        return _MishFunction.apply(input)  # type: ignore[no-any-return]
+
+
 @register_operator("concat_mish")
-class ConcatMish(_ConcatConv):
+class ConcatMish(ConcatConv):
     """Mish(W cat(x, y)): like ConcatFC but keeps a smooth, non-zero response for negative inputs."""
 
     def __init__(self, channels: int, length: int, dropout: float) -> None:
-        super().__init__(channels, length, dropout, channels, nn.Mish())
+        super().__init__(channels, length, dropout, channels, FastMish())

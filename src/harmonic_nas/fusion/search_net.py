@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from harmonic_nas.config.schema import FusionConfig
 from harmonic_nas.fusion.blocks import CellOutput, FusionHead
-from harmonic_nas.fusion.operators import build_operator
+from harmonic_nas.fusion.operators import ConcatConv, build_operator
 from harmonic_nas.fusion.projection import InputProjection
 from harmonic_nas.space.fusion import output_cells
 
@@ -32,12 +32,53 @@ def pair_distribution(logits: Tensor) -> Tensor:
     return pairs / pairs.sum()
 
 
+def pair_weights(logits: Tensor) -> Tensor:
+    """(2, n): the weight of each candidate in X (row 0: first members of the pairs) and in Y (row 1)."""
+    pairs = pair_distribution(logits)
+    return torch.stack((pairs.sum(dim=1), pairs.sum(dim=0)))
+
+
+def _mix(weights: Tensor, candidates: Sequence[Tensor], base: Tensor | None = None) -> Tensor:
+    """(2, *shape): ``weights`` (2, n) times the n stacked candidates, plus ``base`` (2, *shape) if given.
+
+    One matrix product over the stacked candidates yields X and Y together (each candidate read once).
+    """
+    shape = candidates[0].shape
+    stacked = torch.stack(list(candidates)).flatten(1)  # (n, B*C*L)
+    mixed = torch.matmul(weights, stacked) if base is None else torch.addmm(base.flatten(1), weights, stacked)
+    return mixed.view(2, *shape)
+
+
 def mix_pair(logits: Tensor, candidates: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
     """The relaxed (X, Y) over ``candidates``: X mixes first members of the pairs, Y second members."""
-    pairs = pair_distribution(logits)
-    stacked = torch.stack(list(candidates))  # (n, B, C, L)
-    first, second = pairs.sum(dim=1), pairs.sum(dim=0)
-    return torch.tensordot(first, stacked, dims=1), torch.tensordot(second, stacked, dims=1)
+    x, y = _mix(pair_weights(logits), candidates).unbind(0)
+    return x, y
+
+
+class _WeightedSum(torch.autograd.Function):
+    """sum_i probs[i] * outputs[i] (eq. 9) in one accumulating pass per output, and a backward that
+    computes each d/dprobs[i] as one dot product (autograd's mul + sum would write a temporary each)."""
+
+    @staticmethod
+    def forward(ctx, probs: Tensor, *outputs: Tensor) -> Tensor:  # type: ignore[override]
+        total = outputs[0] * probs[0]
+        for p, out in zip(probs[1:], outputs[1:]):
+            total.addcmul_(out, p)
+        ctx.save_for_backward(probs, *outputs)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        probs, *outputs = ctx.saved_tensors
+        grad_probs = None
+        if ctx.needs_input_grad[0]:
+            flat = grad.reshape(-1) if grad.is_contiguous() else None
+            grad_probs = torch.stack([
+                torch.dot(flat, out.view(-1)) if flat is not None and out.is_contiguous() else (grad * out).sum()
+                for out in outputs
+            ])
+        grads = [grad * p if needed else None for p, needed in zip(probs, ctx.needs_input_grad[1:])]
+        return (grad_probs, *grads)
 
 
 class MixedOp(nn.Module):
@@ -47,8 +88,15 @@ class MixedOp(nn.Module):
         super().__init__()
         self.ops = nn.ModuleDict({name: build_operator(name, channels, length, dropout) for name in operators})
 
+        self._concat = [isinstance(op, ConcatConv) for op in self.ops.values()]
+
     def forward(self, x: Tensor, y: Tensor, probs: Tensor) -> Tensor:
-        return sum(p * op(x, y) for p, op in zip(probs, self.ops.values()))  # type: ignore[return-value]
+        xy = torch.cat((x, y), dim=1) if sum(self._concat) > 1 else None  # one concat for all that need it
+        outputs = [
+            op.forward_concat(xy) if xy is not None and concat else op(x, y)  # type: ignore[operator]
+            for op, concat in zip(self.ops.values(), self._concat)
+        ]
+        return _WeightedSum.apply(probs, *outputs)  # type: ignore[no-any-return]
 
 
 class SearchCell(nn.Module):
@@ -57,11 +105,21 @@ class SearchCell(nn.Module):
         self.nodes = nn.ModuleList(MixedOp(operators, channels, length, dropout) for _ in range(nodes))
         self.output = CellOutput(channels, length)
 
-    def forward(self, x: Tensor, y: Tensor, betas: Sequence[Tensor], op_probs: Tensor) -> Tensor:
-        """``betas``: input logits of nodes 1..D-1 (node 0 always fuses X and Y)."""
-        states = [x, y]
+    def forward(self, xy: Tensor, betas: Sequence[Tensor], op_probs: Tensor) -> Tensor:
+        """``xy``: the cell's inputs X and Y stacked, (2, B, C, L); ``betas``: input logits of nodes
+        1..D-1 (node 0 always fuses X and Y)."""
+        x, y = xy.unbind(0)
+        weights = [pair_weights(b) for b in betas]
+        from_xy: Sequence[Tensor] = ()
+        if weights:  # what X and Y contribute to every later node's inputs, in one product
+            from_xy = torch.matmul(torch.cat([w[:, :2] for w in weights]), xy.flatten(1)).view(
+                len(weights), *xy.shape).unbind(0)  # unbind, not slices: one gradient buffer, not one per node
+        states: list[Tensor] = []
         for d, node in enumerate(self.nodes):
-            a, b = (x, y) if d == 0 else mix_pair(betas[d - 1], states)
+            if d == 0:
+                a, b = x, y
+            else:
+                a, b = _mix(weights[d - 1][:, 2:], states, from_xy[d - 1]).unbind(0)
             states.append(node(a, b, op_probs[d]))
         return self.output(states[-1], x)
 
@@ -126,9 +184,14 @@ class FusionSearchNet(nn.Module):
         return self.gamma.softmax(dim=-1)
 
     def forward(self, taps: Sequence[Tensor]) -> Tensor:
-        states = [proj(t) for proj, t in zip(self.projections, taps)]
+        projected = torch.stack([proj(t) for proj, t in zip(self.projections, taps)])  # (taps, B, C, L)
+        weights = [pair_weights(a) for a in self.alpha]
+        # What the taps contribute to every cell's X and Y, in one product over the stacked taps.
+        from_taps = torch.matmul(torch.cat([w[:, : self.num_taps] for w in weights]), projected.flatten(1))
+        bases = from_taps.view(self.num_cells, 2, *projected.shape[1:]).unbind(0)
         op_probs = self.op_probs()
+        cells: list[Tensor] = []
         for p, cell in enumerate(self.cells):
-            x, y = mix_pair(self.alpha[p], states)
-            states.append(cell(x, y, self.cell_betas(p), op_probs[p]))
-        return self.head([states[self.num_taps + p] for p in output_cells(self.num_cells)])
+            xy = _mix(weights[p][:, self.num_taps :], cells, bases[p]) if cells else bases[p]
+            cells.append(cell(xy, self.cell_betas(p), op_probs[p]))
+        return self.head([cells[p] for p in output_cells(self.num_cells)])
