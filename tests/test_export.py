@@ -365,9 +365,6 @@ def test_vector_modality_exports_with_a_dynamic_batch(mnist_pair: Any, tmp_path:
     assert float((torchscript_outputs(tmp_path / "m.ts", inputs) - expected).abs().max()) <= 1e-4
 
 
-@pytest.mark.xfail(reason="fusion.projection._bins computes ceil as -(-a // b) on traced sizes; the ONNX exporter "
-                          "lowers that floor division to a truncating Div, so an uneven bin (7x7 -> 2x2) ends one "
-                          "row early in model.onnx; export's parity check refuses such a model (exit 2)")
 def test_uneven_pooling_tap_exports_to_onnx(mnist_pair: Any, tmp_path: Path) -> None:
     from harmonic_nas.export.formats import export_onnx, onnx_outputs
 

@@ -17,8 +17,10 @@ def _grid_side(length: int) -> int:
 
 
 def _bins(size: int, side: int) -> list[tuple[int, int]]:
-    """[start, end) of each of ``side`` adaptive-pooling bins over ``size`` (PyTorch's floor/ceil rule)."""
-    return [((i * size) // side, -(-((i + 1) * size) // side)) for i in range(side)]
+    """[start, end) of each of ``side`` adaptive-pooling bins over ``size`` (PyTorch's floor/ceil rule).
+    The ceiling is written with non-negative operands only: the ONNX exporter traces ``//`` on sizes as a
+    truncating Div, which equals floor division only for them."""
+    return [((i * size) // side, ((i + 1) * size + side - 1) // side) for i in range(side)]
 
 
 def pool_to_sequence(feature: Tensor, length: int) -> Tensor:
