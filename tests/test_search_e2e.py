@@ -16,6 +16,9 @@ import pytest
 
 from harmonic_nas.search.store import RunStore
 
+# The session fixture runs the whole smoke job (about 3 minutes on a quiet 2-core machine).
+pytestmark = pytest.mark.timeout(1200)
+
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "smoke.yaml"
 CLI = [sys.executable, "-m", "harmonic_nas"]
@@ -99,3 +102,13 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     assert "no trained supernet" in missing.stderr
     no_store = cli("status", str(tmp_path))
     assert no_store.returncode == 2 and "no search store" in no_store.stderr
+
+
+def test_a_copied_run_resumes_in_its_new_place(smoke_run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke_run, copy)
+    resumed = cli("search", "--resume", str(copy), "--workers", "1")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert front(copy) == front(smoke_run)
+    with RunStore.open(smoke_run) as original, RunStore.open(copy) as moved:
+        assert len(moved.events(1000)) > len(original.events(1000))  # the copy logged its resume, not the original

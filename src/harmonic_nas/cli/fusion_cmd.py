@@ -20,7 +20,7 @@ from harmonic_nas.runtime import configure_threads, resolve_device
 @click.option("--arch", "arch_path", required=True, type=click.Path(path_type=Path),
               help='Candidate JSON: {"backbones": {modality: arch}, "macro": {"cells": C, "nodes": D}}.')
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
-              help="Result JSON (default: runs/<name>/fusion/<candidate id>.json).")
+              help="Result JSON (default: runs/<name>/fusion-search/<candidate id>.json; runs/<name>/fusion/ is the search's).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N (default: runtime.device of the config).")
 @click.option("--cache-mb", default=2048.0, show_default=True, help="Memory bound of the backbone-feature cache.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. fusion.epochs=2.")
@@ -77,7 +77,7 @@ def fusion_search(
         outcome = stage2(candidate, supernets, dataset, lut, cfg.fusion, cache=FeatureCache(settings, cache_mb),
                          seed=cfg.runtime.seed, device=torch_device, on_epoch=on_epoch)
     result = outcome.result
-    out = out_path or cfg.run_dir / "fusion" / f"{result['candidate_id']}.json"
+    out = out_path or cfg.run_dir / "fusion-search" / f"{result['candidate_id']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     save_fusion(outcome.fusion, out.with_suffix(".pt"))

@@ -12,6 +12,12 @@ from harmonic_nas.config import load_config
 from harmonic_nas.console import console
 
 
+def export_format() -> str:
+    import importlib.util
+
+    return "onnx" if all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime")) else "pt"
+
+
 @click.command("run")
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Experiment config (YAML).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory (default: output.runs_dir/name).")
@@ -22,7 +28,8 @@ from harmonic_nas.console import console
 def run(ctx: click.Context, config_path: Path, out: Path | None, executor: str, scheduler: str | None,
         overrides: tuple[str, ...]) -> None:
     """Prepare the data, train every supernet, profile this device into a LUT, run the two-tier search,
-    then export the Pareto models (RUN_DIR/models) and write the report (RUN_DIR/report/index.html). A step whose output is complete and made with the
+    then write the report (RUN_DIR/report/index.html) and export the Pareto models (RUN_DIR/models: ONNX
+    when onnx and onnxruntime are installed, else the PyTorch file). A step whose output is complete and made with the
     same settings is skipped, so a second run (or a run after an interruption) continues where it stopped.
     Writes the wall time of each step to RUN_DIR/timings.json."""
     from harmonic_nas.cli.profile_cmd import profile_command
@@ -50,8 +57,8 @@ def run(ctx: click.Context, config_path: Path, out: Path | None, executor: str, 
                                            runtime=None, batch_size=None, threads=None, validate_n=0, seed=0,
                                            shapes=(), classes=None, overrides=sets))
     step("search", lambda: run_search_command(cfg, "sb-sf-hw", executor=executor, scheduler=scheduler))
-    step("export", lambda: export_front(cfg.run_dir))
     step("report", lambda: console.log(f"report: {write_report(cfg.run_dir)}"))
+    step("export", lambda: export_front(cfg.run_dir, fmt=export_format()))
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (cfg.run_dir / "timings.json").write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")
     console.log(f"step times (s): {timings}")

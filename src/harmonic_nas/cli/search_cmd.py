@@ -29,7 +29,9 @@ def resolve_config(
         return load_config(config_path, sets)
     folder = _variant_dir(resume, variant)  # type: ignore[arg-type]
     with RunStore.open(folder) as store:
-        return validate_config(store.meta()["config"], f"{folder}/run.sqlite")
+        cfg = validate_config(store.meta()["config"], f"{folder}/run.sqlite")
+    # The run is where it is now (it may have been copied or moved), not where it was made.
+    return cfg.model_copy(update={"output": cfg.output.model_copy(update={"run_dir": resume})})
 
 
 def _variant_dir(run_dir: Path, variant: str) -> Path:

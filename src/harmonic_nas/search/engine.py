@@ -97,6 +97,7 @@ class SearchEngine:
         """All generations (finished ones are skipped); returns the final Pareto front."""
         generations = self.search.generations if self.variant.evolves or self.variant.name == "random" else 1
         elites: list[str] = []
+        self._log("start", f"search {self.variant.name}: {generations} generation(s), store {self.store.path}", None)
         for g in range(generations):
             done = self._finished(g)
             if done is not None:

@@ -52,14 +52,23 @@ def load_run_lut(cfg: ExperimentConfig) -> LookupTable:
     return lut
 
 
+def search_settings(cfg: ExperimentConfig) -> dict[str, Any]:
+    """What a resumed search must share with the stored one: everything that changes results, not where
+    files live or how many workers and threads run (the seed stays: it decides populations)."""
+    settings = cfg.model_dump(mode="json", exclude={"output": True, "dataset": {"cache_dir"},
+                                                    "hardware": {"warmup", "repeats"}})
+    settings["runtime"] = {"seed": cfg.runtime.seed}
+    return settings
+
+
 def open_store(cfg: ExperimentConfig, variant: Variant, *, resume: bool, force: bool) -> RunStore:
     """A new store (``force`` replaces an old one) or, with ``resume``, the existing one of the same config."""
     folder = store_dir(cfg, variant)
     path = folder / "run.sqlite"
     if resume and path.exists():
         store = RunStore.open(folder)
-        stored = store.meta().get("config")
-        if stored != cfg.model_dump(mode="json"):
+        stored = ExperimentConfig.model_validate(store.meta()["config"])
+        if search_settings(stored) != search_settings(cfg):
             store.close()
             raise UserError(f"{path}: the run was made with another config; resume it with "
                             f"harmonic-nas search --resume {cfg.run_dir}, or start over with --force")
