@@ -79,4 +79,4 @@ def evaluate_subnet(
     """Val metric of ``arch``: extracted plain network, BN recalibrated on ``calib``, eval mode."""
     model = prepare_subnet(supernet, arch, calib, batch_size=batch_size, device=device, channels_last=channels_last)
     logits = predict(model, val.inputs[modality], batch_size, device, channels_last)
-    return score(logits, torch.from_numpy(np.asarray(val.targets)), task)
+    return score(logits, torch.from_numpy(np.array(val.targets)), task)  # a copy: the cache is read-only
