@@ -19,6 +19,7 @@ from harmonic_nas.backbones import (
     build_supernet,
     make_divisible,
 )
+from harmonic_nas.backbones.common import fused_for_inference
 from harmonic_nas.backbones.elastic import ElasticBatchNorm2d
 from harmonic_nas.config.schema import MaxoutSpace, MBV3Space, MBV3Stage
 from harmonic_nas.errors import UserError
@@ -256,6 +257,46 @@ def test_channels_last_gives_the_same_output() -> None:
     fast.set_active(net.space.min())
     fast(xc).logits.sum().backward()  # the backward runs in channels_last too
     assert fast.stages[0][0].depthwise.weight.grad is not None
+
+
+def test_trunks_stop_at_the_last_tap_and_share_weights() -> None:
+    torch.manual_seed(0)
+    mbv3 = randomize(ElasticMBV3(small_space(), 1, 10)).eval()
+    maxout = randomize(ElasticMaxout(MaxoutSpace(hidden=[8, 16], blocks=[1, 2, 3], factors=[2]), 12, 5)).eval()
+    for supernet, x in ((mbv3, torch.randn(3, 1, 28, 28)), (maxout, torch.randn(3, 12))):
+        static = supernet.extract(supernet.space.max()).eval()
+        with torch.no_grad():
+            taps = static(x).taps
+            for last in range(len(taps)):
+                trunk = static.trunk(last)
+                out = trunk(x)
+                assert len(out) == last + 1 and all(torch.equal(a, b) for a, b in zip(out, taps))
+                kept = {id(p) for p in trunk.parameters()}
+                assert kept <= {id(p) for p in static.parameters()}  # shared, not copied
+        assert len(static.trunk().stages) == len(taps)
+        with pytest.raises(ValueError, match="last_tap"):
+            static.trunk(len(taps))
+
+
+def test_fused_for_inference_folds_batchnorm_and_keeps_the_taps() -> None:
+    torch.manual_seed(0)
+    net = randomize(ElasticMBV3(small_space(), 3, 10)).eval()
+    rng = random.Random(2)
+    x = torch.randn(4, 3, 28, 28)
+    for arch in [net.space.min(), net.space.max(), net.space.sample(rng)]:
+        static = net.extract(arch).eval()
+        trunk = static.trunk()
+        before = {k: v.clone() for k, v in trunk.state_dict().items()}
+        fused = fused_for_inference(trunk)
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+        assert all(torch.equal(v, trunk.state_dict()[k]) for k, v in before.items())  # the original is untouched
+        with torch.no_grad():
+            for a, b in zip(trunk(x), fused(x)):
+                assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+            fast = fused_for_inference(trunk.to(memory_format=torch.channels_last))
+            xc = x.contiguous(memory_format=torch.channels_last)
+            for a, b in zip(trunk(x), fast(xc)):
+                assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
 
 
 def importance(block) -> torch.Tensor:

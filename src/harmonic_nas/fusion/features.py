@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from harmonic_nas.backbones.common import fused_for_inference
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.fusion.projection import pool_to_sequence
 from harmonic_nas.data.batches import iterate_batches
@@ -59,14 +60,20 @@ def backbone_features(
     supernet: Any, arch: dict[str, Any], modality: str, dataset: MultimodalDataset, splits: Sequence[str],
     settings: FeatureSettings,
 ) -> dict[str, list[Tensor]]:
-    """Pooled taps of the prepared backbone ``arch`` for each split (eval mode)."""
+    """Pooled taps of the prepared backbone ``arch`` for each split (eval mode; neither the backbone's
+    head nor its classifier is run)."""
     model = prepared_backbone(supernet, arch, modality, dataset, settings)
+    trunk = getattr(model, "trunk", None)
+    if callable(trunk):  # only stem and stages, BatchNorm folded into the convs: same taps, less work
+        taps_of = fused_for_inference(trunk())
+    else:
+        taps_of = lambda x: model(x).taps  # noqa: E731
     out = {}
     for split in splits:
         inputs = dataset.split(split).inputs[modality]  # type: ignore[arg-type]
         dummy = np.zeros(len(inputs), dtype=np.int64)
         chunks = [
-            [_pool(tap, settings.length) for tap in model(x).taps]
+            [_pool(tap, settings.length) for tap in taps_of(x)]
             for x, _ in iterate_batches(inputs, dummy, settings.batch_size, settings.device,
                                         channels_last=settings.channels_last)
         ]
