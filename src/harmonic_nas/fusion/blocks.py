@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -19,11 +18,7 @@ class CellOutput(nn.Module):
         self.norm = nn.LayerNorm([channels, length])
 
     def forward(self, node: Tensor, residual: Tensor) -> Tensor:
-        # LayerNorm over (C, L) taken on the (L, C) view: the fusion tensors hold positions as rows in
-        # memory, so this normalises them in place of layout (same mean and variance, same affine map).
-        rows = (node + residual).transpose(1, 2)
-        norm = self.norm
-        return F.layer_norm(rows, rows.shape[1:], norm.weight.t(), norm.bias.t(), norm.eps).transpose(1, 2)
+        return self.norm(node + residual)
 
 
 class OutputNorm(nn.Module):
