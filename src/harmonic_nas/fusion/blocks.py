@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -18,7 +19,13 @@ class CellOutput(nn.Module):
         self.norm = nn.LayerNorm([channels, length])
 
     def forward(self, node: Tensor, residual: Tensor) -> Tensor:
-        return self.norm(node + residual)
+        # LayerNorm over (C, L) taken on the (L, C) view: the fusion tensors hold positions as rows in
+        # memory, so this normalises them in place of layout (same mean and variance, same affine map).
+        # The shape is the module's own (static: ONNX needs a constant normalised shape).
+        rows = (node + residual).transpose(1, 2)
+        norm = self.norm
+        shape = tuple(reversed(norm.normalized_shape))
+        return F.layer_norm(rows, shape, norm.weight.t(), norm.bias.t(), norm.eps).transpose(1, 2)
 
 
 class OutputNorm(nn.Module):

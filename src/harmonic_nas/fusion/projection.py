@@ -74,4 +74,8 @@ class InputProjection(nn.Module):
                 f"a fusion input must be a map (B, C, H, W), a pooled sequence (B, C, {self.length}) or a "
                 f"vector (B, C), found shape {tuple(feature.shape)}"
             )
-        return self.dropout(self.act(self.bn(self.conv(sequence))))
+        # The 1x1 conv as one matrix product over all B L positions and BatchNorm on the (B L, C) view:
+        # the same statistics per channel as on (B, C, L), several times faster on CPU.
+        rows = F.linear(sequence.transpose(1, 2), self.conv.weight.squeeze(-1))  # (B, L, C)
+        out = self.dropout(self.act(self.bn(rows.reshape(-1, self.channels))))
+        return out.view(rows.shape).transpose(1, 2)

@@ -39,14 +39,19 @@ def pair_weights(logits: Tensor) -> Tensor:
 
 
 def _mix(weights: Tensor, candidates: Sequence[Tensor], base: Tensor | None = None) -> Tensor:
-    """(2, *shape): ``weights`` (2, n) times the n stacked candidates, plus ``base`` (2, *shape) if given.
+    """(2, B, C, L): ``weights`` (2, n) times the n stacked candidates, plus ``base`` (2, B, C, L) if given.
 
     One matrix product over the stacked candidates yields X and Y together (each candidate read once).
+    It runs on positions-as-rows (B, L, C) memory, the layout the operators produce, and returns that
+    layout (as (B, C, L) views), so no tensor is transposed in memory on the way.
     """
-    shape = candidates[0].shape
-    stacked = torch.stack(list(candidates)).flatten(1)  # (n, B*C*L)
-    mixed = torch.matmul(weights, stacked) if base is None else torch.addmm(base.flatten(1), weights, stacked)
-    return mixed.view(2, *shape)
+    b, c, length = candidates[0].shape
+    stacked = torch.stack([t.transpose(1, 2) for t in candidates]).flatten(1)  # (n, B*L*C)
+    if base is None:
+        mixed = torch.matmul(weights, stacked)
+    else:
+        mixed = torch.addmm(base.transpose(2, 3).reshape(2, -1), weights, stacked)
+    return mixed.view(2, b, length, c).transpose(2, 3)
 
 
 def mix_pair(logits: Tensor, candidates: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
@@ -91,7 +96,7 @@ class MixedOp(nn.Module):
         self._concat = [isinstance(op, ConcatConv) for op in self.ops.values()]
 
     def forward(self, x: Tensor, y: Tensor, probs: Tensor) -> Tensor:
-        xy = torch.cat((x, y), dim=1) if sum(self._concat) > 1 else None  # one concat for all that need it
+        xy = ConcatConv.concat(x, y) if sum(self._concat) > 1 else None  # one concat for all that need it
         outputs = [
             op.forward_concat(xy) if xy is not None and concat else op(x, y)  # type: ignore[operator]
             for op, concat in zip(self.ops.values(), self._concat)
@@ -112,8 +117,10 @@ class SearchCell(nn.Module):
         weights = [pair_weights(b) for b in betas]
         from_xy: Sequence[Tensor] = ()
         if weights:  # what X and Y contribute to every later node's inputs, in one product
-            from_xy = torch.matmul(torch.cat([w[:, :2] for w in weights]), xy.flatten(1)).view(
-                len(weights), *xy.shape).unbind(0)  # unbind, not slices: one gradient buffer, not one per node
+            n, b, c, length = len(weights), *xy.shape[1:]
+            from_xy = torch.matmul(torch.cat([w[:, :2] for w in weights]), xy.transpose(2, 3).reshape(2, -1))
+            # unbind, not slices: one gradient buffer, not one per node
+            from_xy = from_xy.view(n, 2, b, length, c).transpose(3, 4).unbind(0)
         states: list[Tensor] = []
         for d, node in enumerate(self.nodes):
             if d == 0:
@@ -184,11 +191,12 @@ class FusionSearchNet(nn.Module):
         return self.gamma.softmax(dim=-1)
 
     def forward(self, taps: Sequence[Tensor]) -> Tensor:
-        projected = torch.stack([proj(t) for proj, t in zip(self.projections, taps)])  # (taps, B, C, L)
+        # (taps, B, L, C): the projections' positions-as-rows memory
+        projected = torch.stack([proj(t).transpose(1, 2) for proj, t in zip(self.projections, taps)])
         weights = [pair_weights(a) for a in self.alpha]
         # What the taps contribute to every cell's X and Y, in one product over the stacked taps.
         from_taps = torch.matmul(torch.cat([w[:, : self.num_taps] for w in weights]), projected.flatten(1))
-        bases = from_taps.view(self.num_cells, 2, *projected.shape[1:]).unbind(0)
+        bases = from_taps.view(self.num_cells, 2, *projected.shape[1:]).transpose(3, 4).unbind(0)
         op_probs = self.op_probs()
         cells: list[Tensor] = []
         for p, cell in enumerate(self.cells):
