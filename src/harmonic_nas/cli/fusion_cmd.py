@@ -57,10 +57,7 @@ def fusion_search(
     lut = LookupTable.load(cfg.lut_path)
     lut.require_compatible(cfg.hardware)  # the hardware loss must cost the device the config targets
     dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed)
-    settings = FeatureSettings(
-        length=cfg.fusion.length, calib_samples=cfg.supernet.bn_calib_samples, batch_size=cfg.supernet.batch_size,
-        seed=cfg.runtime.seed, device=torch_device, channels_last=cfg.supernet.channels_last,
-    )
+    settings = FeatureSettings.from_config(cfg, torch_device)
 
     with make_progress("loss", "val", "lat_ms", "mJ") as progress:
         tasks: dict[str, Any] = {}

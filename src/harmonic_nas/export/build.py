@@ -26,11 +26,7 @@ from harmonic_nas.search.variants import VARIANTS, Variant
 def feature_settings(cfg: ExperimentConfig, device: torch.device | str = "cpu") -> FeatureSettings:
     """The settings the search's evaluator computes fusion features with (see search.evaluator.Evaluator):
     the backbones of an exported model are prepared with exactly these."""
-    sn = cfg.supernet
-    return FeatureSettings(
-        length=cfg.fusion.length, calib_samples=sn.bn_calib_samples, batch_size=sn.batch_size,
-        seed=cfg.runtime.seed, device=torch.device(device), channels_last=sn.channels_last,
-    )
+    return FeatureSettings.from_config(cfg, device)
 
 
 def run_root(store_dir: Path, meta: dict[str, Any]) -> Path:

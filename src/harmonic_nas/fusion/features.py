@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from harmonic_nas.backbones.common import fused_for_inference
+from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.fusion.projection import pool_to_sequence
 from harmonic_nas.data.batches import iterate_batches
@@ -37,6 +38,14 @@ class FeatureSettings:
     seed: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     channels_last: bool = True
+
+    @classmethod
+    def from_config(cls, cfg: ExperimentConfig, device: torch.device | str = "cpu") -> FeatureSettings:
+        """The settings of an experiment: the search's workers, ``fusion-search`` and export all prepare
+        backbones with these, so an exported model is the network its fusion was trained on."""
+        sn = cfg.supernet
+        return cls(length=cfg.fusion.length, calib_samples=sn.bn_calib_samples, batch_size=sn.batch_size,
+                   seed=cfg.runtime.seed, device=torch.device(device), channels_last=sn.channels_last)
 
 
 def _pool(tap: Tensor, length: int) -> Tensor:

@@ -90,10 +90,7 @@ class Evaluator:
         shapes = {m: tuple(s.shape) for m, s in self.dataset.modalities.items()}
         self.costs = CostModel(self.lut, self.cfg, shapes, self.dataset.num_classes)
         sn = self.cfg.supernet
-        self.settings = FeatureSettings(
-            length=self.cfg.fusion.length, calib_samples=sn.bn_calib_samples, batch_size=sn.batch_size,
-            seed=self.cfg.runtime.seed, device=self.device, channels_last=sn.channels_last,
-        )
+        self.settings = FeatureSettings.from_config(self.cfg, self.device)
         self.cache = FeatureCache(self.settings, spec.cache_mb)
         train = self.dataset.split("train")
         self.calib = {
