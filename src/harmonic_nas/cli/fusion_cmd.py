@@ -10,7 +10,6 @@ import click
 
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console, make_progress
-from harmonic_nas.errors import UserError
 from harmonic_nas.jsonfile import read_json
 from harmonic_nas.runtime import configure_threads, resolve_device
 
@@ -36,26 +35,16 @@ def fusion_search(
     from harmonic_nas.fusion.discrete import save_fusion
     from harmonic_nas.fusion.features import FeatureCache, FeatureSettings
     from harmonic_nas.fusion.stage2 import stage2
-    from harmonic_nas.hardware.lut import LookupTable
+    from harmonic_nas.search.runner import load_run_lut, load_run_supernets
     from harmonic_nas.space.candidate import CandidateSpace
-    from harmonic_nas.supernet import SupernetFiles, load_supernet
 
     cfg = load_config(config_path, list(overrides))
     candidate = CandidateSpace.from_config(cfg).validate(read_json(arch_path, "arch file"))
     configure_threads(cfg.runtime.threads)
     torch_device = resolve_device(device or cfg.runtime.device)
 
-    supernets = {}
-    for modality in cfg.modalities:
-        files = SupernetFiles(cfg.run_dir / "supernets", modality)
-        if not files.supernet.is_file():
-            raise UserError(
-                f"{files.supernet}: no trained supernet for modality {modality!r}; train it with: "
-                f"harmonic-nas train-supernet --config {config_path}"
-            )
-        supernets[modality], _ = load_supernet(files.supernet, torch_device)
-    lut = LookupTable.load(cfg.lut_path)
-    lut.require_compatible(cfg.hardware)  # the hardware loss must cost the device the config targets
+    supernets = load_run_supernets(cfg, torch_device, str(config_path))
+    lut = load_run_lut(cfg)  # the hardware loss must cost the device the config targets
     dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed)
     settings = FeatureSettings.from_config(cfg, torch_device)
 

@@ -32,8 +32,11 @@ def store_dir(cfg: ExperimentConfig, variant: Variant) -> Path:
     return cfg.run_dir if not variant.is_baseline else cfg.run_dir / "baselines" / variant.name
 
 
-def load_run_supernets(cfg: ExperimentConfig, device: torch.device | str = "cpu") -> dict[str, nn.Module]:
-    """The trained supernet of every modality of the run, or one error naming the missing file."""
+def load_run_supernets(
+    cfg: ExperimentConfig, device: torch.device | str = "cpu", config_path: str = "<config>"
+) -> dict[str, nn.Module]:
+    """The trained supernet of every modality of the run, or one error naming the missing file and the
+    command that trains it (with ``config_path`` when the caller knows it)."""
     from harmonic_nas.supernet import SupernetFiles, load_supernet
 
     supernets = {}
@@ -41,12 +44,13 @@ def load_run_supernets(cfg: ExperimentConfig, device: torch.device | str = "cpu"
         files = SupernetFiles(cfg.run_dir / "supernets", modality)
         if not files.supernet.is_file():
             raise UserError(f"{files.supernet}: no trained supernet for modality {modality!r}; "
-                            f"train it first: harmonic-nas train-supernet --config <config>")
+                            f"train it first: harmonic-nas train-supernet --config {config_path}")
         supernets[modality], _ = load_supernet(files.supernet, device)
     return supernets
 
 
 def load_run_lut(cfg: ExperimentConfig) -> LookupTable:
+    """The run's LUT, refused if it was measured differently from what the config's hardware section asks."""
     lut = LookupTable.load(cfg.lut_path)
     lut.require_compatible(cfg.hardware)
     return lut
