@@ -99,9 +99,16 @@ class FusionNet(nn.Module):
         return self.head([states[self.num_taps + p] for p in self.outputs])  # type: ignore[misc]
 
 
+def fusion_payload(net: FusionNet) -> dict[str, Any]:
+    """Genotype, construction settings and weights (on the CPU): what a fusion file holds, and what a
+    search worker sends back so that the process owning the run writes the file."""
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    return {"format": FORMAT, "genotype": net.genotype, **net.settings, "state_dict": state}
+
+
 def save_fusion(net: FusionNet, path: Path) -> None:
-    """Genotype, construction settings and weights in one file: the network rebuilds without the run."""
-    save_atomic({"format": FORMAT, "genotype": net.genotype, **net.settings, "state_dict": net.state_dict()}, path)
+    """One file from which the network rebuilds without the run (see :func:`load_fusion`)."""
+    save_atomic(fusion_payload(net), path)
 
 
 def load_fusion(path: Path) -> FusionNet:

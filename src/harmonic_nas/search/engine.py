@@ -267,7 +267,7 @@ class SearchEngine:
     def _store(self, g: int, result: EvalResult) -> None:
         task = result.task
         if result.fusion_state is not None:  # the weights first: a stored evaluation always has its network
-            save_atomic({"format": "harmonic-nas-fusion/1", **result.fusion_state}, fusion_path(self.store_dir, task.key))
+            save_atomic(result.fusion_state, fusion_path(self.store_dir, task.key))
         self.store.add_evaluation(task.key, task.kind, task.modality, g, task.arch, result.record, worker=result.worker)
 
     def _get(self, key: str) -> Evaluation:

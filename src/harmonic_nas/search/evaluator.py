@@ -20,7 +20,7 @@ from torch import nn
 
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.data import MultimodalDataset
-from harmonic_nas.fusion.discrete import FusionNet
+from harmonic_nas.fusion.discrete import FusionNet, fusion_payload
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings, candidate_features
 from harmonic_nas.fusion.finetune import finetune
 from harmonic_nas.fusion.stage2 import stage2
@@ -52,7 +52,7 @@ class EvalTask:
 @dataclass
 class EvalResult:
     """The stored record (``record``: JSON-able, has val_metric, latency_ms, energy_mj, seconds) and, for a
-    candidate, the saved form of its derived fusion network (written next to the store by the caller)."""
+    candidate, its derived fusion network as :func:`fusion_payload` (written next to the store by the caller)."""
 
     task: EvalTask
     record: dict[str, Any]
@@ -131,9 +131,7 @@ class Evaluator:
             record, net = self._fixed_fusion(task.arch, task.genotype)
         cost = self.costs.cost(task.arch, record["genotype"])
         record.update(latency_ms=cost.latency_ms, energy_mj=cost.energy_mj)
-        state = {"genotype": net.genotype, **net.settings,
-                 "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
-        return EvalResult(task, record, state)
+        return EvalResult(task, record, fusion_payload(net))
 
     def _fixed_fusion(self, candidate: dict[str, Any], genotype: dict[str, Any]) -> tuple[dict[str, Any], FusionNet]:
         """Train a given fusion from scratch for the search + fine-tune epochs of stage 2 (no search)."""
