@@ -145,3 +145,26 @@ def test_fusion_search_command_errors_are_one_line(tmp_path: Path, mnist_pair: A
         (tmp_path / "arch.json").write_text(text)
         code, err = invoke("fusion-search", "--config", config, "--arch", arch)
         assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_finetune_runs_at_its_own_learning_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The derived network is fine-tuned at ``fusion.finetune_lr`` (default 1e-3), not at the search's
+    weight rate ``fusion.lr`` (1e-4), which left it below the continuous search network."""
+    import torch
+    from test_fusion_support import synthetic_split
+
+    from harmonic_nas.config.schema import FusionConfig
+    from harmonic_nas.fusion import finetune as finetune_module
+    from harmonic_nas.fusion.discrete import FusionNet
+
+    assert FusionConfig().finetune_lr > FusionConfig().lr
+    seen: list[float] = []
+    real_adam = finetune_module.adam
+    monkeypatch.setattr(finetune_module, "adam", lambda params, lr: seen.append(lr) or real_adam(params, lr))
+    genotype = {"taps": [["a", 0], ["a", 1], ["b", 0]],
+                "cells": [{"inputs": [0, 2], "nodes": [{"inputs": [0, 1], "op": "concat_fc"}]}]}
+    net = FusionNet(genotype, [6, 5, 7], 8, 4, 3, 0.1)
+    cfg = small_fusion(lr=1e-4, finetune_lr=5e-4, finetune_epochs=1)
+    finetune_module.finetune(net, synthetic_split(64, 0), synthetic_split(32, 1), cfg, "multiclass",
+                             torch.Generator().manual_seed(0))
+    assert seen == [5e-4]

@@ -124,7 +124,13 @@ class FusionConfig(StrictModel):
     epochs: PositiveInt = 25
     finetune_epochs: PositiveInt = 10
     batch_size: PositiveInt = 96
-    lr: PositiveFloat = 1e-4
+    lr: PositiveFloat = Field(1e-4, description="Weight learning rate of the DARTS search (the paper's).")
+    finetune_lr: PositiveFloat = Field(
+        1e-3,
+        description="Learning rate of the derived network's fine-tune: to its warm-started weights it is a new "
+        "network (no softmax scaling, no input mixtures), and a short fine-tune at the search's 1e-4 left it "
+        "below the continuous search network.",
+    )
     min_lr: float = Field(1e-6, ge=0.0)
     arch_lr: PositiveFloat = 3e-4
     dropout: float = Field(0.1, ge=0.0, lt=1.0)

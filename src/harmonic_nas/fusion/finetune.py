@@ -32,9 +32,10 @@ def finetune(
     generator: torch.Generator,
     on_epoch: EpochCallback | None = None,
 ) -> FinetuneResult:
-    """``cfg.finetune_epochs`` epochs of Adam with a cosine schedule; ``net`` ends with the weights of the
-    epoch with the best val metric (epoch 0: the warm start, if no epoch beats it)."""
-    opt = adam(list(net.parameters()), cfg.lr)
+    """``cfg.finetune_epochs`` epochs of Adam with a cosine schedule from ``cfg.finetune_lr`` to
+    ``cfg.min_lr``; ``net`` ends with the weights of the epoch with the best val metric (epoch 0: the warm
+    start, if no epoch beats it)."""
+    opt = adam(list(net.parameters()), cfg.finetune_lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.finetune_epochs, eta_min=cfg.min_lr)
     best = FinetuneResult(evaluate(net, val, cfg.batch_size, task), 0)
     best_state = {k: v.clone() for k, v in net.state_dict().items()}
