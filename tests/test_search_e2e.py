@@ -85,10 +85,14 @@ def test_kill_9_then_resume_ends_with_the_same_front(smoke_run: Path, tmp_path: 
     while stored_evaluations(run_dir / "run.sqlite") < 6 and time.time() < deadline and process.poll() is None:
         time.sleep(0.2)
     assert process.poll() is None, (tmp_path / "search.err").read_text()[-2000:]
+    os.kill(process.pid, signal.SIGSTOP)  # alive but paused: `status` sees it running, however long it takes
+    assert "running for" in cli("status", str(run_dir)).stderr
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     kept = stored_evaluations(run_dir / "run.sqlite")
     assert kept >= 6
+    status = cli("status", str(run_dir))
+    assert "interrupted" in status.stderr and "search --resume" in status.stderr, status.stderr
     resumed = cli("search", "--resume", str(run_dir))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     with RunStore.open(run_dir) as store:

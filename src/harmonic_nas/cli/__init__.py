@@ -36,9 +36,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from harmonic_nas.cli import config_cmd, data_cmd, fusion_cmd, lut_cmd, profile_cmd, run_cmd, search_cmd, train_cmd
-    from harmonic_nas.cli import export_cmd
-    from harmonic_nas.cli import report_cmd
+    from harmonic_nas.cli import (
+        config_cmd, data_cmd, export_cmd, fusion_cmd, lut_cmd, profile_cmd, report_cmd, run_cmd, search_cmd, train_cmd,
+    )
 
     main.add_command(config_cmd.config)
     main.add_command(data_cmd.data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from harmonic_nas.config import load_config
 from harmonic_nas.config.io import validate_config
 from harmonic_nas.console import console, make_progress
 from harmonic_nas.errors import UserError
-from harmonic_nas.search.variants import VARIANTS
+from harmonic_nas.search.variants import VARIANTS, Variant
 
 
 def resolve_config(
@@ -71,7 +73,6 @@ def run_search_command(
 ) -> None:
     """Run one search variant with a live progress view, then print its front (shared with ``run``)."""
     from harmonic_nas.search.runner import SearchRun, make_executor, run_search, store_dir
-    from harmonic_nas.search.variants import Variant
 
     variant = Variant(variant_name)
     run = SearchRun.load(cfg, device or cfg.runtime.device, threads)
@@ -124,6 +125,22 @@ def _short(arch: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in arch.items())
 
 
+def _search_process_state(owner: dict[str, Any] | None) -> str:
+    """'running' if the process that owns the search is alive, 'interrupted' if it is gone, and 'running
+    on HOST' when it runs on another machine (whose processes this one cannot see)."""
+    if not owner:
+        return "interrupted"
+    if owner["host"] != socket.gethostname():
+        return f"running on {owner['host']}"
+    try:
+        os.kill(owner["pid"], 0)
+    except ProcessLookupError:
+        return "interrupted"
+    except PermissionError:  # alive, owned by another user
+        pass
+    return "running"
+
+
 @click.command("status")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--variant", type=click.Choice(VARIANTS), default="sb-sf-hw", show_default=True)
@@ -139,7 +156,7 @@ def status(run_dir: Path, variant: str) -> None:
         backbones = store.evaluations("backbone")
         front = store.pareto_front()
         events = store.events(8)
-    total = cfg["search"]["generations"] if meta["variant"] in ("sb-sf-hw", "sb-sf", "random") else 1
+    total = Variant(meta["variant"]).generations(cfg["search"]["generations"])
     finished = [g for g in generations if g["summary"] is not None]
     console.print(f"[bold]{cfg['name']}[/] ({meta['variant']}): generation {len(finished)}/{total} finished; "
                   f"{len(backbones)} backbone and {len(candidates)} multimodal evaluations stored")
@@ -150,9 +167,12 @@ def status(run_dir: Path, variant: str) -> None:
     running = [g for g in generations if g["summary"] is None]
     if running:
         g = running[-1]
-        age = time.time() - g["started"]
         done = sum(1 for e in candidates if e.generation == g["generation"])
-        console.print(f"generation {g['generation']} running for {age:.0f} s: {done} multimodal evaluations done")
+        state = _search_process_state(meta.get("owner"))
+        since = f" for {time.time() - g['started']:.0f} s" if state == "running" else ""
+        console.print(f"generation {g['generation']} {state}{since}: {done} multimodal evaluations done")
+        if state == "interrupted":
+            console.print(f"resume with: harmonic-nas search --resume {run_dir}")
     if front:
         console.print(front_table(front, "Pareto front so far"))
     for event in events:

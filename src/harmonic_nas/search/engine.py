@@ -23,6 +23,8 @@ stored state and the seed (each generation has its own RNG), so a resumed run en
 from __future__ import annotations
 
 import math
+import os
+import socket
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -95,8 +97,9 @@ class SearchEngine:
     # the loop ---------------------------------------------------------------------------------------
     def run(self) -> list[Evaluation]:
         """All generations (finished ones are skipped); returns the final Pareto front."""
-        generations = self.search.generations if self.variant.evolves or self.variant.name == "random" else 1
+        generations = self.variant.generations(self.search.generations)
         elites: list[str] = []
+        self.store.set_meta("owner", {"host": socket.gethostname(), "pid": os.getpid()})  # for `status`
         self._log("start", f"search {self.variant.name}: {generations} generation(s), store {self.store.path}", None)
         for g in range(generations):
             done = self._finished(g)
@@ -111,6 +114,7 @@ class SearchEngine:
             else:
                 self._log("resume", f"generation {g}: resumed", g)
             elites = self._generation(g, state["population"], elites)
+        self.store.set_meta("owner", None)
         return self.store.pareto_front()
 
     def _finished(self, g: int) -> dict[str, Any] | None:

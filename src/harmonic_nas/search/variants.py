@@ -44,6 +44,11 @@ class Variant:
     def is_baseline(self) -> bool:
         return self.name != "sb-sf-hw"
 
+    def generations(self, configured: int) -> int:
+        """Generations this variant runs: the configured number if it evolves or samples at random each
+        generation; one otherwise (the fixed-backbone baselines evaluate every macro choice once)."""
+        return configured if self.evolves or self.name == "random" else 1
+
 
 def dense_genotype(taps_per_modality: Mapping[str, int], cells: int, nodes: int, operators: Sequence[str]) -> dict[str, Any]:
     """The fixed fusion of FB+FF: cell 0 fuses the deepest tap of the first two modalities (the last two
