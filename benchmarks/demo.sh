@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The demo end to end (`harmonic-nas run --config configs/demo.yaml`), printing JSON: wall time of each
-# step (from RUN_DIR/timings.json), total wall time, and the peak memory of the whole process tree
+# step (this run's entry in RUN_DIR/timings.json), total wall time, and the peak memory of the whole process tree
 # (the search's worker processes included), sampled every second.
 # Usage: bash benchmarks/demo.sh [CONFIG] [RUN_DIR]   (a fresh RUN_DIR measures everything; an old one
 # measures only what is left to do)
@@ -23,7 +23,7 @@ wait "$pid"
 end=$(date +%s.%N)
 python3 - "$RUN_DIR/timings.json" "$start" "$end" "$peak_kb" <<'PY'
 import json, os, sys
-steps = json.load(open(sys.argv[1]))
+steps = json.load(open(sys.argv[1]))["runs"][-1]["steps_s"]
 print(json.dumps({"steps_s": steps, "total_s": round(float(sys.argv[3]) - float(sys.argv[2]), 1),
                   "peak_rss_gb": round(int(sys.argv[4]) / 1024**2, 2), "cpus": os.cpu_count()}, indent=2))
 PY

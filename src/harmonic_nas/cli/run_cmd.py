@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import click
 
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console
+from harmonic_nas.run_timings import StepTimer
 
 
 def export_format() -> str:
@@ -31,7 +31,7 @@ def run(ctx: click.Context, config_path: Path, out: Path | None, executor: str, 
     then write the report (RUN_DIR/report/index.html) and export the Pareto models (RUN_DIR/models: ONNX
     when onnx and onnxruntime are installed, else the PyTorch file). A step whose output is complete and made with the
     same settings is skipped, so a second run (or a run after an interruption) continues where it stopped.
-    Writes the wall time of each step to RUN_DIR/timings.json."""
+    Adds the wall time of each step to the history in RUN_DIR/timings.json."""
     from harmonic_nas.cli.profile_cmd import profile_command
     from harmonic_nas.cli.search_cmd import run_search_command
     from harmonic_nas.cli.train_cmd import train_supernet
@@ -41,13 +41,13 @@ def run(ctx: click.Context, config_path: Path, out: Path | None, executor: str, 
 
     sets = tuple(overrides) + ((f"output.run_dir={out}",) if out is not None else ())
     cfg = load_config(config_path, list(sets))
-    timings: dict[str, float] = {}
+    timer = StepTimer(cfg.run_dir)
 
     def step(name: str, action: object) -> None:
         console.rule(f"[bold]{name}")
         start = time.perf_counter()
         action()  # type: ignore[operator]
-        timings[name] = round(time.perf_counter() - start, 1)
+        timer.record(name, time.perf_counter() - start)
 
     step("prepare", lambda: load_dataset(cfg.dataset, seed=cfg.runtime.seed))
     step("train-supernet", lambda: ctx.invoke(train_supernet, config_path=config_path, modalities=(), device=None,
@@ -59,6 +59,4 @@ def run(ctx: click.Context, config_path: Path, out: Path | None, executor: str, 
     step("search", lambda: run_search_command(cfg, "sb-sf-hw", executor=executor, scheduler=scheduler))
     step("report", lambda: console.log(f"report: {write_report(cfg.run_dir)}"))
     step("export", lambda: export_front(cfg.run_dir, fmt=export_format()))
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    (cfg.run_dir / "timings.json").write_text(json.dumps(timings, indent=2) + "\n", encoding="utf-8")
-    console.log(f"step times (s): {timings}")
+    console.log(f"step times (s): {timer.steps}")

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from harmonic_nas.errors import UserError
+from harmonic_nas.run_timings import read_runs
 from harmonic_nas.search.indicators import pareto_mask
 from harmonic_nas.search.store import FILENAME, Evaluation, RunStore
 from harmonic_nas.search.variants import VARIANTS
@@ -180,7 +181,7 @@ class ReportData:
     main: VariantRun
     baselines: list[VariantRun]  # in ABLATION_ORDER
     lut: LutInfo
-    timings: dict[str, float] | None
+    timings: list[dict[str, Any]]
     problems: list[str] = field(default_factory=list)  # baseline stores that could not be read
 
     @property
@@ -222,11 +223,9 @@ def collect(run_dir: Path) -> ReportData:
             baselines.append(read_variant(folder))
         except UserError as exc:
             problems.append(str(exc))
-    timings = None
-    timings_file = run_dir / "timings.json"
-    if timings_file.is_file():
-        try:
-            timings = {str(k): float(v) for k, v in json.loads(timings_file.read_text(encoding="utf-8")).items()}
-        except (OSError, ValueError, TypeError, AttributeError):
-            problems.append(f"{timings_file}: unreadable")
+    timings: list[dict[str, Any]] = []
+    try:
+        timings = read_runs(run_dir)
+    except (OSError, ValueError) as exc:
+        problems.append(f"{run_dir / 'timings.json'}: unreadable ({exc})")
     return ReportData(run_dir, main, baselines, read_lut(lut_path(run_dir, main.config)), timings, problems)

@@ -84,8 +84,9 @@ def _facts(data: ReportData) -> list[tuple[str, str]]:
                              f"{'last generation end' if run.running is None else 'last event'})")
                              + (f"; resumed {run.resumes}x" if run.resumes else "")),
     ]
-    if data.timings:
-        facts.append(("run steps", ", ".join(f"{k} {seconds(v)}" for k, v in data.timings.items())))
+    for i, timed in enumerate(data.timings[-3:], start=max(1, len(data.timings) - 2)):
+        steps = ", ".join(f"{k} {seconds(float(v))}" for k, v in timed["steps_s"].items())
+        facts.append((f"run {i} steps", f"{steps} (started {timed.get('started', '?')})"))
     lut = data.lut
     if lut.problem is None:
         facts.append(("hardware (LUT)", f"device {lut.device}, runtime {lut.runtime}, batch size {lut.batch_size}, "
