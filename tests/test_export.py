@@ -241,6 +241,12 @@ def test_export_front_writes_every_pareto_model(run: dict[str, Any]) -> None:
     folders = export_front(run["dir"], run["tmp"] / "front", "pt", measure=False)
     assert [f.name for f in folders] == [e.key for e in run["front"]]
     assert all((f / "model.pt").is_file() and (f / "arch.json").is_file() for f in folders)
+    written = {f: (f / "model.pt").stat().st_mtime_ns for f in folders}
+    stale = folders[-1] / "arch.json"  # a model whose export no longer matches the store is redone
+    stale.write_text(stale.read_text().replace('"val": ', '"val": 0.0, "was": '))
+    assert export_front(run["dir"], run["tmp"] / "front", "pt", measure=False) == folders
+    redone = {f for f in folders if (f / "model.pt").stat().st_mtime_ns != written[f]}
+    assert redone == {folders[-1]}
 
 
 def test_parity_failure_is_one_line_exit_2(run: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

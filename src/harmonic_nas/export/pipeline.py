@@ -178,18 +178,35 @@ def arch_json(
     }
 
 
+def already_exported(folder: Path, evaluation: Evaluation, fmt: str) -> bool:
+    """``folder`` holds a complete export of ``evaluation`` in ``fmt``: its arch.json (written last, after
+    every parity check) names the same model, format and val metric, and every file it lists exists."""
+    try:
+        arch = json.loads((folder / "arch.json").read_text(encoding="utf-8"))
+        return (arch["format"] == ARCH_FORMAT and arch["id"] == evaluation.key and arch["export"]["format"] == fmt
+                and arch["metrics"]["val"] == evaluation.val_metric
+                and all((folder / name).is_file() for name in arch["export"]["files"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def export_front(
     run_dir: Path, out_dir: Path | None = None, fmt: str = "onnx", *, dataset: MultimodalDataset | None = None,
-    measure: bool = True,
+    measure: bool = True, reuse: bool = True,
 ) -> list[Path]:
     """Export every model of the run's Pareto front to ``out_dir/<key>/`` (default ``run_dir/models``);
-    returns the folders, best val metric first. A model failing its parity check does not stop the others:
+    returns the folders, best val metric first. With ``reuse``, a model already exported there (see
+    :func:`already_exported`) is kept as it is. A model failing its parity check does not stop the others:
     they are exported, then one ParityError names every model that failed."""
     check_format(fmt)
     ctx = RunContext.open(Path(run_dir), dataset)
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "models"
     folders, failed = [], []
     for e in ctx.front:
+        if reuse and already_exported(out / e.key, e, fmt):
+            console.log(f"{e.key}: already exported to {out / e.key}")
+            folders.append(out / e.key)
+            continue
         try:
             result = export_model(ctx, e, out / e.key, fmt, measure=measure)
         except ParityError as exc:
