@@ -158,6 +158,9 @@ class RuntimeConfig(StrictModel):
     device: str = Field("cpu", description="torch device for training: cpu, cuda, cuda:1 ...")
     threads: PositiveInt = Field(2, description="Intra-op threads per process.")
     workers: PositiveInt = Field(2, description="Evaluation worker processes.")
+    feature_cache_mb: PositiveFloat = Field(
+        1024.0, description="Memory bound of each process's cache of frozen-backbone features (search workers, "
+        "fusion-search); the least recently used backbones are dropped beyond it.")
     seed: int = 0
 
 

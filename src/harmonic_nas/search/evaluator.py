@@ -71,7 +71,6 @@ class EvaluatorSpec:
     lut: LookupTable
     device: str = "cpu"
     threads: int = 1
-    cache_mb: float = 1024.0
     dataset: MultimodalDataset | None = None
 
 
@@ -91,7 +90,7 @@ class Evaluator:
         self.costs = CostModel(self.lut, self.cfg, shapes, self.dataset.num_classes)
         sn = self.cfg.supernet
         self.settings = FeatureSettings.from_config(self.cfg, self.device)
-        self.cache = FeatureCache(self.settings, spec.cache_mb)
+        self.cache = FeatureCache(self.settings, self.cfg.runtime.feature_cache_mb)
         train = self.dataset.split("train")
         self.calib = {
             m: np.asarray(train.inputs[m][calibration_indices(len(train), sn.bn_calib_samples, self.cfg.runtime.seed)])
