@@ -12,7 +12,7 @@ import click
 from rich.table import Table
 
 from harmonic_nas.config import load_config
-from harmonic_nas.config.io import validate_config
+from harmonic_nas.config.io import apply_override, validate_config
 from harmonic_nas.console import console, make_progress
 from harmonic_nas.errors import UserError
 from harmonic_nas.search.variants import VARIANTS, Variant
@@ -21,7 +21,8 @@ from harmonic_nas.search.variants import VARIANTS, Variant
 def resolve_config(
     config_path: Path | None, resume: Path | None, out: Path | None, overrides: tuple[str, ...], variant: str
 ) -> Any:
-    """The config of a new run (``--config``, ``--out`` as its run directory) or of the run to resume."""
+    """The config of a new run (``--config``, ``--out`` as its run directory) or of the run to resume (its
+    stored config; ``--set`` may change keys that do not change results, such as runtime.*)."""
     from harmonic_nas.search.store import RunStore
 
     if (config_path is None) == (resume is None):
@@ -31,7 +32,10 @@ def resolve_config(
         return load_config(config_path, sets)
     folder = _variant_dir(resume, variant)  # type: ignore[arg-type]
     with RunStore.open(folder) as store:
-        cfg = validate_config(store.meta()["config"], f"{folder}/run.sqlite")
+        raw = store.meta()["config"]
+    for item in overrides:
+        apply_override(raw, item)
+    cfg = validate_config(raw, f"{folder}/run.sqlite")
     # The run is where it is now (it may have been copied or moved), not where it was made.
     return cfg.model_copy(update={"output": cfg.output.model_copy(update={"run_dir": resume})})
 

@@ -65,6 +65,18 @@ def search_settings(cfg: ExperimentConfig) -> dict[str, Any]:
     return settings
 
 
+def setting_differences(stored: dict[str, Any], given: dict[str, Any], prefix: str = "") -> list[str]:
+    """'key: stored -> given' for every leaf of two :func:`search_settings` that differs."""
+    out = []
+    for key in sorted(set(stored) | set(given)):
+        a, b = stored.get(key), given.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += setting_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
 def open_store(cfg: ExperimentConfig, variant: Variant, *, resume: bool, force: bool) -> RunStore:
     """A new store (``force`` replaces an old one) or, with ``resume``, the existing one of the same config."""
     folder = store_dir(cfg, variant)
@@ -72,9 +84,11 @@ def open_store(cfg: ExperimentConfig, variant: Variant, *, resume: bool, force: 
     if resume and path.exists():
         store = RunStore.open(folder)
         stored = ExperimentConfig.model_validate(store.meta()["config"])
-        if search_settings(stored) != search_settings(cfg):
+        differences = setting_differences(search_settings(stored), search_settings(cfg))
+        if differences:
             store.close()
-            raise UserError(f"{path}: the run was made with another config; resume it with "
+            shown = "; ".join(differences[:3]) + (f"; {len(differences) - 3} more" if len(differences) > 3 else "")
+            raise UserError(f"{path}: the run was made with another config ({shown}); resume it with "
                             f"harmonic-nas search --resume {cfg.run_dir}, or start over with --force")
         return store
     if force:
