@@ -275,3 +275,20 @@ def test_profile_command_end_to_end(config_file: str, tmp_path: Path, monkeypatc
     code, err = run_cli(*args)
     assert code == 0, err
     assert LookupTable.load(out).calibration == table.calibration  # resuming keeps the calibration
+
+
+def test_no_warmup_still_sizes_rounds_by_the_first_call() -> None:
+    """With ``warmup=0`` the first (initialising) call is the speed estimate: a 2 ms runner gets the
+    calls that ``min_seconds`` needs, not the 100,000-call cap of an unknown speed."""
+    import time
+
+    calls = 0
+
+    def run() -> None:
+        nonlocal calls
+        calls += 1
+        time.sleep(0.002)
+
+    protocol = timing.Protocol(warmup=0, repeats=5, rounds=5, min_seconds=0.05)
+    [m] = timing.measure([run], protocol, EstimatedEnergy(4.0, "test"))
+    assert 1 + 5 <= calls <= 1 + 5 * 10 and m.latency_ms >= 2.0

@@ -196,11 +196,15 @@ def measure(
     called after each); energy per call from ``meter``."""
     calls: list[int] = []
     for run in runners:
-        run()  # first call: lazy initialisation, never representative
         start = time.perf_counter()
-        for _ in range(protocol.warmup):
-            run()
-        calls.append(protocol.calls_per_round((time.perf_counter() - start) / max(protocol.warmup, 1)))
+        run()  # first call: lazy initialisation, never representative; the speed estimate if no warm-up
+        per_call = time.perf_counter() - start
+        if protocol.warmup:
+            start = time.perf_counter()
+            for _ in range(protocol.warmup):
+                run()
+            per_call = (time.perf_counter() - start) / protocol.warmup
+        calls.append(protocol.calls_per_round(per_call))
     samples: list[list[float]] = [[] for _ in runners]
     joules = [0.0] * len(runners)
     now = CLOCKS[clock]
