@@ -3,6 +3,7 @@ killed with SIGKILL mid-run and resumed, which must end with the same front as t
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -60,8 +61,10 @@ def test_a_second_run_reuses_everything(smoke_run: Path) -> None:
     before = front(smoke_run)
     again = cli("run", "--config", str(SMOKE), "--out", str(smoke_run))
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "already trained" in again.stderr
+    assert "already trained" in again.stderr and "already exported" in again.stderr
     assert front(smoke_run) == before
+    first, second = json.loads((smoke_run / "timings.json").read_text())["runs"][-2:]  # the history keeps both
+    assert first["steps_s"]["train-supernet"] > 10 * second["steps_s"]["train-supernet"]
 
 
 def stored_evaluations(path: Path) -> int:
@@ -111,7 +114,10 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
 def test_a_copied_run_resumes_in_its_new_place(smoke_run: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(smoke_run, copy)
-    resumed = cli("search", "--resume", str(copy), "--workers", "1")
+    refused = cli("search", "--resume", str(copy), "--set", "fusion.epochs=9")  # would change results
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr[-2000:]
+    assert "another config (fusion.epochs: " in refused.stderr and "-> 9)" in refused.stderr
+    resumed = cli("search", "--resume", str(copy), "--workers", "1", "--set", "runtime.feature_cache_mb=256")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert front(copy) == front(smoke_run)
     with RunStore.open(smoke_run) as original, RunStore.open(copy) as moved:
