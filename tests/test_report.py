@@ -112,6 +112,9 @@ def test_pareto_table_has_one_row_per_front_model(run: dict[str, Any]) -> None:
             assert value in table
     assert "<th>K</th><th>E</th><th>D</th>" in table and "<th>hidden</th><th>blocks</th><th>factor</th>" in table
     assert "val accuracy" in table and "test accuracy" in table
+    best = max(run["front"], key=lambda e: e.val_metric)
+    gain = html.split("<dt>fusion gain</dt>")[1].split("</dd>")[0]
+    assert f"best multimodal {short_id(best.key)} (val {best.val_metric:.4f} / test {best.test_metric:.4f})" in gain
 
 
 def test_fusion_diagrams_and_ablation(run: dict[str, Any]) -> None:

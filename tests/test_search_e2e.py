@@ -64,7 +64,7 @@ def test_a_second_run_reuses_everything(smoke_run: Path) -> None:
     assert "already trained" in again.stderr and "already exported" in again.stderr
     assert front(smoke_run) == before
     first, second = json.loads((smoke_run / "timings.json").read_text())["runs"][-2:]  # the history keeps both
-    assert first["steps_s"]["train-supernet"] > 10 * second["steps_s"]["train-supernet"]
+    assert all(first["steps_s"][step] > second["steps_s"][step] for step in ("train-supernet", "search"))
 
 
 def stored_evaluations(path: Path) -> int:

@@ -124,6 +124,12 @@ def test_test_metric_of_the_final_front(full_run: dict[str, Any]) -> None:
     front = store.pareto_front()
     add_test_metrics(store, front, lambda: full_run["evaluator"].evaluator)
     assert all(e.test_metric is not None and 0 <= e.test_metric <= 1 for e in store.pareto_front())
+    backbones = store.evaluations("backbone")
+    for modality in {b.modality for b in backbones}:  # the unimodal baseline: the best backbone, tested too
+        best = max((b for b in backbones if b.modality == modality), key=lambda b: b.val_metric)
+        assert [b.key for b in backbones if b.modality == modality and b.test_metric is not None] == [best.key]
+        evaluator = full_run["evaluator"].evaluator
+        assert best.test_metric == evaluator.subnet_metric(modality, best.arch, "test")
 
 
 def test_a_finished_run_resumes_without_evaluating_again(full_run: dict[str, Any], lut: Any, mnist_pair: Any) -> None:

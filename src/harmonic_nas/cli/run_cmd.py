@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import click
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console
 from harmonic_nas.run_timings import StepTimer
+from harmonic_nas.runtime import release_freed_memory
 
 
 def export_format() -> str:
@@ -48,6 +50,8 @@ def run(ctx: click.Context, config_path: Path, out: Path | None, executor: str, 
         start = time.perf_counter()
         action()  # type: ignore[operator]
         timer.record(name, time.perf_counter() - start)
+        gc.collect()
+        release_freed_memory()  # the next step (the search's workers above all) gets what this one freed
 
     step("prepare", lambda: load_dataset(cfg.dataset, seed=cfg.runtime.seed))
     step("train-supernet", lambda: ctx.invoke(train_supernet, config_path=config_path, modalities=(), device=None,

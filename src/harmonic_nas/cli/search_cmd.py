@@ -15,6 +15,7 @@ from harmonic_nas.config import load_config
 from harmonic_nas.config.io import apply_override, validate_config
 from harmonic_nas.console import console, make_progress
 from harmonic_nas.errors import UserError
+from harmonic_nas.report.format import fusion_gain
 from harmonic_nas.search.variants import VARIANTS, Variant
 
 
@@ -76,9 +77,16 @@ def run_search_command(
     workers: int | None = None, threads: int = 1, device: str | None = None, force: bool = False,
 ) -> None:
     """Run one search variant with a live progress view, then print its front (shared with ``run``)."""
-    from harmonic_nas.search.runner import SearchRun, make_executor, run_search, store_dir
+    from harmonic_nas.search.runner import (
+        SearchRun, best_backbones, check_same_settings, make_executor, run_search, store_dir,
+    )
+    from harmonic_nas.search.store import RunStore
 
     variant = Variant(variant_name)
+    stored = store_dir(cfg, variant)
+    if not force and (stored / "run.sqlite").exists():  # refuse a mismatched resume before any slow set-up
+        with RunStore.open(stored) as store:
+            check_same_settings(store, cfg)
     run = SearchRun.load(cfg, device or cfg.runtime.device, threads)
     pool = make_executor(executor, run.spec, workers or cfg.runtime.workers, scheduler)
     console.log(f"search {variant.name} of {cfg.name}: store {store_dir(cfg, variant) / 'run.sqlite'}, "
@@ -107,6 +115,9 @@ def run_search_command(
         pool.close()
     with store:
         console.print(front_table(front, f"Pareto front ({variant.name})"))
+        line = fusion_gain(front, best_backbones(store))
+        if line:
+            console.print(line)
 
 
 def front_table(front: list[Any], title: str) -> Table:

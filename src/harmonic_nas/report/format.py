@@ -64,3 +64,22 @@ def seconds(value: float | None) -> str:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def fusion_gain(front: list[Any], backbones: list[Any]) -> str | None:
+    """How far the most accurate model of the front is above the best unimodal backbone, val and test."""
+    if not front or not backbones:
+        return None
+    fused, single = max(front, key=lambda e: e.val_metric), max(backbones, key=lambda e: e.val_metric)
+
+    def points(a: float | None, b: float | None) -> str:
+        return "-" if a is None or b is None else f"{100 * (a - b):+.1f}"
+
+    def pair(e: Any) -> str:
+        return f"val {e.val_metric:.4f} / test " + ("-" if e.test_metric is None else f"{e.test_metric:.4f}")
+
+    return (f"best multimodal {short_id(fused.key)} ({pair(fused)}) vs best unimodal {single.modality} "
+            f"{short_id(single.key)} ({pair(single)}): "
+            f"{points(fused.val_metric, single.val_metric)} points val, "
+            f"{points(fused.test_metric, single.test_metric)} points test")
+

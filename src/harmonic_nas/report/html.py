@@ -15,7 +15,7 @@ from markupsafe import Markup
 from harmonic_nas import __version__
 from harmonic_nas.report.data import ReportData, VariantRun, pareto_of
 from harmonic_nas.report.diagrams import Diagram
-from harmonic_nas.report.format import arch_fields, arch_kind, metric, seconds, short_id
+from harmonic_nas.report.format import arch_fields, arch_kind, fusion_gain, metric, seconds, short_id
 from harmonic_nas.search.store import Evaluation
 
 
@@ -84,6 +84,9 @@ def _facts(data: ReportData) -> list[tuple[str, str]]:
                              f"{'last generation end' if run.running is None else 'last event'})")
                              + (f"; resumed {run.resumes}x" if run.resumes else "")),
     ]
+    gain = fusion_gain(run.front, [max(evals, key=lambda e: e.val_metric) for evals in run.backbones.values() if evals])
+    if gain:
+        facts.append(("fusion gain", gain))
     for i, timed in enumerate(data.timings[-3:], start=max(1, len(data.timings) - 2)):
         steps = ", ".join(f"{k} {seconds(float(v))}" for k, v in timed["steps_s"].items())
         facts.append((f"run {i} steps", f"{steps} (started {timed.get('started', '?')})"))
@@ -139,7 +142,8 @@ def render(data: ReportData, images: dict[str, Image], diagrams: list[Diagram]) 
         front = sorted(pareto_of(evals), key=lambda e: (-e.val_metric, e.latency_ms, e.key))
         labels = [label for label, _ in arch_fields(front[0].arch)] if front else []
         rows = [{"id": short_id(e.key), "key": e.key, "fields": [v for _, v in arch_fields(e.arch)],
-                 "val": metric(e.val_metric), "latency": f"{e.latency_ms:.3f}", "energy": f"{e.energy_mj:.3f}"}
+                 "val": metric(e.val_metric), "test": metric(e.test_metric), "latency": f"{e.latency_ms:.3f}",
+                 "energy": f"{e.energy_mj:.3f}"}
                 for e in front]
         unimodal.append({"modality": m, "image": images.get(f"unimodal-{m}"), "count": len(evals),
                          "labels": labels, "rows": rows,
@@ -268,18 +272,18 @@ searched fusion (FB+SF), searched backbones (SB+SF), hardware objectives (SB+SF+
 
 <h2 id="unimodal">Unimodal fronts (stage 1)</h2>
 <p class="note">Every backbone scored in stage 1 (BN-recalibrated val metric, LUT latency and energy as a standalone
-classifier), its Pareto backbones in red.</p>
+classifier), its Pareto backbones in red. The test metric is measured for the best backbone of each modality.</p>
 {% for u in unimodal %}
 <h3>{{ u.modality }} ({{ u.kind }}): {{ u.count }} backbones evaluated</h3>
 {% if u.image %}<img class="plot" src="{{ u.image.data_uri }}" alt="{{ u.image.alt }}">{% endif %}
 {% if u.rows %}
 <table class="unimodal">
   <thead><tr><th>id</th>{% for label in u.labels %}<th>{{ label }}</th>{% endfor %}<th class="num">val {{ metric }}</th>
-    <th class="num">latency (ms)</th><th class="num">energy (mJ)</th></tr></thead>
+    <th class="num">test {{ metric }}</th><th class="num">latency (ms)</th><th class="num">energy (mJ)</th></tr></thead>
   <tbody>
 {% for row in u.rows %}
     <tr><td class="id" title="{{ row.key }}">{{ row.id }}</td>{% for value in row.fields %}<td class="arch">{{ value }}</td>{% endfor %}
-<td class="num">{{ row.val }}</td><td class="num">{{ row.latency }}</td><td class="num">{{ row.energy }}</td></tr>
+<td class="num">{{ row.val }}</td><td class="num">{{ row.test }}</td><td class="num">{{ row.latency }}</td><td class="num">{{ row.energy }}</td></tr>
 {% endfor %}
   </tbody>
 </table>

@@ -106,15 +106,18 @@ class Evaluator:
     def backbone(self, task: EvalTask) -> EvalResult:
         """Stage 1: BN-recalibrated val metric of the subnet, LUT cost of it as a standalone classifier."""
         assert task.modality is not None
-        sn = self.cfg.supernet
-        metric = evaluate_subnet(
-            self.supernets[task.modality], task.arch, task.modality, self.calib[task.modality],
-            self.dataset.split("val"), self.dataset.task, batch_size=sn.batch_size, device=self.device,
-            channels_last=sn.channels_last,
-        )
+        metric = self.subnet_metric(task.modality, task.arch, "val")
         cost = self.costs.cost({"backbones": {task.modality: task.arch}})
         return EvalResult(task, {"metric": metric_name(self.dataset.task), "val_metric": metric,
                                  "latency_ms": cost.latency_ms, "energy_mj": cost.energy_mj})
+
+    def subnet_metric(self, modality: str, arch: dict[str, Any], split: str) -> float:
+        """Metric of a backbone subnet as a classifier on ``split``, BatchNorm recalibrated on train."""
+        sn = self.cfg.supernet
+        return evaluate_subnet(
+            self.supernets[modality], arch, modality, self.calib[modality], self.dataset.split(split),
+            self.dataset.task, batch_size=sn.batch_size, device=self.device, channels_last=sn.channels_last,
+        )
 
     def candidate(self, task: EvalTask) -> EvalResult:
         """Stage 2 (search, derive, fine-tune; or train the fixed ``genotype``), costed as a whole network."""

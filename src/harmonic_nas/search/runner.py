@@ -77,19 +77,27 @@ def setting_differences(stored: dict[str, Any], given: dict[str, Any], prefix: s
     return out
 
 
+def check_same_settings(store: RunStore, cfg: ExperimentConfig) -> None:
+    """A UserError naming the first differing keys if ``cfg`` would change the results of ``store``'s run."""
+    stored = ExperimentConfig.model_validate(store.meta()["config"])
+    differences = setting_differences(search_settings(stored), search_settings(cfg))
+    if differences:
+        shown = "; ".join(differences[:3]) + (f"; {len(differences) - 3} more" if len(differences) > 3 else "")
+        raise UserError(f"{store.path}: the run was made with another config ({shown}); resume it with "
+                        f"harmonic-nas search --resume {cfg.run_dir}, or start over with --force")
+
+
 def open_store(cfg: ExperimentConfig, variant: Variant, *, resume: bool, force: bool) -> RunStore:
     """A new store (``force`` replaces an old one) or, with ``resume``, the existing one of the same config."""
     folder = store_dir(cfg, variant)
     path = folder / "run.sqlite"
     if resume and path.exists():
         store = RunStore.open(folder)
-        stored = ExperimentConfig.model_validate(store.meta()["config"])
-        differences = setting_differences(search_settings(stored), search_settings(cfg))
-        if differences:
+        try:
+            check_same_settings(store, cfg)
+        except UserError:
             store.close()
-            shown = "; ".join(differences[:3]) + (f"; {len(differences) - 3} more" if len(differences) > 3 else "")
-            raise UserError(f"{path}: the run was made with another config ({shown}); resume it with "
-                            f"harmonic-nas search --resume {cfg.run_dir}, or start over with --force")
+            raise
         return store
     if force:
         for suffix in ("", "-wal", "-shm"):
@@ -153,15 +161,31 @@ def run_search(
     return store, store.pareto_front()
 
 
+def best_backbones(store: RunStore) -> list[Evaluation]:
+    """The stage-1 backbone with the best val metric of each modality (the unimodal baseline a fused
+    model must beat); none for variants that do not search backbones."""
+    best: dict[str, Evaluation] = {}
+    for e in store.evaluations("backbone"):
+        if e.modality is not None and (e.modality not in best or e.val_metric > best[e.modality].val_metric):
+            best[e.modality] = e
+    return list(best.values())
+
+
 def add_test_metrics(store: RunStore, front: list[Evaluation], make_evaluator: Callable[[], Evaluator]) -> None:
-    """Test metric of each final-front model that has none yet: its backbones' test features through its
-    stored derived fusion network, in eval mode (the evaluator is built only if one is missing)."""
-    missing = [e for e in front if e.test_metric is None]
+    """Test metric of each final-front model (its backbones' test features through its stored derived
+    fusion network, in eval mode) and of the best backbone of each modality that has none yet; the
+    evaluator is built only if one is missing."""
+    missing = [e for e in [*front, *best_backbones(store)] if e.test_metric is None]
     if not missing:
         return
     evaluator = make_evaluator()
     for e in missing:
-        store.set_test_metric(e.key, score_on_test(evaluator, e.arch, fusion_path(store.path.parent, e.key)))
+        if e.kind == "backbone":
+            assert e.modality is not None
+            value = evaluator.subnet_metric(e.modality, e.arch, "test")
+        else:
+            value = score_on_test(evaluator, e.arch, fusion_path(store.path.parent, e.key))
+        store.set_test_metric(e.key, value)
 
 
 def score_on_test(evaluator: Evaluator, candidate: dict[str, Any], fusion_file: Path) -> float:
