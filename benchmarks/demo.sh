@@ -18,9 +18,10 @@ pid=$!
 peak_kb=0
 peak_pss_kb=0
 while kill -0 "$pid" 2>/dev/null; do
+  # (processes come and go between the listing and the reads: no failure here may stop the script)
   pids=$(ps -o pid= -s "$pid" 2>/dev/null || true)
-  kb=$(ps -o rss= -s "$pid" 2>/dev/null | awk '{s += $1} END {print s + 0}')
-  pss_kb=$(for p in $pids; do cat "/proc/$p/smaps_rollup" 2>/dev/null; done | awk '/^Pss:/ {s += $2} END {print s + 0}')
+  kb=$( (ps -o rss= -s "$pid" 2>/dev/null || true) | awk '{s += $1} END {print s + 0}')
+  pss_kb=$(for p in $pids; do cat "/proc/$p/smaps_rollup" 2>/dev/null || true; done | awk '/^Pss:/ {s += $2} END {print s + 0}')
   (( kb > peak_kb )) && peak_kb=$kb
   (( pss_kb > peak_pss_kb )) && peak_pss_kb=$pss_kb
   sleep 1
