@@ -152,11 +152,14 @@ def run_search(
     on_progress: ProgressHook | None = None,
     on_generation: GenerationHook | None = None,
 ) -> tuple[RunStore, list[Evaluation]]:
-    """Run or resume ``variant``; returns its store and final front (with test metrics)."""
+    """Run or resume ``variant``; returns its store and final front (with test metrics). Closes
+    ``executor`` when the search is done, so that its workers' memory is free before this process loads
+    an evaluator for the test metrics (the peak memory of the demo)."""
     store = open_store(run.cfg, variant, resume=resume, force=force)
     engine = SearchEngine(run.cfg, store, executor, variant, run.costs, run.taps, on_progress=on_progress,
                           on_generation=on_generation, log_path=store.path.parent / "search.log")
     front = engine.run()
+    executor.close()
     add_test_metrics(store, front, lambda: Evaluator(run.spec))
     return store, store.pareto_front()
 
