@@ -17,7 +17,7 @@ import pytest
 
 from harmonic_nas.search.store import RunStore
 
-# The session fixture runs the whole smoke job (about 3 minutes on a quiet 2-core machine).
+# The session fixture runs the whole smoke job (under a minute on a quiet 2-core machine).
 pytestmark = pytest.mark.timeout(1200)
 
 ROOT = Path(__file__).resolve().parents[1]
