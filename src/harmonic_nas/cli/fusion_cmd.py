@@ -21,7 +21,8 @@ from harmonic_nas.runtime import configure_threads, resolve_device
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
               help="Result JSON (default: runs/<name>/fusion-search/<candidate id>.json; runs/<name>/fusion/ is the search's).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N (default: runtime.device of the config).")
-@click.option("--cache-mb", type=float, default=None, help="Memory bound of the backbone-feature cache (default: runtime.feature_cache_mb).")
+@click.option("--cache-mb", type=float, default=None,
+              help="Memory bound of the backbone-feature cache (default: runtime.feature_cache_mb).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. fusion.epochs=2.")
 def fusion_search(
     config_path: Path, arch_path: Path, out_path: Path | None, device: str | None, cache_mb: float | None,
@@ -60,8 +61,9 @@ def fusion_search(
             progress.update(tasks[phase], advance=1, **fields)
 
         console.log("computing backbone features (once per backbone)")
-        outcome = stage2(candidate, supernets, dataset, lut, cfg.fusion, cache=FeatureCache(settings, cache_mb or cfg.runtime.feature_cache_mb),
-                         seed=cfg.runtime.seed, device=torch_device, on_epoch=on_epoch)
+        cache = FeatureCache(settings, cache_mb or cfg.runtime.feature_cache_mb)
+        outcome = stage2(candidate, supernets, dataset, lut, cfg.fusion, cache=cache, seed=cfg.runtime.seed,
+                         device=torch_device, on_epoch=on_epoch)
     result = outcome.result
     out = out_path or cfg.run_dir / "fusion-search" / f"{result['candidate_id']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
