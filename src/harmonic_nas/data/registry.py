@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import time
+from importlib.metadata import entry_points
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,11 +24,32 @@ from harmonic_nas.data.recipe import BuildContext, Recipe
 from harmonic_nas.errors import UserError
 
 
+ENTRY_POINT_GROUP = "harmonic_nas.datasets"
+
+
+def _plugin_recipes() -> dict[str, Recipe]:
+    """Recipes that installed packages declare in the ``harmonic_nas.datasets`` entry-point group (a
+    Recipe subclass or instance each): every process, spawned workers and other machines included, finds
+    them without a launcher script."""
+    plugins: dict[str, Recipe] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry.load()
+            recipe = loaded() if isinstance(loaded, type) else loaded
+        except Exception as exc:  # a broken plugin is named, not a traceback
+            raise UserError(f"dataset plugin {entry.name!r} ({entry.value}): cannot load: {exc}") from None
+        if not isinstance(recipe, Recipe):
+            raise UserError(f"dataset plugin {entry.name!r} ({entry.value}): expected a Recipe subclass or "
+                            f"instance, found {type(recipe).__name__}")
+        plugins[recipe.name] = recipe
+    return plugins
+
+
 def _recipes() -> dict[str, Recipe]:
     from harmonic_nas.data.adapters import ADAPTERS
     from harmonic_nas.data.builtin import BUILTINS
 
-    return {**BUILTINS, **ADAPTERS}
+    return {**BUILTINS, **ADAPTERS, **_plugin_recipes()}
 
 
 def available() -> dict[str, Recipe]:
