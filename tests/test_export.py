@@ -25,9 +25,10 @@ from harmonic_nas.cli import main
 from harmonic_nas.config import load_config
 from harmonic_nas.errors import UserError
 from harmonic_nas.export import (
-    RunContext, build_model, export_front, feature_settings, load_model, select_model,
+    RunContext, build_model, export_front, load_model, select_model,
 )
 from harmonic_nas.export.latency import Timing, measure_latency, protocol_of
+from harmonic_nas.fusion.features import FeatureSettings
 from harmonic_nas.export.reproduce import ArchFile, reproduce
 from harmonic_nas.hardware.catalog import search_space_specs
 from harmonic_nas.hardware.cost import CostModel
@@ -133,7 +134,7 @@ def val_batch(ctx: RunContext, modalities: list[str], n: int = 24) -> list[torch
 
 # the model the export starts from ------------------------------------------------------------------------
 def test_backbones_are_prepared_with_the_evaluators_feature_settings(run: dict[str, Any], ctx: RunContext) -> None:
-    assert feature_settings(run["cfg"]) == run["evaluator"].settings
+    assert FeatureSettings.from_config(run["cfg"]) == run["evaluator"].settings
     assert ctx.settings == run["evaluator"].settings
 
 

@@ -23,12 +23,6 @@ from harmonic_nas.search.store import Evaluation, RunStore
 from harmonic_nas.search.variants import VARIANTS, Variant
 
 
-def feature_settings(cfg: ExperimentConfig, device: torch.device | str = "cpu") -> FeatureSettings:
-    """The settings the search's evaluator computes fusion features with (see search.evaluator.Evaluator):
-    the backbones of an exported model are prepared with exactly these."""
-    return FeatureSettings.from_config(cfg, device)
-
-
 def run_root(store_dir: Path, meta: dict[str, Any]) -> Path:
     """The run directory (supernets/, lut/) of a store: the store's own folder for the full method,
     RUN_DIR for a baseline's store in RUN_DIR/baselines/<variant>/."""
@@ -72,7 +66,7 @@ class RunContext:
         dataset = dataset or load_dataset(cfg.dataset, seed=cfg.runtime.seed)
         supernets = load_run_supernets(cfg)
         lut = LookupTable.load(cfg.lut_path) if cfg.lut_path.is_file() else None
-        return cls(run_dir, cfg, front, dataset, supernets, lut, feature_settings(cfg, device))
+        return cls(run_dir, cfg, front, dataset, supernets, lut, FeatureSettings.from_config(cfg, device))
 
     @property
     def input_shapes(self) -> dict[str, tuple[int, ...]]:

@@ -18,10 +18,9 @@ from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.errors import UserError
 from harmonic_nas.jsonfile import read_json
-from harmonic_nas.export.build import feature_settings
 from harmonic_nas.fusion.discrete import FusionNet
 from harmonic_nas.fusion.evaluation import evaluate
-from harmonic_nas.fusion.features import FeatureCache, candidate_features
+from harmonic_nas.fusion.features import FeatureCache, FeatureSettings, candidate_features
 from harmonic_nas.fusion.finetune import finetune
 from harmonic_nas.metrics import metric_name
 from harmonic_nas.space.candidate import CandidateSpace
@@ -115,7 +114,7 @@ class Job:
         from harmonic_nas.search.runner import load_run_lut
 
         cfg, fusion, dataset = self.cfg, self.cfg.fusion, self.dataset
-        cache = FeatureCache(feature_settings(cfg, self.device))
+        cache = FeatureCache(FeatureSettings.from_config(cfg, self.device))
         features = candidate_features(cache, {m: self.candidate["backbones"][m] for m in self.order}, self.supernets,
                                       dataset, splits=("train", "val", "test"))
         train, val, test = (features.splits[s].to(self.device) for s in ("train", "val", "test"))
