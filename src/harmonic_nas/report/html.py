@@ -84,7 +84,7 @@ def _facts(data: ReportData) -> list[tuple[str, str]]:
                              f"{'last generation end' if run.running is None else 'last event'})")
                              + (f"; resumed {run.resumes}x" if run.resumes else "")),
     ]
-    gain = fusion_gain(run.front, [max(evals, key=lambda e: e.val_metric) for evals in run.backbones.values() if evals])
+    gain = fusion_gain(run.front, [e for evals in run.backbones.values() for e in evals])
     if gain:
         facts.append(("fusion gain", gain))
     for i, timed in enumerate(data.timings[-3:], start=max(1, len(data.timings) - 2)):
