@@ -4,8 +4,8 @@ everything else asks this module for a torch.device instead of hard-coding 'cpu'
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import random
+import sys
 
 import numpy as np
 import torch
@@ -51,9 +51,8 @@ def release_freed_memory() -> None:
 
     With the recommended MALLOC_TRIM_THRESHOLD_ glibc never does it by itself, so a process that trained
     supernets would keep that peak through the search that follows (about 2 GB in the demo)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
+    if not sys.platform.startswith("linux"):
         return
-    trim = getattr(ctypes.CDLL(name), "malloc_trim", None)
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # None on a libc without it (musl)
     if trim is not None:
         trim(0)
