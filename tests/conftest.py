@@ -7,6 +7,7 @@ import importlib.resources
 import pickle
 from collections.abc import Iterator
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,3 +52,26 @@ def mnist_pair() -> ArrayDataset:
         task="multiclass",
         splits={"train": _split(xtr[:1024], ytr[:1024]), "val": _split(xva[:256], yva[:256]), "test": _split(xva[256:512], yva[256:512])},
     )
+
+
+class _RunsCommand:
+    """A pickled object whose unpickling runs a shell command: what a crafted shared file would carry."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return os.system, (self.command,)
+
+
+def write_code_running_file(path: Path, marker: Path, fmt: str) -> None:
+    """A file at ``path`` that creates ``marker`` when fully unpickled, shaped like one of our files
+    (``fmt`` is its format tag); written with torch.save (zip) and, for ``.ckpt``, as a bare pickle."""
+    payload = {"format": fmt, "state_dict": {}, "payload": _RunsCommand(f"touch {marker}")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".ckpt":
+        path.write_bytes(pickle.dumps(payload, protocol=2))  # the protocol torch.save writes
+    else:
+        torch.save(payload, path)

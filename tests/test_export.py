@@ -381,3 +381,30 @@ def test_uneven_pooling_tap_exports_to_onnx(mnist_pair: Any, tmp_path: Path) -> 
         expected = net(*inputs)
     export_onnx(net, inputs, net.modalities, tmp_path / "m.onnx")
     assert float((onnx_outputs(tmp_path / "m.onnx", net.modalities, inputs) - expected).abs().max()) <= 1e-4
+
+
+# shared run folders ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("which", ["supernet", "fusion"])
+def test_export_of_a_run_with_a_crafted_file_is_one_line_and_runs_nothing(
+    which: str, run: dict[str, Any], tmp_path: Path
+) -> None:
+    import shutil
+
+    from conftest import write_code_running_file
+
+    from harmonic_nas.fusion.discrete import FORMAT as FUSION_FORMAT
+    from harmonic_nas.search.engine import fusion_path
+    from harmonic_nas.supernet.store import FORMAT as SUPERNET_FORMAT
+
+    shared = tmp_path / "shared-run"
+    shutil.copytree(run["dir"], shared)
+    best = select_model(run["front"], "best-acc")
+    target = (shared / "supernets" / "image.pt", SUPERNET_FORMAT) if which == "supernet" else (
+        fusion_path(shared, best.key), FUSION_FORMAT)
+    marker = tmp_path / "pwned"
+    write_code_running_file(target[0], marker, target[1])
+    code, _, err = cli("export", shared, "--model", best.key, "--format", "pt", "--out", tmp_path / "out")
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]  # after the progress log
+    assert code == 2 and len(errors) == 1 and "Traceback" not in err, err
+    assert str(target[0]) in errors[0] and "refused to load" in errors[0]
+    assert not marker.exists()

