@@ -31,6 +31,7 @@ from harmonic_nas.runtime import configure_threads
 AUTHORS_S_PER_SAMPLE = {"2x1": 51.0 / 1050, "4x4": 190.0 / 1050}
 GOAL_SPEEDUP = {"2x1": 20.0, "4x4": 10.0}
 TAP_CHANNELS = [24, 40, 80, 24, 40, 80]  # image stages, then audio stages
+TAPS = [("image", s) for s in range(3)] + [("audio", s) for s in range(3)]
 
 
 def features(n: int, length: int, classes: int, seed: int) -> SplitFeatures:
@@ -52,7 +53,7 @@ def lut(cfg: FusionConfig) -> LookupTable:
 def bench(macro: str, cfg: FusionConfig, train: SplitFeatures, val: SplitFeatures, epochs: int) -> dict:
     cells, nodes = (int(v) for v in macro.split("x"))
     torch.manual_seed(0)
-    net = FusionSearchNet.for_search(TAP_CHANNELS, cells, nodes, cfg, num_classes=10)
+    net = FusionSearchNet.for_search(TAPS, TAP_CHANNELS, cells, nodes, cfg, num_classes=10)
     cost = HardwareCost(lut(cfg), cfg.operators, cfg.channels, cfg.length)
     warm = SplitFeatures([t[: 4 * cfg.batch_size] for t in train.taps], train.targets[: 4 * cfg.batch_size])
     search(net, warm, val, cost, cfg.model_copy(update={"epochs": 1}), "multiclass", torch.Generator().manual_seed(0))

@@ -8,7 +8,7 @@ from test_fusion_support import COSTS, OPS, make_lut, small_fusion, synthetic_sp
 
 from harmonic_nas.config.schema import LossExponents
 from harmonic_nas.fusion.darts import search
-from harmonic_nas.fusion.derive import best_pair, derive_genotype
+from harmonic_nas.fusion.derive import best_pair, cell_input_pairs, derive_genotype, modalities_read
 from harmonic_nas.fusion.hardware_loss import HardwareCost
 from harmonic_nas.fusion.search_net import FusionSearchNet, mix_pair, pair_distribution
 from harmonic_nas.space.fusion import validate_genotype
@@ -148,3 +148,66 @@ def test_architecture_step_leaves_batchnorm_running_statistics_to_train() -> Non
         proj = net.projections[0].conv(train.taps[0])
     expected = 0.1 * proj.mean(dim=(0, 2))  # one train step with momentum 0.1 from 0
     assert torch.allclose(net.projections[0].bn.running_mean, expected, atol=1e-5)
+
+
+# multimodal by construction ------------------------------------------------------------------------------
+def _favour(net: FusionSearchNet, cell: int, inputs: dict[int, float]) -> None:
+    with torch.no_grad():
+        net.alpha[cell].zero_()
+        for i, logit in inputs.items():
+            net.alpha[cell][i, 0] = logit
+
+
+def test_two_taps_of_one_modality_never_form_a_cell_pair() -> None:
+    torch.manual_seed(0)
+    net = FusionSearchNet([6, 5, 7], 2, 1, OPS, 8, 4, 3, 0.0, tap_modalities=["image", "image", "text"], min_modalities=2)
+    _favour(net, 0, {0: 5.0, 1: 5.0})  # unconstrained, cell 0 would fuse the two image taps
+    _favour(net, 1, {0: 5.0, 1: 5.0})
+    pairs = pair_distribution(net.alpha[0], net.cell_masks[0])
+    assert pairs[0, 1] == 0 and torch.isclose(pairs.sum(), torch.tensor(1.0))
+    assert best_pair(net.alpha[0]) == [0, 1]  # what the argmax alone would keep
+    genotype = derive_genotype(net, TAPS)
+    assert {tuple(c["inputs"]) for c in genotype["cells"]} <= {(0, 2), (1, 2), (0, 3), (1, 3), (2, 3)}
+    assert genotype["cells"][0]["inputs"] in ([0, 2], [1, 2])
+    assert modalities_read([c["inputs"] for c in genotype["cells"]], ["image", "image", "text"]) == {"image", "text"}
+    # the relaxed network never mixes the masked pair either: its output ignores that pair's alpha
+    out = net([torch.randn(4, 6, 4), torch.randn(4, 5, 4), torch.randn(4, 7)])
+    assert out.shape == (4, 3)
+
+
+def test_min_modalities_one_lifts_the_constraint() -> None:
+    torch.manual_seed(0)
+    net = FusionSearchNet([6, 5, 7], 1, 1, OPS, 8, 4, 3, 0.0, tap_modalities=["image", "image", "text"], min_modalities=1)
+    _favour(net, 0, {0: 5.0, 1: 5.0})
+    assert net.cell_masks == [None]
+    assert derive_genotype(net, TAPS)["cells"][0]["inputs"] == [0, 1]
+
+
+def test_derivation_covers_three_modalities_with_the_most_probable_pairs() -> None:
+    """Cells 0 and 1 both prefer image+text; the speech tap must come in where it costs least probability."""
+    import itertools
+    import math
+
+    modalities = ["image", "text", "speech"]
+    torch.manual_seed(0)
+    net = FusionSearchNet([6, 5, 7], 2, 1, OPS, 8, 4, 3, 0.0, tap_modalities=modalities, min_modalities=3)
+    _favour(net, 0, {0: 4.0, 1: 4.0, 2: 1.0})
+    _favour(net, 1, {0: 3.0, 1: 3.0, 2: 2.0, 3: 0.5})
+    greedy = [best_pair(a, m) for a, m in zip(net.alpha, net.cell_masks)]
+    assert modalities_read(greedy, modalities) == {"image", "text"}
+    pairs = cell_input_pairs(net)
+    assert modalities_read(pairs, modalities) == set(modalities)
+    # the most probable covering choice, by brute force over every pair of every cell
+    dists = [pair_distribution(a, m).detach() for a, m in zip(net.alpha, net.cell_masks)]
+    options = [[[i, j] for i in range(d.shape[0]) for j in range(i + 1, d.shape[0]) if d[i, j] > 0] for d in dists]
+    best = max((c for c in itertools.product(*options) if modalities_read(c, modalities) == set(modalities)),
+               key=lambda c: sum(math.log(float(d[i, j])) for d, (i, j) in zip(dists, c)))
+    assert pairs == list(best)
+
+
+def test_search_network_of_a_config_requires_every_modality_by_default() -> None:
+    cfg = small_fusion()
+    net = FusionSearchNet.for_search(TAPS, [6, 5, 7], 1, 1, cfg, 3)
+    assert net.min_modalities == 2 and net.cell_masks[0] is not None
+    lifted = FusionSearchNet.for_search(TAPS, [6, 5, 7], 1, 1, small_fusion(min_modalities=1), 3)
+    assert lifted.cell_masks == [None]

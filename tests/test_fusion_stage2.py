@@ -15,8 +15,8 @@ from test_fusion_support import IMAGE_SPACE, THUMB_SPACE, image_supernet, make_l
 from harmonic_nas.cli import main
 from harmonic_nas.data import ArrayDataset, SplitData
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings
-from harmonic_nas.fusion.stage2 import run_stage2
-from harmonic_nas.space.fusion import validate_genotype
+from harmonic_nas.fusion.stage2 import candidate_seed, run_stage2
+from harmonic_nas.space.fusion import live_parts, validate_genotype
 from harmonic_nas.supernet import SupernetFiles, save_supernet
 
 SETTINGS = FeatureSettings(length=4, calib_samples=256, channels_last=False)
@@ -56,6 +56,8 @@ def test_stage2_searches_derives_and_finetunes_without_test_data(mnist_pair: Any
     genotype = validate_genotype(result["genotype"], cfg.operators)
     assert genotype["taps"] == [["image", 0], ["image", 1], ["thumb", 0], ["thumb", 1]]
     assert len(genotype["cells"]) == 2 and len(genotype["cells"][0]["nodes"]) == 2
+    live = live_parts(genotype)
+    assert {genotype["taps"][t][0] for t in live.taps} == {"image", "thumb"}  # multimodal by construction
     assert result["metric"] == "accuracy" and 0.3 < result["val_metric"] <= 1.0  # random features, 10 classes
     assert result["val_metric"] >= max(r["val_metric"] for r in result["finetune_history"])  # selected on val
     assert 0 <= result["best_epoch"] <= 2
@@ -66,9 +68,11 @@ def test_stage2_searches_derives_and_finetunes_without_test_data(mnist_pair: Any
     # A second candidate sharing the backbones reuses every cached feature.
     misses, hits = cache.misses, cache.hits
     assert misses == 4  # two backbones x (train, val)
-    run_stage2({**CANDIDATE, "macro": {"cells": 1, "nodes": 1}}, supernets, without_test(mnist_pair),
-               make_lut(8, 4), small_fusion(epochs=1, finetune_epochs=1, batch_size=256), cache=cache)
+    other = run_stage2({**CANDIDATE, "macro": {"cells": 1, "nodes": 1}}, supernets, without_test(mnist_pair),
+                       make_lut(8, 4), small_fusion(epochs=1, finetune_epochs=1, batch_size=256), cache=cache)
     assert cache.misses == misses and cache.hits == hits + 4
+    assert other["seed"] != result["seed"]  # each candidate draws from its own seed
+    assert result["seed"] == candidate_seed(0, result["candidate_id"])
 
 
 def test_stage2_scores_multilabel_tasks_with_weighted_f1(mnist_pair: Any) -> None:

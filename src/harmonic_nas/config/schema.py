@@ -135,6 +135,12 @@ class FusionConfig(StrictModel):
     arch_lr: PositiveFloat = 3e-4
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     exponents: LossExponents = Field(default_factory=LossExponents)
+    min_modalities: PositiveInt | None = Field(
+        None,
+        description="Modalities every derived fusion network reads, by construction (default: all modalities "
+        "of the experiment). Two taps of one modality never form a cell's input pair, and the derivation "
+        "covers the required modalities; 1 lifts the constraint.",
+    )
 
     @model_validator(mode="after")
     def _check_length(self) -> "FusionConfig":
@@ -181,6 +187,24 @@ class ExperimentConfig(StrictModel):
     hardware: HardwareConfig = Field(default_factory=HardwareConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _check_min_modalities(self) -> "ExperimentConfig":
+        required = self.required_modalities
+        if required > len(self.modalities):
+            raise ValueError(f"fusion.min_modalities is {required}, but the experiment has only "
+                             f"{len(self.modalities)} modalities ({', '.join(self.modalities)})")
+        fewest = min(self.fusion.cells)
+        if required > fewest + 1:
+            raise ValueError(f"fusion.cells: a network of {fewest} cell(s) reads at most {fewest + 1} taps, fewer than "
+                             f"the {required} modalities fusion.min_modalities requires (default: all); use cells >= "
+                             f"{required - 1} or set fusion.min_modalities")
+        return self
+
+    @property
+    def required_modalities(self) -> int:
+        """How many modalities every derived fusion network reads (fusion.min_modalities, default all)."""
+        return self.fusion.min_modalities or len(self.modalities)
 
     @property
     def run_dir(self) -> Path:

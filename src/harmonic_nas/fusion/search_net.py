@@ -7,6 +7,10 @@ relaxation is a distribution over pairs i < j with pi_ij proportional to w_i w_j
 eq. 8 maximises at derivation. The cell's first input X is the pi-weighted mix of the earlier members of
 the pairs, the second input Y of the later ones; they differ, so no operator ever fuses a tensor with
 itself. Operators are mixed by softmax(gamma) (eq. 9).
+
+Multimodal by construction: unless the config lifts it (``fusion.min_modalities: 1``), two taps of one
+modality never form a cell's pair (their probability is zero in the relaxation as in the derivation). A
+cell output already fuses two modalities, so every cell the derived network runs reads at least two.
 """
 
 from __future__ import annotations
@@ -25,17 +29,35 @@ from harmonic_nas.space.fusion import output_cells
 INIT_SCALE = 1e-3  # DARTS: start the architecture near uniform
 
 
-def pair_distribution(logits: Tensor) -> Tensor:
-    """(n, 2) identity/zero logits -> (n, n) probabilities of the pairs i < j (zero elsewhere)."""
+def pair_distribution(logits: Tensor, allowed: Tensor | None = None) -> Tensor:
+    """(n, 2) identity/zero logits -> (n, n) probabilities of the pairs i < j (zero elsewhere, and zero
+    where the 0/1 mask ``allowed`` is 0)."""
     w = logits.softmax(dim=-1)[:, 0]
     pairs = torch.triu(w[:, None] * w[None, :], diagonal=1)
+    if allowed is not None:
+        pairs = pairs * allowed
     return pairs / pairs.sum()
 
 
-def pair_weights(logits: Tensor) -> Tensor:
+def pair_weights(logits: Tensor, allowed: Tensor | None = None) -> Tensor:
     """(2, n): the weight of each candidate in X (row 0: first members of the pairs) and in Y (row 1)."""
-    pairs = pair_distribution(logits)
+    pairs = pair_distribution(logits, allowed)
     return torch.stack((pairs.sum(dim=1), pairs.sum(dim=0)))
+
+
+def cell_pair_masks(tap_modalities: Sequence[str], cells: int, required: int) -> list[Tensor] | None:
+    """Per cell, the (n, n) 0/1 mask of its allowed input pairs (n = taps + earlier cells): no pair of two
+    taps of one modality when ``required`` >= 2 modalities must be read; None when nothing is excluded."""
+    if required < 2 or len(set(tap_modalities)) < 2:
+        return None
+    taps = len(tap_modalities)
+    same = torch.tensor([[a == b for b in tap_modalities] for a in tap_modalities])
+    masks = []
+    for p in range(cells):
+        mask = torch.ones(taps + p, taps + p)
+        mask[:taps, :taps][same] = 0.0
+        masks.append(mask)
+    return masks
 
 
 def _mix(weights: Tensor, candidates: Sequence[Tensor], base: Tensor | None = None) -> Tensor:
@@ -148,10 +170,18 @@ class FusionSearchNet(nn.Module):
         length: int,
         num_classes: int,
         dropout: float,
+        tap_modalities: Sequence[str] | None = None,
+        min_modalities: int = 1,
     ) -> None:
         super().__init__()
         if len(tap_channels) < 2:
             raise ValueError(f"fusion needs at least two taps to choose from, found {len(tap_channels)}")
+        self.tap_modalities = list(tap_modalities) if tap_modalities is not None else ["?"] * len(tap_channels)
+        if len(self.tap_modalities) != len(tap_channels):
+            raise ValueError(f"{len(self.tap_modalities)} tap modalities for {len(tap_channels)} taps")
+        self.min_modalities = min(min_modalities, len(set(self.tap_modalities)))
+        for p, mask in enumerate(cell_pair_masks(self.tap_modalities, cells, self.min_modalities) or []):
+            self.register_buffer(f"cell_mask_{p}", mask, persistent=False)
         self.operators = list(operators)
         self.num_taps, self.num_cells, self.num_nodes = len(tap_channels), cells, nodes
         self.projections = nn.ModuleList(InputProjection(c, channels, length, dropout) for c in tap_channels)
@@ -166,12 +196,21 @@ class FusionSearchNet(nn.Module):
         self.gamma = nn.Parameter(INIT_SCALE * torch.randn(cells, nodes, len(self.operators)))
 
     @classmethod
-    def for_search(cls, tap_channels: Sequence[int], cells: int, nodes: int, cfg: FusionConfig,
-                   num_classes: int) -> FusionSearchNet:
-        """The search network of a config. It runs without dropout: dropout only adds noise to the
-        architecture gradient, and sampling its masks took about 40 % of a search step on CPU (the derived
-        network is fine-tuned with ``cfg.dropout``)."""
-        return cls(tap_channels, cells, nodes, cfg.operators, cfg.channels, cfg.length, num_classes, dropout=0.0)
+    def for_search(cls, taps: Sequence[tuple[str, int]], tap_channels: Sequence[int], cells: int, nodes: int,
+                   cfg: FusionConfig, num_classes: int) -> FusionSearchNet:
+        """The search network of a config over ``taps`` ((modality, stage) each). It runs without dropout:
+        dropout only adds noise to the architecture gradient, and sampling its masks took about 40 % of a
+        search step on CPU (the derived network is fine-tuned with ``cfg.dropout``). Every modality of the
+        taps must be read unless ``cfg.min_modalities`` says fewer."""
+        modalities = [m for m, _ in taps]
+        required = cfg.min_modalities or len(set(modalities))
+        return cls(tap_channels, cells, nodes, cfg.operators, cfg.channels, cfg.length, num_classes, dropout=0.0,
+                   tap_modalities=modalities, min_modalities=required)
+
+    @property
+    def cell_masks(self) -> list[Tensor | None]:
+        """Per cell, the 0/1 mask of its allowed input pairs (None: every pair allowed)."""
+        return [getattr(self, f"cell_mask_{p}", None) for p in range(self.num_cells)]
 
     def arch_parameters(self) -> list[nn.Parameter]:
         """alpha, beta, gamma: updated on val by the architecture optimizer."""
@@ -193,7 +232,7 @@ class FusionSearchNet(nn.Module):
     def forward(self, taps: Sequence[Tensor]) -> Tensor:
         # (taps, B, L, C): the projections' positions-as-rows memory
         projected = torch.stack([proj(t).transpose(1, 2) for proj, t in zip(self.projections, taps)])
-        weights = [pair_weights(a) for a in self.alpha]
+        weights = [pair_weights(a, mask) for a, mask in zip(self.alpha, self.cell_masks)]
         # What the taps contribute to every cell's X and Y, in one product over the stacked taps.
         from_taps = torch.matmul(torch.cat([w[:, : self.num_taps] for w in weights]), projected.flatten(1))
         bases = from_taps.view(self.num_cells, 2, *projected.shape[1:]).transpose(3, 4).unbind(0)

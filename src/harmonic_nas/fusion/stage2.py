@@ -47,7 +47,8 @@ def stage2(
     """Search, derive and fine-tune the fusion of ``candidate`` ({"backbones": ..., "macro": ...}).
 
     ``supernets`` maps each modality of the candidate (in its order) to its trained supernet; ``cache``
-    shares backbone features between candidates (a private one is made if None). The hardware cost is
+    shares backbone features between candidates (a private one is made if None). The search and fine-tune
+    draw from a seed of ``seed`` and the candidate's identity, so candidates do not share one outcome. The hardware cost is
     read from ``lut`` once, before the first step. ``expected`` (softmax(gamma) over all nodes, end of the
     search) and ``derived`` (the nodes the derived network runs) cost the fusion operators only; the cost
     model adds backbones, projections and head from ``fusion_layer_specs``.
@@ -63,9 +64,11 @@ def stage2(
     train, val = features.splits["train"].to(device), features.splits["val"].to(device)
     features_s = time.perf_counter() - started
 
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    net = FusionSearchNet.for_search(features.channels, macro["cells"], macro["nodes"], fusion_cfg,
+    candidate_id = stable_hash({"backbones": backbones, "macro": macro})
+    run_seed = candidate_seed(seed, candidate_id)
+    torch.manual_seed(run_seed)
+    generator = torch.Generator().manual_seed(run_seed)
+    net = FusionSearchNet.for_search(features.taps, features.channels, macro["cells"], macro["nodes"], fusion_cfg,
                                      dataset.num_classes).to(device)
     history = search(net, train, val, cost, fusion_cfg, dataset.task, generator,
                      _phase(on_epoch, "search", fusion_cfg.epochs))
@@ -80,7 +83,8 @@ def stage2(
     derived = cost.genotype_cost(genotype)
     total_s = time.perf_counter() - started
     result = {
-        "candidate_id": stable_hash({"backbones": backbones, "macro": macro}),
+        "candidate_id": candidate_id,
+        "seed": run_seed,
         "candidate": {"backbones": backbones, "macro": macro},
         "genotype": genotype,
         "metric": metric_name(dataset.task),
@@ -101,6 +105,11 @@ def stage2(
         },
     }
     return Stage2Outcome(result, fusion)
+
+
+def candidate_seed(seed: int, candidate_id: str) -> int:
+    """The seed of one candidate's stage 2: the run's seed and the candidate's hash (63 bits)."""
+    return int(stable_hash([seed, candidate_id]), 16) >> 1
 
 
 def run_stage2(
