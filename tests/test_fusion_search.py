@@ -4,10 +4,12 @@ bilevel loop and the hardware loss (its gradient reaches gamma; a larger b deriv
 from __future__ import annotations
 
 import torch
-from test_fusion_support import COSTS, OPS, make_lut, small_fusion, synthetic_split
+from test_fusion_support import COSTS, OPS, dot_product_split, make_lut, small_fusion, synthetic_split
 
 from harmonic_nas.config.schema import LossExponents
 from harmonic_nas.fusion.darts import search
+from harmonic_nas.fusion.discrete import FusionNet
+from harmonic_nas.fusion.finetune import finetune
 from harmonic_nas.fusion.derive import best_pair, cell_input_pairs, derive_genotype, modalities_read
 from harmonic_nas.fusion.hardware_loss import HardwareCost
 from harmonic_nas.fusion.search_net import FusionSearchNet, mix_pair, pair_distribution
@@ -114,28 +116,81 @@ def test_hardware_term_alone_moves_gamma_towards_cheap_ops_in_the_architecture_s
             assert torch.equal(net.gamma, before)
 
 
-def test_hardware_gradient_on_gamma_is_the_normalised_cost() -> None:
-    net = make_net(cells=1, nodes=1)
+def test_hardware_gradient_on_gamma_is_the_unit_cost_per_node() -> None:
+    net = make_net(cells=2, nodes=2)
     cost = HardwareCost(make_lut(8, 4), OPS, 8, 4)
     latency, _ = cost.terms(net.op_probs())
+    assert 1.0 <= float(latency.detach()) <= 2.0
     (grad,) = torch.autograd.grad(latency, net.gamma)
-    probs = net.op_probs()[0, 0].detach()
-    norm = cost.latency_norm
-    assert torch.allclose(grad[0, 0], probs * (norm - (probs * norm).sum()), atol=1e-6)  # softmax Jacobian
-    assert float(norm.min()) == 1.0 and float(norm.max()) == 2.0  # this device's own min/max
+    unit = cost.latency_unit
+    assert float(unit.min()) == 0.0 and float(unit.max()) == 1.0  # this device's own min/max
+    for p in range(2):
+        for d in range(2):
+            probs = net.op_probs()[p, d].detach()  # softmax Jacobian, over the mean of the 4 nodes
+            assert torch.allclose(grad[p, d], probs * (unit - (probs * unit).sum()) / 4, atol=1e-6)
 
 
-def test_raising_b_derives_cheaper_operators() -> None:
-    train, val = synthetic_split(256, 0), synthetic_split(128, 1)
-    cost = HardwareCost(make_lut(8, 4), OPS, 8, 4)
-    derived = {}
-    for b in (0.0, 3.0):
-        net = make_net(cells=2, nodes=2)
-        cfg = small_fusion(epochs=3, arch_lr=0.03, exponents=LossExponents(task=1, latency=b, energy=0))
-        search(net, train, val, cost, cfg, "multiclass", torch.Generator().manual_seed(0))
-        derived[b] = cost.genotype_cost(derive_genotype(net, TAPS))[0]
-    assert derived[3.0] < derived[0.0]
-    assert derived[3.0] <= 2 * COSTS["squeeze_excitation"]  # cheap ops only
+# task and hardware in balance ---------------------------------------------------------------------------
+DOT_TAPS = [("a", 0), ("b", 0)]
+SOLVERS = {"linear_glu", "concat_fc", "concat_mish"}  # the operators that read the dot product's sign
+
+
+def _dot_search(exponents: LossExponents, costs: dict[str, float] = COSTS, cells: int = 1,
+                nodes: int = 1) -> tuple[FusionSearchNet, HardwareCost, list[dict[str, float]]]:
+    """4 epochs of 32 steps on the dot-product task (seeded: the same run on every call)."""
+    train, val = dot_product_split(2048, 0), dot_product_split(512, 1)
+    torch.manual_seed(0)
+    net = FusionSearchNet([4, 4], cells, nodes, OPS, 16, 4, 2, 0.0, tap_modalities=["a", "b"], min_modalities=2)
+    cfg = small_fusion(channels=16, epochs=4, batch_size=64, lr=3e-3, arch_lr=3e-3, exponents=exponents)
+    cost = HardwareCost(make_lut(16, 4, costs), OPS, 16, 4)
+    history = search(net, train, val, cost, cfg, "multiclass", torch.Generator().manual_seed(0))
+    return net, cost, history
+
+
+def _ops(net: FusionSearchNet) -> list[str]:
+    return [node["op"] for cell in derive_genotype(net, DOT_TAPS)["cells"] for node in cell["nodes"]]
+
+
+def test_only_the_dearer_operators_solve_the_dot_product_task() -> None:
+    """The premise of the next tests: fused by one operator and trained alike, the cheap operators stay
+    near chance, the concat/GLU ones do not."""
+    train, val = dot_product_split(2048, 0), dot_product_split(512, 1)
+    accuracy = {}
+    for op in OPS:
+        torch.manual_seed(0)
+        genotype = {"taps": [["a", 0], ["b", 0]], "cells": [{"inputs": [0, 1], "nodes": [{"inputs": [0, 1], "op": op}]}]}
+        net = FusionNet(genotype, [4, 4], 16, 4, 2, 0.0)
+        cfg = small_fusion(channels=16, finetune_epochs=6, finetune_lr=3e-3, batch_size=64)
+        accuracy[op] = finetune(net, train, val, cfg, "multiclass", torch.Generator().manual_seed(0)).val_metric
+    assert max(accuracy["sum"], accuracy["squeeze_excitation"]) < 0.62, accuracy
+    assert min(accuracy[op] for op in SOLVERS) > 0.7, accuracy
+    assert all(COSTS[op] > 4 * COSTS["squeeze_excitation"] for op in SOLVERS)
+
+
+def test_the_task_derives_an_expensive_operator_it_needs_at_the_default_exponents() -> None:
+    net, _, history = _dot_search(LossExponents())
+    assert _ops(net)[0] in SOLVERS
+    assert 0 < history[0]["hardware_scale"] < 1  # the raw hardware gradient was the larger one
+
+
+def test_raising_b_lowers_the_expected_latency_through_distinct_genotypes() -> None:
+    expected, genotypes = [], []
+    for b in (0.0, 0.5, 1.0, 2.0, 4.0):
+        net, cost, _ = _dot_search(LossExponents(task=1, latency=b, energy=0))
+        expected.append(cost.expected(net.op_probs())[0])
+        genotypes.append(tuple(_ops(net)))
+    assert all(later <= earlier for earlier, later in zip(expected, expected[1:])), expected
+    assert len(set(genotypes)) >= 3, genotypes
+    assert genotypes[0][0] in SOLVERS and genotypes[-1][0] not in SOLVERS  # task alone vs hardware-led
+
+
+def test_without_hardware_exponents_the_search_is_the_task_only_search() -> None:
+    """b = c = 0 with very different operator costs equals b = c = 1 with all operators costing alike
+    (no hardware gradient at all): the LUT has no say, and nothing else changes."""
+    off, _, off_history = _dot_search(LossExponents(task=1, latency=0, energy=0))
+    flat, _, flat_history = _dot_search(LossExponents(), costs={op: 0.5 for op in OPS})
+    assert torch.equal(off.gamma, flat.gamma) and torch.equal(off.alpha[0], flat.alpha[0])
+    assert [r["val_metric"] for r in off_history] == [r["val_metric"] for r in flat_history]
 
 
 def test_architecture_step_leaves_batchnorm_running_statistics_to_train() -> None:

@@ -64,6 +64,14 @@ def synthetic_split(n: int, seed: int) -> SplitFeatures:
     return SplitFeatures(taps, targets)
 
 
+def dot_product_split(n: int, seed: int, channels: int = 4) -> SplitFeatures:
+    """Two modalities' taps (B, channels, 4); the class is the sign of their dot product, an interaction
+    the cheap operators (sum, squeeze-excitation) cannot express and the dearer concat/GLU ones can."""
+    g = torch.Generator().manual_seed(seed)
+    a, b = torch.randn(n, channels, 4, generator=g), torch.randn(n, channels, 4, generator=g)
+    return SplitFeatures([a, b], ((a * b).sum(1).mean(1) > 0).long())
+
+
 def test_lut_fixture_has_every_operator_at_its_shape() -> None:
     lut = make_lut(8, 4)
     for name in OPS:

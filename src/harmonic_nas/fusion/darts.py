@@ -1,6 +1,6 @@
 """Bilevel first-order DARTS for the fusion search: per step, the architecture (alpha, beta, gamma) takes
-one Adam step on a val batch with L_task^a + L_lat^b + L_energy^c, then the weights take one Adam step
-on a train batch with L_task. Test data never enters.
+one Adam step on a val batch with L_task^a + lambda (H_lat^b + H_energy^c) (hardware_loss.py), then the
+weights take one Adam step on a train batch with L_task. Test data never enters.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from harmonic_nas.data import Task
 from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.evaluation import evaluate
 from harmonic_nas.fusion.features import SplitFeatures
-from harmonic_nas.fusion.hardware_loss import HardwareCost
+from harmonic_nas.fusion.hardware_loss import HardwareCost, HardwareLoss
 from harmonic_nas.fusion.search_net import FusionSearchNet
 from harmonic_nas.metrics import task_loss
 
@@ -70,6 +70,27 @@ def adam(params: Sequence[Tensor], lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, fused=fused or None)
 
 
+def _architecture_step(net: FusionSearchNet, batch: tuple[list[Tensor], Tensor], task: Task, power: float,
+                       hardware: HardwareLoss, frozen_stats: _FrozenRunningStats) -> None:
+    """Set the gradients of alpha, beta, gamma for L_task^a (on a val batch) + the hardware term.
+
+    Only the architecture gradients: autograd skips the weight gradients it would throw away. The
+    hardware term reaches gamma alone; its scale is balanced against the task's gradient on gamma.
+    """
+    arch_params = net.arch_parameters()
+    grads: list[Tensor | None] = [None] * len(arch_params)
+    if power != 0:
+        val_taps, val_targets = batch
+        with frozen_stats:
+            task_term = task_loss(net(val_taps), val_targets, task) ** power
+        grads = list(torch.autograd.grad(task_term, arch_params, allow_unused=True))
+    if hardware.active:
+        on_gamma = hardware.gradient(net.gamma, grads[-1])  # gamma is the last architecture parameter
+        grads[-1] = on_gamma if grads[-1] is None else grads[-1] + on_gamma
+    for param, grad in zip(arch_params, grads):
+        param.grad = grad
+
+
 def search(
     net: FusionSearchNet,
     train: SplitFeatures,
@@ -89,8 +110,8 @@ def search(
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=cfg.epochs, eta_min=cfg.min_lr)
     val_batches = _endless(val, cfg.batch_size, generator)
     frozen_stats = _FrozenRunningStats(net)
-    exps = cfg.exponents
-    learns_arch = any(power != 0 for power in (exps.task, exps.latency, exps.energy))  # else nothing to follow
+    hardware = HardwareLoss(cost, cfg.exponents)
+    learns_arch = cfg.exponents.task != 0 or hardware.active  # else nothing to follow
     history = []
     device = net.gamma.device
     for epoch in range(1, cfg.epochs + 1):
@@ -99,18 +120,8 @@ def search(
         total, steps = torch.zeros((), device=device), 0
         for taps, targets in train.batches(cfg.batch_size, generator):
             if learns_arch:
-                val_taps, val_targets = next(val_batches)
-                if exps.task != 0:
-                    with frozen_stats:
-                        task_term = task_loss(net(val_taps), val_targets, task)
-                else:  # the objective would drop the task term: no val forward to run
-                    task_term = torch.zeros((), device=device)
-                arch_loss = cost.objective(task_term, net.op_probs(), exps)
-                # Only the architecture gradients: autograd skips the weight gradients it would throw away.
-                for param, grad in zip(arch_params, torch.autograd.grad(arch_loss, arch_params, allow_unused=True)):
-                    param.grad = grad
+                _architecture_step(net, next(val_batches), task, cfg.exponents.task, hardware, frozen_stats)
                 a_opt.step()
-
             # Only the weight gradients: the architecture ones of a train batch would be thrown away.
             total += weight_step(net, taps, targets, task, w_opt, weight_params)
             steps += 1
@@ -122,6 +133,7 @@ def search(
             "val_metric": evaluate(net, val, cfg.batch_size, task),
             "expected_latency_ms": latency,
             "expected_energy_mj": energy,
+            "hardware_scale": hardware.scale,
             "seconds": time.perf_counter() - start,
         }
         history.append(record)
