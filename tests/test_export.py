@@ -19,7 +19,6 @@ from click.testing import CliRunner
 from conftest import _mnist
 from test_fusion_support import IMAGE_SPACE, make_lut, small_fusion
 
-from harmonic_nas.backbones import build_supernet
 from harmonic_nas.backbones.specs import space_tap_shapes
 from harmonic_nas.cli import main
 from harmonic_nas.config import load_config
@@ -37,10 +36,11 @@ from harmonic_nas.hardware.timing import Protocol
 from harmonic_nas.search.engine import SearchEngine
 from harmonic_nas.search.evaluator import Evaluator, EvaluatorSpec
 from harmonic_nas.search.executors import InlineExecutor
-from harmonic_nas.search.runner import add_test_metrics
+from harmonic_nas.search.runner import add_test_metrics, load_run_supernets
 from harmonic_nas.search.store import Evaluation, RunStore
 from harmonic_nas.search.variants import Variant
-from harmonic_nas.supernet import SupernetFiles, save_supernet
+from harmonic_nas.supernet import SupernetTrainer
+from harmonic_nas.data.registry import load_dataset
 
 SHAPES = {"image": (1, 32, 32), "audio": (1, 16, 16)}  # every tap pools evenly to the 2x2 grid (L = 4)
 
@@ -65,7 +65,8 @@ def write_dataset(root: Path, n_train: int = 800, n_test: int = 200) -> Path:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A finished one-generation search in run/, with its config file, supernets and LUT on disk."""
+    """A finished one-generation search in run/, with its config file, supernets (trained for two short
+    epochs, so that larger backbones read more and the front has trade-offs) and LUT on disk."""
     tmp = tmp_path_factory.mktemp("export")
     space = IMAGE_SPACE.model_dump(mode="json")
     raw = {
@@ -73,9 +74,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "dataset": {"name": "avmnist", "path": str(write_dataset(tmp / "avmnist")), "cache_dir": str(tmp / "cache"),
                     "options": {"val_size": 200}},
         "modalities": {"image": space, "audio": space},
-        "supernet": {"bn_calib_samples": 256, "batch_size": 256},
+        "supernet": {"bn_calib_samples": 256, "batch_size": 64, "epochs": 2, "lr": 3e-3, "random_subnets": 1,
+                     "eval_random_subnets": 0},
         "search": {"population": 8, "generations": 1, "top_fraction": 0.5},
-        "fusion": small_fusion(epochs=1, finetune_epochs=1, batch_size=256).model_dump(mode="json"),
+        "fusion": small_fusion(epochs=2, finetune_epochs=3, batch_size=64).model_dump(mode="json"),
         "hardware": {"device": "testcpu", "warmup": 2, "repeats": 5},
         "runtime": {"threads": 1, "workers": 1},
         "output": {"run_dir": str(tmp / "run")},
@@ -89,13 +91,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ms = float(rng.uniform(0.02, 0.5))
         lut.add(key, LutEntry(latency_ms=ms, latency_std_ms=0.0, energy_mj=2 * ms, repeats=1))
     lut.save(cfg.lut_path)
-    torch.manual_seed(0)
-    supernets = {m: build_supernet(cfg.modalities[m], SHAPES[m], 10).eval() for m in cfg.modalities}
-    spec = EvaluatorSpec(cfg.model_dump(mode="json"), supernets, lut)
+    dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed)
+    for m in cfg.modalities:
+        SupernetTrainer(cfg, m, dataset, torch.device("cpu"), show_progress=False).run()
+    spec = EvaluatorSpec(cfg.model_dump(mode="json"), load_run_supernets(cfg), lut)
     evaluator = Evaluator(spec)  # loads the dataset through the config, as every command does
-    for m, net in supernets.items():
-        save_supernet(SupernetFiles(cfg.run_dir / "supernets", m), net, cfg.modalities[m],
-                      evaluator.dataset.modalities[m], evaluator.dataset, {})
     store = RunStore.create(cfg.run_dir, {"config": cfg.model_dump(mode="json"), "variant": "sb-sf-hw", "seed": 0})
     taps = {m: len(space_tap_shapes(cfg.modalities[m], SHAPES[m])) for m in cfg.modalities}
     engine = SearchEngine(cfg, store, InlineExecutor(evaluator), Variant("sb-sf-hw"),
@@ -144,7 +144,7 @@ def test_built_model_reproduces_the_searched_val_metric(ctx: RunContext) -> None
     e = ctx.front[0]
     built = build_model(ctx, e)
     assert built.modalities == list(dict.fromkeys(m for m, _ in e.genotype["taps"]))
-    assert val_metric_of(built, ctx.dataset, 128) == pytest.approx(e.val_metric, abs=1e-6)
+    assert val_metric_of(built, ctx.val_score, ctx.dataset.task, 128) == pytest.approx(e.val_metric, abs=1e-6)
 
 
 # selection -----------------------------------------------------------------------------------------------

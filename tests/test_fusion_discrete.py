@@ -11,13 +11,14 @@ from test_fusion_support import OPS, image_supernet, thumb_supernet
 
 from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.diagram import genotype_dot, write_diagram
-from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet, load_fusion, save_fusion
+from harmonic_nas.fusion.dense import DenseFusionNet
+from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet, build_fusion, load_fusion, save_fusion
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings, prepared_backbone
-from harmonic_nas.fusion.search_net import FusionSearchNet
+from harmonic_nas.fusion.search_net import FusionSearchNet, pair_distribution
 from harmonic_nas.fusion.specs import build_layer, fusion_layer_specs, tap_shapes
 from harmonic_nas.hardware.specs import LayerSpec
 from harmonic_nas.space import InvalidArchError
-from harmonic_nas.space.fusion import live_parts, validate_genotype
+from harmonic_nas.space.fusion import dense_genotype, genotype_macro, live_parts, validate_genotype
 
 # Taps 0, 1 (image), 2, 3 (thumb). Cell 0 is read by no one: dead. Cell 1 (node 0 dead: node 1 reads
 # X and Y directly) and cell 2 form the output; cell 2 reads cell 1 (index 5) and thumb tap 1.
@@ -163,3 +164,43 @@ def test_diagram_dot_text(tmp_path: Any) -> None:
     assert dot.count("{") == dot.count("}")
     written = write_diagram(GENOTYPE, tmp_path / "fusion.dot")
     assert written[0].read_text() == genotype_dot(GENOTYPE)
+
+
+# FB+FF's dense fusion ----------------------------------------------------------------------------------------
+DENSE = dense_genotype({"image": 2, "thumb": 2}, 2, 2, OPS, 2)
+
+
+def test_dense_genotype_is_the_whole_hypernet() -> None:
+    assert validate_genotype(DENSE, OPS) == DENSE and genotype_macro(DENSE) == (2, 2)
+    live = live_parts(DENSE)
+    assert live.taps == (0, 1, 2, 3) and live.cells == (0, 1) and live.nodes == ((0, 1), (0, 1))
+    with pytest.raises(InvalidArchError, match="dense.operators"):
+        validate_genotype(DENSE, ["sum"])
+
+
+def test_dense_fusion_trains_its_weights_with_every_pair_and_operator_weighted_alike(tmp_path: Any) -> None:
+    torch.manual_seed(0)
+    net = build_fusion(DENSE, CHANNELS, 8, 4, 10, 0.1)
+    assert isinstance(net, DenseFusionNet) and net.genotype == DENSE and net.live == live_parts(DENSE)
+    assert all(not p.requires_grad and not p.any() for p in net.arch_parameters())
+    assert torch.allclose(net.op_probs(), torch.full((2, 2, len(OPS)), 1 / len(OPS)))
+    pairs = pair_distribution(net.alpha[0], net.cell_masks[0])  # uniform over the cross-modal pairs
+    assert pairs[0, 1] == 0 and pairs[2, 3] == 0 and torch.allclose(pairs[0, 2], pairs[1, 3])
+    taps = [torch.randn(6, 8, 4), torch.randn(6, 16, 4), torch.randn(6, 16), torch.randn(6, 16)]
+    before = [p.detach().clone() for p in net.weight_parameters()]
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-2)
+    torch.nn.functional.cross_entropy(net.train()(taps), torch.arange(6)).backward()
+    opt.step()
+    assert all(not p.any() for p in net.arch_parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.weight_parameters()))
+    save_fusion(net.eval(), tmp_path / "dense.pt")
+    back = load_fusion(tmp_path / "dense.pt")
+    assert isinstance(back, DenseFusionNet) and torch.equal(back(taps), net(taps))
+
+
+def test_dense_fusion_is_costed_as_all_of_it_runs() -> None:
+    shapes = {"image": [(8, 14, 14), (16, 7, 7)], "thumb": [(16,), (16,)]}
+    ops = [s.op for s in fusion_layer_specs(DENSE, shapes, channels=8, length=4, num_classes=10)]
+    assert ops.count("fusion_proj") == 4 and ops.count("fusion_cell_norm") == 2
+    assert all(ops.count(f"fusion_{op}") == 2 * 2 for op in OPS)
+    assert ops[-2:] == ["fusion_out_norm", "fusion_classifier"]

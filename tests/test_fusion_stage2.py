@@ -59,7 +59,9 @@ def test_stage2_searches_derives_and_finetunes_without_test_data(mnist_pair: Any
     live = live_parts(genotype)
     assert {genotype["taps"][t][0] for t in live.taps} == {"image", "thumb"}  # multimodal by construction
     assert result["metric"] == "accuracy" and 0.3 < result["val_metric"] <= 1.0  # random features, 10 classes
-    assert result["val_metric"] >= max(r["val_metric"] for r in result["finetune_history"])  # selected on val
+    assert result["select_metric"] >= max(r["select_metric"] for r in result["finetune_history"])  # chosen there
+    timings = result["timings"]  # the val metric is scored on the other half of val, chosen on nothing
+    assert timings["val_select_samples"] == timings["val_score_samples"] == 128
     assert 0 <= result["best_epoch"] <= 2
     assert result["candidate"]["backbones"]["image"]["ks"][3] == 3  # normalised (inactive slot)
     assert 0 < result["derived"]["latency_ms"] and 0 < result["expected"]["latency_ms"] <= 4 * 2.0

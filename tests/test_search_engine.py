@@ -19,8 +19,8 @@ from harmonic_nas.search.executors import InlineExecutor
 from harmonic_nas.search.indicators import pareto_mask
 from harmonic_nas.search.runner import add_test_metrics
 from harmonic_nas.search.store import RunStore
-from harmonic_nas.search.variants import Variant, dense_genotype
-from harmonic_nas.space.fusion import validate_genotype
+from harmonic_nas.search.variants import Variant
+from harmonic_nas.space.fusion import dense_genotype, validate_genotype
 
 SHAPES = {"image": (1, 28, 28), "thumb": (49,)}
 TAPS = {"image": 2, "thumb": 2}
@@ -129,7 +129,7 @@ def test_test_metric_of_the_final_front(full_run: dict[str, Any]) -> None:
         best = max((b for b in backbones if b.modality == modality), key=lambda b: b.val_metric)
         assert [b.key for b in backbones if b.modality == modality and b.test_metric is not None] == [best.key]
         evaluator = full_run["evaluator"].evaluator
-        assert best.test_metric == evaluator.subnet_metric(modality, best.arch, "test")
+        assert best.test_metric == evaluator.subnet_metric(modality, best.arch, evaluator.dataset.split("test"))
 
 
 def test_a_finished_run_resumes_without_evaluating_again(full_run: dict[str, Any], lut: Any, mnist_pair: Any) -> None:
@@ -169,15 +169,6 @@ def test_interrupted_generation_resumes_to_the_same_front(tmp_path: Path, full_r
         [(e.key, e.val_metric, e.latency_ms) for e in full_run["front"]]
 
 
-def test_dense_genotype_is_valid_and_reads_the_deepest_taps() -> None:
-    g = validate_genotype(dense_genotype({"image": 3, "audio": 3}, 3, 2, ["sum", "concat_fc"]))
-    assert g["cells"][0]["inputs"] == [2, 5]
-    assert g["cells"][1]["inputs"] == [5, 6] and g["cells"][2]["inputs"] == [2, 7]
-    assert all(n["op"] == "concat_fc" for c in g["cells"] for n in c["nodes"])
-    single = validate_genotype(dense_genotype({"image": 3}, 1, 1, ["sum"]))
-    assert single["cells"][0]["inputs"] == [1, 2] and single["cells"][0]["nodes"][0]["op"] == "sum"
-
-
 @pytest.mark.parametrize("variant", ["fb-ff", "fb-sf", "random", "sb-sf"])
 def test_baseline_variants(variant: str, tmp_path: Path, lut: Any, mnist_pair: Any) -> None:
     cfg = config(tmp_path, generations=1)
@@ -193,7 +184,7 @@ def test_baseline_variants(variant: str, tmp_path: Path, lut: Any, mnist_pair: A
     if variant == "fb-ff":
         macro = eng.space.macro.max()
         assert len(candidates) == 1
-        assert candidates[0].genotype == dense_genotype(TAPS, macro["cells"], macro["nodes"], cfg.fusion.operators)
+        assert candidates[0].genotype == dense_genotype(TAPS, macro["cells"], macro["nodes"], cfg.fusion.operators, 2)
     if variant == "fb-sf":
         assert len(candidates) == 4  # every (cells, nodes) choice: 2 x 2
     if variant == "random":

@@ -77,7 +77,8 @@ def reproduce(arch_path: Path, config_path: Path, epochs: int | None, out: Path 
               overrides: tuple[str, ...]) -> None:
     """Retrain a found model from ARCH.json (the arch.json of export, or {"candidate", "genotype"}): its
     backbones from the config's trained supernets (BN recalibrated), its fusion network trained from
-    scratch on their features, the best val epoch kept; prints and writes val and test metrics."""
+    scratch on their features, the best epoch on the val select part kept; prints and writes the metrics on
+    the val score part (as the search measured them) and on test."""
     from harmonic_nas.export.reproduce import prepare, read_arch
     from harmonic_nas.fusion.discrete import save_fusion
     from harmonic_nas.runtime import configure_threads
@@ -87,11 +88,11 @@ def reproduce(arch_path: Path, config_path: Path, epochs: int | None, out: Path 
     configure_threads(cfg.runtime.threads)
     job = prepare(cfg, arch, epochs, device=device or cfg.runtime.device)
     console.log(f"retraining the fusion of {arch_path} for {job.epochs} epochs (features first)")
-    with make_progress("loss", "val") as progress:
-        task = progress.add_task("training the fusion", total=job.epochs, loss="-", val="-")
+    with make_progress("loss", "select") as progress:
+        task = progress.add_task("training the fusion", total=job.epochs, loss="-", select="-")
 
         def on_epoch(record: dict[str, Any]) -> None:
-            progress.update(task, advance=1, loss=f"{record['loss']:.4f}", val=f"{record['val_metric']:.4f}")
+            progress.update(task, advance=1, loss=f"{record['loss']:.4f}", select=f"{record['select_metric']:.4f}")
 
         result = job.run(on_epoch)
     record = result.record

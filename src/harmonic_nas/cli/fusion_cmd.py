@@ -49,13 +49,13 @@ def fusion_search(
     dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed)
     settings = FeatureSettings.from_config(cfg, torch_device)
 
-    with make_progress("loss", "val", "lat_ms", "mJ") as progress:
+    with make_progress("loss", "select", "lat_ms", "mJ") as progress:
         tasks: dict[str, Any] = {}
 
         def on_epoch(phase: str, epochs: int, record: dict[str, Any]) -> None:
             if phase not in tasks:
-                tasks[phase] = progress.add_task(phase, total=epochs, loss="-", val="-", lat_ms="-", mJ="-")
-            fields = {"loss": f"{record['loss']:.4f}", "val": f"{record['val_metric']:.4f}"}
+                tasks[phase] = progress.add_task(phase, total=epochs, loss="-", select="-", lat_ms="-", mJ="-")
+            fields = {"loss": f"{record['loss']:.4f}", "select": f"{record['select_metric']:.4f}"}
             if "expected_latency_ms" in record:
                 fields.update(lat_ms=f"{record['expected_latency_ms']:.3f}", mJ=f"{record['expected_energy_mj']:.3f}")
             progress.update(tasks[phase], advance=1, **fields)
@@ -63,7 +63,7 @@ def fusion_search(
         console.log("computing backbone features (once per backbone)")
         cache = FeatureCache(settings, cache_mb or cfg.runtime.feature_cache_mb)
         outcome = stage2(candidate, supernets, dataset, lut, cfg.fusion, cache=cache, seed=cfg.runtime.seed,
-                         device=torch_device, on_epoch=on_epoch)
+                         score_fraction=cfg.search.val_score_fraction, device=torch_device, on_epoch=on_epoch)
     result = outcome.result
     out = out_path or cfg.run_dir / "fusion-search" / f"{result['candidate_id']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +71,7 @@ def fusion_search(
     save_fusion(outcome.fusion, out.with_suffix(".pt"))
     drawn = write_diagram(result["genotype"], out.with_suffix(".dot"), title=f"candidate {result['candidate_id']}")
     console.log(
-        f"{result['metric']} (val) {result['val_metric']:.4f} | derived fusion ops "
+        f"{result['metric']} (val score part) {result['val_metric']:.4f} | derived fusion ops "
         f"{result['derived']['latency_ms']:.3f} ms, {result['derived']['energy_mj']:.3f} mJ | "
         f"{result['timings']['total_s']:.1f} s"
     )

@@ -104,6 +104,11 @@ class SearchConfig(StrictModel):
     mutation_prob: float = Field(0.4, ge=0.0, le=1.0)
     max_latency_ms: PositiveFloat | None = None
     max_energy_mj: PositiveFloat | None = None
+    val_score_fraction: float = Field(
+        0.5, gt=0.0, lt=1.0,
+        description="Share of the val split held out from every choice made on val (fusion architecture steps, "
+        "fine-tune epoch selection): the val metric NSGA-II ranks and the report shows is measured on it alone.",
+    )
 
 
 class LossExponents(StrictModel):

@@ -13,7 +13,8 @@ from torch import nn
 
 from harmonic_nas.config.io import validate_config
 from harmonic_nas.config.schema import ExperimentConfig
-from harmonic_nas.data import MultimodalDataset
+from harmonic_nas.data import MultimodalDataset, SplitData
+from harmonic_nas.data.val_parts import val_parts
 from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet, load_fusion
 from harmonic_nas.fusion.features import FeatureSettings, prepared_backbone
@@ -67,6 +68,12 @@ class RunContext:
         supernets = load_run_supernets(cfg)
         lut = LookupTable.load(cfg.lut_path) if cfg.lut_path.is_file() else None
         return cls(run_dir, cfg, front, dataset, supernets, lut, FeatureSettings.from_config(cfg, device))
+
+    @property
+    def val_score(self) -> SplitData:
+        """The val score part: the samples the search measured every stored val metric on."""
+        val = self.dataset.split("val")
+        return val.subset(val_parts(len(val), self.cfg.search.val_score_fraction, self.cfg.runtime.seed).score)
 
     @property
     def input_shapes(self) -> dict[str, tuple[int, ...]]:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from harmonic_nas.console import console
-from harmonic_nas.data import MultimodalDataset
+from harmonic_nas.data import MultimodalDataset, SplitData, Task
 from harmonic_nas.errors import UserError
 from harmonic_nas.export.build import BuiltModel, RunContext, build_model
 from harmonic_nas.export.formats import (
@@ -67,15 +67,15 @@ def val_inputs(dataset: MultimodalDataset, modalities: list[str], n: int) -> lis
 
 
 @torch.no_grad()
-def val_metric_of(built: BuiltModel, dataset: MultimodalDataset, batch_size: int) -> float:
-    """The val metric of the whole exported network on raw inputs (should equal the search's)."""
-    val = dataset.split("val")
+def val_metric_of(built: BuiltModel, val: SplitData, task: Task, batch_size: int) -> float:
+    """The metric of the whole exported network on the raw inputs of ``val`` (on the val score part it
+    should equal the search's)."""
     logits = []
     for start in range(0, len(val), batch_size):
         batch = [torch.from_numpy(np.ascontiguousarray(val.inputs[m][start : start + batch_size], dtype=np.float32))
                  for m in built.modalities]
         logits.append(built.net(*batch).float())
-    return score(torch.cat(logits), torch.from_numpy(np.array(val.targets)), dataset.task)
+    return score(torch.cat(logits), torch.from_numpy(np.array(val.targets)), task)
 
 
 def export_model(
@@ -115,7 +115,7 @@ def export_model(
         require_parity(str(ts_file), parity["torchscript"], len(reference), tolerance)
         files.append(ts_file)
 
-    exported_val = val_metric_of(built, ctx.dataset, ctx.cfg.fusion.batch_size)
+    exported_val = val_metric_of(built, ctx.val_score, ctx.dataset.task, ctx.cfg.fusion.batch_size)
     latency = None
     if measure:
         timing = Timing.of(ctx.lut, ctx.cfg.hardware)

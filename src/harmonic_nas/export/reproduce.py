@@ -1,6 +1,7 @@
 """Retraining a found model from its architecture: the backbones extracted from the config's trained
 supernets (BatchNorm recalibrated), the FusionNet of the genotype trained from scratch on their cached
-features, its epoch selected on val, then scored on test (the authors' best_mm_model scripts, generic)."""
+features, its epoch selected on the val select part, then scored on the val score part (as the search
+scored it) and on test (the authors' best_mm_model scripts, generic)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.errors import UserError
 from harmonic_nas.jsonfile import read_json
-from harmonic_nas.fusion.discrete import FusionNet
+from harmonic_nas.data.val_parts import val_parts
+from harmonic_nas.fusion.discrete import build_fusion
 from harmonic_nas.fusion.evaluation import evaluate
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings, candidate_features
-from harmonic_nas.fusion.finetune import finetune
+from harmonic_nas.fusion.finetune import train_from_scratch
 from harmonic_nas.metrics import metric_name
 from harmonic_nas.space.candidate import CandidateSpace
-from harmonic_nas.space.fusion import validate_genotype
+from harmonic_nas.space.fusion import genotype_macro, validate_genotype
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def check_arch(arch: ArchFile, cfg: ExperimentConfig, supernets: Mapping[str, nn
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
     macro = candidate["macro"]
-    cells, nodes = len(genotype["cells"]), len(genotype["cells"][0]["nodes"])
+    cells, nodes = genotype_macro(genotype)
     if (cells, nodes) != (macro["cells"], macro["nodes"]):
         raise UserError(f"{where}: the genotype has {cells} cells x {nodes} nodes, the candidate's macro "
                         f"{macro['cells']} x {macro['nodes']}")
@@ -86,7 +88,7 @@ def check_arch(arch: ArchFile, cfg: ExperimentConfig, supernets: Mapping[str, nn
 class Reproduction:
     """The retrained fusion network and its record (JSON-able)."""
 
-    net: FusionNet
+    net: nn.Module
     record: dict[str, Any]
 
 
@@ -109,7 +111,8 @@ class Job:
     started: float
 
     def run(self, on_epoch: EpochHook | None = None) -> Reproduction:
-        """Features, training from scratch with the best val epoch kept, val and test metrics, LUT cost."""
+        """Features, training from scratch with the best epoch on the val select part kept, metrics on the
+        val score part and test, LUT cost."""
         from harmonic_nas.hardware.cost import CostModel
         from harmonic_nas.search.runner import load_run_lut
 
@@ -118,13 +121,14 @@ class Job:
         features = candidate_features(cache, {m: self.candidate["backbones"][m] for m in self.order}, self.supernets,
                                       dataset, splits=("train", "val", "test"))
         train, val, test = (features.splits[s].to(self.device) for s in ("train", "val", "test"))
+        parts = val_parts(len(val), cfg.search.val_score_fraction, cfg.runtime.seed)
         features_s = time.perf_counter() - self.started
         seed = cfg.runtime.seed
-        torch.manual_seed(seed)
-        net = FusionNet(self.genotype, features.channels, fusion.channels, fusion.length, dataset.num_classes,
-                        fusion.dropout).to(self.device)
-        budget = fusion.model_copy(update={"finetune_epochs": self.epochs})
-        tuned = finetune(net, train, val, budget, dataset.task, torch.Generator().manual_seed(seed), on_epoch)
+        net, tuned = train_from_scratch(
+            lambda: build_fusion(self.genotype, features.channels, fusion.channels, fusion.length,
+                                 dataset.num_classes, fusion.dropout).to(self.device),
+            train, val.subset(parts.select), fusion, dataset.task, seed, self.epochs, on_epoch)
+        val_metric = evaluate(net, val.subset(parts.score), fusion.batch_size, dataset.task)
         test_metric = evaluate(net, test, fusion.batch_size, dataset.task)
         shapes = {m: tuple(spec.shape) for m, spec in dataset.modalities.items()}
         cost: dict[str, float] | None = None
@@ -139,7 +143,8 @@ class Job:
             "candidate_id": CandidateSpace.from_config(cfg).candidate_hash(self.candidate),
             "genotype": net.genotype,
             "metric": metric_name(dataset.task),
-            "val_metric": tuned.val_metric,
+            "val_metric": val_metric,
+            "select_metric": tuned.select_metric,
             "test_metric": test_metric,
             "best_epoch": tuned.best_epoch,
             "epochs": self.epochs,
@@ -193,5 +198,6 @@ def reproduce(
     on_epoch: EpochHook | None = None,
 ) -> Reproduction:
     """Train the arch's fusion from scratch for ``epochs`` (default fusion.epochs + fusion.finetune_epochs,
-    the budget the search's fixed-fusion baseline gets), keep the best val epoch, score val and test."""
+    the budget the search's fixed-fusion baseline gets), keep the best epoch on the val select part, score
+    the val score part and test."""
     return prepare(cfg, arch, epochs, dataset=dataset, supernets=supernets, device=device).run(on_epoch)

@@ -101,7 +101,8 @@ def search(
     generator: torch.Generator,
     on_epoch: EpochCallback | None = None,
 ) -> list[dict[str, Any]]:
-    """Run ``cfg.epochs`` search epochs; returns one record per epoch (loss, val metric, expected cost)."""
+    """Run ``cfg.epochs`` search epochs, the architecture steps on ``val`` (the val select part); returns one
+    record per epoch (loss, metric on ``val``, expected cost, the hardware scale lambda)."""
     if len(train) == 0 or len(val) == 0:
         raise UserError(f"the fusion search needs train and val samples, found {len(train)} and {len(val)}")
     arch_params, weight_params = net.arch_parameters(), net.weight_parameters()
@@ -130,7 +131,7 @@ def search(
         record = {
             "epoch": epoch,
             "loss": float(total) / max(steps, 1),
-            "val_metric": evaluate(net, val, cfg.batch_size, task),
+            "select_metric": evaluate(net, val, cfg.batch_size, task),
             "expected_latency_ms": latency,
             "expected_energy_mj": energy,
             "hardware_scale": hardware.scale,

@@ -14,10 +14,11 @@ from torch import Tensor, nn
 
 from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.blocks import CellOutput, FusionHead
+from harmonic_nas.fusion.dense import DenseFusionNet
 from harmonic_nas.fusion.operators import build_operator
 from harmonic_nas.fusion.projection import InputProjection
 from harmonic_nas.fusion.search_net import FusionSearchNet
-from harmonic_nas.space.fusion import live_parts, output_cells, validate_genotype
+from harmonic_nas.space.fusion import is_dense, live_parts, output_cells, validate_genotype
 from harmonic_nas.supernet.checkpoint import load_checkpoint, save_atomic
 
 FORMAT = "harmonic-nas-fusion/1"
@@ -99,25 +100,33 @@ class FusionNet(nn.Module):
         return self.head([states[self.num_taps + p] for p in self.outputs])  # type: ignore[misc]
 
 
-def fusion_payload(net: FusionNet) -> dict[str, Any]:
+def build_fusion(genotype: dict[str, Any], tap_channels: Sequence[int], channels: int, length: int,
+                 num_classes: int, dropout: float) -> nn.Module:
+    """The fusion network of ``genotype``: a derived ``FusionNet``, or FB+FF's ``DenseFusionNet``."""
+    kind = DenseFusionNet if is_dense(genotype) else FusionNet
+    return kind(genotype, tap_channels, channels, length, num_classes, dropout)
+
+
+def fusion_payload(net: nn.Module) -> dict[str, Any]:
     """Genotype, construction settings and weights (on the CPU): what a fusion file holds, and what a
     search worker sends back so that the process owning the run writes the file."""
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     return {"format": FORMAT, "genotype": net.genotype, **net.settings, "state_dict": state}
 
 
-def save_fusion(net: FusionNet, path: Path) -> None:
+def save_fusion(net: nn.Module, path: Path) -> None:
     """One file from which the network rebuilds without the run (see :func:`load_fusion`)."""
     save_atomic(fusion_payload(net), path)
 
 
-def load_fusion(path: Path) -> FusionNet:
-    """The FusionNet saved by :func:`save_fusion`, in eval mode; a wrong file is one UserError line."""
+def load_fusion(path: Path) -> nn.Module:
+    """The fusion network saved by :func:`save_fusion` (a ``FusionNet``, or FB+FF's ``DenseFusionNet``), in
+    eval mode; a wrong file is one UserError line."""
     data = load_checkpoint(Path(path))
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UserError(f"{path}: not a harmonic-nas fusion file (expected format {FORMAT})")
     settings = {k: data[k] for k in ("tap_channels", "channels", "length", "num_classes", "dropout")}
-    net = FusionNet(data["genotype"], **settings)
+    net = build_fusion(data["genotype"], **settings)
     net.load_state_dict(data["state_dict"])
     return net.eval()
 
@@ -132,7 +141,7 @@ class MultimodalNet(nn.Module):
     therefore runs exactly what an exported graph keeps.
     """
 
-    def __init__(self, backbones: Mapping[str, nn.Module], fusion: FusionNet) -> None:
+    def __init__(self, backbones: Mapping[str, nn.Module], fusion: nn.Module) -> None:
         super().__init__()
         taps = fusion.genotype["taps"]
         self.modalities = list(dict.fromkeys(m for m, _ in taps))

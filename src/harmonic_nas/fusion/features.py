@@ -152,6 +152,11 @@ class SplitFeatures:
     def to(self, device: torch.device) -> SplitFeatures:
         return SplitFeatures([t.to(device) for t in self.taps], self.targets.to(device))
 
+    def subset(self, indices: np.ndarray) -> SplitFeatures:
+        """The samples at ``indices`` (a copy)."""
+        index = torch.as_tensor(indices, dtype=torch.long, device=self.targets.device)
+        return SplitFeatures([t.index_select(0, index) for t in self.taps], self.targets.index_select(0, index))
+
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[tuple[list[Tensor], Tensor]]:
         """Mini-batches in a random order drawn from ``generator``, or in order when it is None."""
         n = len(self)

@@ -41,8 +41,9 @@ from harmonic_nas.search.executors import Executor
 from harmonic_nas.search.indicators import hypervolume, pareto_mask
 from harmonic_nas.search.nsga2 import binary_tournament, crowding_distance, non_dominated_ranks, select_survivors
 from harmonic_nas.search.store import Evaluation, RunStore
-from harmonic_nas.search.variants import Variant, dense_genotype
+from harmonic_nas.search.variants import Variant
 from harmonic_nas.space.candidate import CandidateSpace
+from harmonic_nas.space.fusion import dense_genotype
 from harmonic_nas.supernet.checkpoint import save_atomic
 
 # (stage label, done, total) after every finished evaluation; (generation, summary) after a generation.
@@ -242,10 +243,7 @@ class SearchEngine:
     def _stage2(self, g: int, candidates: list[dict[str, Any]]) -> list[str]:
         keys = [self.space.candidate_hash(c) for c in candidates]
         known = self.store.known_keys(keys)
-        genotype = None
-        if self.variant.name == "fb-ff":
-            macro = self.space.macro.max()
-            genotype = dense_genotype(self.taps, macro["cells"], macro["nodes"], self.cfg.fusion.operators)
+        genotype = self._dense_fusion() if self.variant.name == "fb-ff" else None
         tasks = [
             EvalTask(key, "candidate", c, genotype=genotype, hardware=self.variant.hardware)
             for key, c in dict(zip(keys, candidates)).items() if key not in known
@@ -303,19 +301,22 @@ class SearchEngine:
         mask = pareto_mask(objectives(evaluations, hardware=True))
         return [e for e, keep in zip(evaluations, mask) if keep]
 
+    def _dense_fusion(self) -> dict[str, Any]:
+        """FB+FF's fusion: the dense hypernet of the largest macro over every tap."""
+        macro = self.space.macro.max()
+        return dense_genotype(self.taps, macro["cells"], macro["nodes"], self.cfg.fusion.operators,
+                              self.cfg.required_modalities)
+
     def _reference(self) -> list[float]:
-        """Hypervolume reference point (error 1, and 1.5x the latency/energy of the largest candidate with
-        the dense fusion at its most expensive operator): fixed per config, so runs and variants compare."""
+        """Hypervolume reference point (error 1, and 1.5x the latency/energy of FB+FF: the max backbones with
+        the dense fusion hypernet, the dearest network any variant evaluates): fixed per config, so runs and
+        variants compare."""
         stored = self.store.meta().get("hv_reference")
         if stored is not None:
             return stored
-        macro = self.space.macro.max()
-        largest = {"backbones": {m: s.max() for m, s in self.space.backbones.items()}, "macro": macro}
-        costs = [
-            self.costs.cost(largest, dense_genotype(self.taps, macro["cells"], macro["nodes"], [op]))
-            for op in self.cfg.fusion.operators
-        ]
-        reference = [1.0, 1.5 * max(c.latency_ms for c in costs), 1.5 * max(c.energy_mj for c in costs)]
+        largest = {"backbones": {m: s.max() for m, s in self.space.backbones.items()}, "macro": self.space.macro.max()}
+        cost = self.costs.cost(largest, self._dense_fusion())
+        reference = [1.0, 1.5 * cost.latency_ms, 1.5 * cost.energy_mj]
         self.store.set_meta("hv_reference", reference)
         return reference
 

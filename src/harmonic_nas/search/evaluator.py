@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-import torch
 from torch import nn
 
 from harmonic_nas.config.schema import ExperimentConfig
-from harmonic_nas.data import MultimodalDataset
-from harmonic_nas.fusion.discrete import FusionNet, fusion_payload
+from harmonic_nas.data import MultimodalDataset, SplitData
+from harmonic_nas.data.val_parts import val_parts
+from harmonic_nas.fusion.discrete import build_fusion, fusion_payload
+from harmonic_nas.fusion.evaluation import evaluate
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings, candidate_features
-from harmonic_nas.fusion.finetune import finetune
+from harmonic_nas.fusion.finetune import train_from_scratch
 from harmonic_nas.fusion.stage2 import stage2
 from harmonic_nas.hardware.cost import CostModel
 from harmonic_nas.hardware.lut import LookupTable
@@ -37,7 +38,7 @@ TaskKind = Literal["backbone", "candidate"]
 class EvalTask:
     """One evaluation. ``arch`` is a backbone arch (kind "backbone", with ``modality``) or a candidate.
 
-    ``genotype``: a fixed fusion to train instead of searching one (the FB+FF baseline); ``hardware``:
+    ``genotype``: a fixed fusion to train instead of searching one (FB+FF's dense hypernet); ``hardware``:
     whether the fusion search's loss has its latency and energy terms.
     """
 
@@ -92,6 +93,9 @@ class Evaluator:
         self.settings = FeatureSettings.from_config(self.cfg, self.device)
         self.cache = FeatureCache(self.settings, self.cfg.runtime.feature_cache_mb)
         train = self.dataset.split("train")
+        val = self.dataset.split("val")
+        self.val_parts = val_parts(len(val), self.cfg.search.val_score_fraction, self.cfg.runtime.seed)
+        self.val_score = val.subset(self.val_parts.score)  # the only val samples a reported metric reads
         self.calib = {
             m: np.asarray(train.inputs[m][calibration_indices(len(train), sn.bn_calib_samples, self.cfg.runtime.seed)])
             for m in self.cfg.modalities
@@ -104,18 +108,19 @@ class Evaluator:
         return result
 
     def backbone(self, task: EvalTask) -> EvalResult:
-        """Stage 1: BN-recalibrated val metric of the subnet, LUT cost of it as a standalone classifier."""
+        """Stage 1: BN-recalibrated metric of the subnet on the val score part (as every candidate's), LUT
+        cost of it as a standalone classifier."""
         assert task.modality is not None
-        metric = self.subnet_metric(task.modality, task.arch, "val")
+        metric = self.subnet_metric(task.modality, task.arch, self.val_score)
         cost = self.costs.cost({"backbones": {task.modality: task.arch}})
         return EvalResult(task, {"metric": metric_name(self.dataset.task), "val_metric": metric,
                                  "latency_ms": cost.latency_ms, "energy_mj": cost.energy_mj})
 
-    def subnet_metric(self, modality: str, arch: dict[str, Any], split: str) -> float:
-        """Metric of a backbone subnet as a classifier on ``split``, BatchNorm recalibrated on train."""
+    def subnet_metric(self, modality: str, arch: dict[str, Any], data: SplitData) -> float:
+        """Metric of a backbone subnet as a classifier on ``data``, BatchNorm recalibrated on train."""
         sn = self.cfg.supernet
         return evaluate_subnet(
-            self.supernets[modality], arch, modality, self.calib[modality], self.dataset.split(split),
+            self.supernets[modality], arch, modality, self.calib[modality], data,
             self.dataset.task, batch_size=sn.batch_size, device=self.device, channels_last=sn.channels_last,
         )
 
@@ -127,7 +132,8 @@ class Evaluator:
                 update={"exponents": fusion_cfg.exponents.model_copy(update={"latency": 0.0, "energy": 0.0})})
         if task.genotype is None:
             outcome = stage2(task.arch, self.supernets, self.dataset, self.lut, fusion_cfg, cache=self.cache,
-                             seed=self.cfg.runtime.seed, device=self.device)
+                             seed=self.cfg.runtime.seed, score_fraction=self.cfg.search.val_score_fraction,
+                             device=self.device)
             record, net = outcome.result, outcome.fusion
         else:
             record, net = self._fixed_fusion(task.arch, task.genotype)
@@ -135,19 +141,21 @@ class Evaluator:
         record.update(latency_ms=cost.latency_ms, energy_mj=cost.energy_mj)
         return EvalResult(task, record, fusion_payload(net))
 
-    def _fixed_fusion(self, candidate: dict[str, Any], genotype: dict[str, Any]) -> tuple[dict[str, Any], FusionNet]:
-        """Train a given fusion from scratch for the search + fine-tune epochs of stage 2 (no search)."""
+    def _fixed_fusion(self, candidate: dict[str, Any], genotype: dict[str, Any]) -> tuple[dict[str, Any], nn.Module]:
+        """Train a given fusion from scratch for the search + fine-tune epochs of stage 2 (no search), its
+        epoch chosen on the val select part, scored on the score part."""
         cfg = self.cfg.fusion
         features = candidate_features(self.cache, candidate["backbones"], self.supernets, self.dataset)
         train, val = (features.splits[s].to(self.device) for s in ("train", "val"))
-        torch.manual_seed(self.cfg.runtime.seed)
-        net = FusionNet(genotype, features.channels, cfg.channels, cfg.length, self.dataset.num_classes,
-                        cfg.dropout).to(self.device)
-        budget = cfg.model_copy(update={"finetune_epochs": cfg.epochs + cfg.finetune_epochs})
-        tuned = finetune(net, train, val, budget, self.dataset.task,
-                         torch.Generator().manual_seed(self.cfg.runtime.seed))
+        select, scored = val.subset(self.val_parts.select), val.subset(self.val_parts.score)
+        net, tuned = train_from_scratch(
+            lambda: build_fusion(genotype, features.channels, cfg.channels, cfg.length, self.dataset.num_classes,
+                                 cfg.dropout).to(self.device),
+            train, select, cfg, self.dataset.task, self.cfg.runtime.seed, cfg.epochs + cfg.finetune_epochs)
         record = {"candidate": candidate, "genotype": net.genotype, "metric": metric_name(self.dataset.task),
-                  "val_metric": tuned.val_metric, "best_epoch": tuned.best_epoch, "finetune_history": tuned.history}
+                  "val_metric": evaluate(net, scored, cfg.batch_size, self.dataset.task),
+                  "select_metric": tuned.select_metric, "best_epoch": tuned.best_epoch,
+                  "finetune_history": tuned.history}
         return record, net
 
 

@@ -185,7 +185,7 @@ def add_test_metrics(store: RunStore, front: list[Evaluation], make_evaluator: C
     for e in missing:
         if e.kind == "backbone":
             assert e.modality is not None
-            value = evaluator.subnet_metric(e.modality, e.arch, "test")
+            value = evaluator.subnet_metric(e.modality, e.arch, evaluator.dataset.split("test"))
         else:
             value = score_on_test(evaluator, e.arch, fusion_path(store.path.parent, e.key))
         store.set_test_metric(e.key, value)

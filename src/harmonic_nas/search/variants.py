@@ -4,15 +4,15 @@
 * ``sb-sf``: no hardware objectives (stage-1 and multimodal ranking on the metric alone, no hardware
   loss in the fusion search); latency and energy are still measured from the LUT.
 * ``fb-sf``: fixed backbones (the max subnets), searched fusion for each fusion macro choice.
-* ``fb-ff``: fixed backbones and a fixed dense fusion (:func:`dense_genotype`), trained, not searched.
+* ``fb-ff``: fixed backbones and the paper's dense fusion, the un-derived hypernet of the largest macro
+  (every tap, input pair and operator, uniform weights; :func:`harmonic_nas.space.fusion.dense_genotype`),
+  trained for the search + fine-tune epochs of stage 2, costed as all of it runs.
 * ``random``: candidates drawn at random, as many stage-2 evaluations per generation as the full method.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 VARIANTS = ("sb-sf-hw", "sb-sf", "fb-sf", "fb-ff", "random")
 
@@ -48,19 +48,3 @@ class Variant:
         """Generations this variant runs: the configured number if it evolves or samples at random each
         generation; one otherwise (the fixed-backbone baselines evaluate every macro choice once)."""
         return configured if self.evolves or self.name == "random" else 1
-
-
-def dense_genotype(taps_per_modality: Mapping[str, int], cells: int, nodes: int, operators: Sequence[str]) -> dict[str, Any]:
-    """The fixed fusion of FB+FF: cell 0 fuses the deepest tap of the first two modalities (the last two
-    taps if there is one), each later cell the previous cell with the deepest tap of the next modality;
-    every node applies ConcatFC (or the first operator) to the previous node and the cell's second input."""
-    taps = [[m, s] for m, n in taps_per_modality.items() for s in range(n)]
-    deepest = [i for i, (m, s) in enumerate(taps) if s == taps_per_modality[m] - 1]
-    op = "concat_fc" if "concat_fc" in operators else operators[0]
-    node_list = [{"inputs": [0, 1] if d == 0 else [1, d + 1], "op": op} for d in range(nodes)]
-    first = sorted(deepest[:2]) if len(deepest) > 1 else [len(taps) - 2, len(taps) - 1]
-    cell_list = [{"inputs": first, "nodes": node_list}]
-    for p in range(1, cells):
-        tap = deepest[p % len(deepest)]
-        cell_list.append({"inputs": [tap, len(taps) + p - 1], "nodes": [dict(n) for n in node_list]})
-    return {"taps": taps, "cells": cell_list}

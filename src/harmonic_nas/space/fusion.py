@@ -10,6 +10,12 @@ Cell input indices index ``taps + [outputs of earlier cells]``; node input indic
 ``[cell input i, cell input j] + [outputs of earlier nodes of the same cell]``. A cell's output is its
 last node (+ its first input), the network's output the last two cells, so some cells and nodes may feed
 nothing: :func:`live_parts` says which ones run.
+
+The fusion of the FB+FF baseline is not derived: it is the whole hypernet, every tap, every allowed input
+pair and every operator at every node with uniform weights (:func:`dense_genotype`)::
+
+    {"taps": [[modality, stage], ...],
+     "dense": {"cells": C, "nodes": D, "operators": [...], "min_modalities": k}}
 """
 
 from __future__ import annotations
@@ -90,13 +96,26 @@ def _index_pair(where: str, value: Any, size: int) -> list[int]:
     return [i, j]
 
 
-def validate_genotype(genotype: Any, operators: Sequence[str] | None = None) -> dict[str, Any]:
-    """A clean copy of ``genotype`` or an InvalidArchError naming the first bad field.
+def dense_genotype(taps_per_modality: dict[str, int], cells: int, nodes: int, operators: Sequence[str],
+                   min_modalities: int) -> dict[str, Any]:
+    """The FB+FF fusion as the paper defines it: the un-derived hypernet of a macro over every tap."""
+    return {"taps": [[m, s] for m, n in taps_per_modality.items() for s in range(n)],
+            "dense": {"cells": cells, "nodes": nodes, "operators": list(operators), "min_modalities": min_modalities}}
 
-    ``operators``: the allowed op names (default: any name); taps must be [modality, stage >= 0] pairs.
-    """
-    check_keys("fusion genotype", genotype, ("taps", "cells"))
-    taps = genotype["taps"]
+
+def is_dense(genotype: dict[str, Any]) -> bool:
+    """Whether ``genotype`` is the FB+FF hypernet rather than a derived micro-architecture."""
+    return "dense" in genotype
+
+
+def genotype_macro(genotype: dict[str, Any]) -> tuple[int, int]:
+    """(cells, nodes per cell) of a validated genotype, derived or dense."""
+    if is_dense(genotype):
+        return genotype["dense"]["cells"], genotype["dense"]["nodes"]
+    return len(genotype["cells"]), len(genotype["cells"][0]["nodes"])
+
+
+def _validate_taps(taps: Any) -> list[list[Any]]:
     if not isinstance(taps, (list, tuple)) or len(taps) < 2:
         raise InvalidArchError(f"fusion genotype: taps must list at least two [modality, stage] pairs, found {taps!r}")
     clean_taps: list[list[Any]] = []
@@ -109,6 +128,36 @@ def validate_genotype(genotype: Any, operators: Sequence[str] | None = None) -> 
         clean_taps.append([tap[0], tap[1]])
     if len({(m, s) for m, s in clean_taps}) != len(clean_taps):
         raise InvalidArchError("fusion genotype: taps lists a [modality, stage] pair twice")
+    return clean_taps
+
+
+def _validate_dense(genotype: Any, operators: Sequence[str] | None) -> dict[str, Any]:
+    check_keys("dense fusion genotype", genotype, ("taps", "dense"))
+    dense = genotype["dense"]
+    check_keys("dense fusion genotype: dense", dense, ("cells", "nodes", "operators", "min_modalities"))
+    for key in ("cells", "nodes", "min_modalities"):
+        value = dense[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidArchError(f"dense fusion genotype: dense.{key} must be a positive integer, found {value!r}")
+    ops = dense["operators"]
+    if not isinstance(ops, list) or not ops or not all(isinstance(op, str) for op in ops) or (
+            operators is not None and any(op not in operators for op in ops)):
+        allowed = f" from {list(operators)}" if operators is not None else ""
+        raise InvalidArchError(f"dense fusion genotype: dense.operators must be operator names{allowed}, found {ops!r}")
+    clean = {k: dense[k] for k in ("cells", "nodes", "min_modalities")}
+    return {"taps": _validate_taps(genotype["taps"]), "dense": {**clean, "operators": list(ops)}}
+
+
+def validate_genotype(genotype: Any, operators: Sequence[str] | None = None) -> dict[str, Any]:
+    """A clean copy of ``genotype`` (derived, or FB+FF's dense one) or an InvalidArchError naming the
+    first bad field.
+
+    ``operators``: the allowed op names (default: any name); taps must be [modality, stage >= 0] pairs.
+    """
+    if isinstance(genotype, dict) and "dense" in genotype:
+        return _validate_dense(genotype, operators)
+    check_keys("fusion genotype", genotype, ("taps", "cells"))
+    clean_taps = _validate_taps(genotype["taps"])
     cells = genotype["cells"]
     if not isinstance(cells, (list, tuple)) or not cells:
         raise InvalidArchError(f"fusion genotype: cells must be a non-empty list, found {cells!r}")
@@ -160,8 +209,12 @@ def _live_nodes(cell: dict[str, Any]) -> set[int]:
 
 
 def live_parts(genotype: dict[str, Any]) -> LiveParts:
-    """Cells reachable from the output cells, nodes reachable from each cell's last node, taps read."""
+    """Cells reachable from the output cells, nodes reachable from each cell's last node, taps read (all
+    of them in a dense genotype)."""
     num_taps = len(genotype["taps"])
+    if is_dense(genotype):
+        cells, nodes = genotype["dense"]["cells"], genotype["dense"]["nodes"]
+        return LiveParts(tuple(range(num_taps)), tuple(range(cells)), tuple(tuple(range(nodes)) for _ in range(cells)))
     cells = genotype["cells"]
     nodes = [_live_nodes(cell) for cell in cells]
     # Input i always feeds the residual; input j only if a live node reads it.

@@ -39,8 +39,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", str(exc))
-        what = f"it names the Python object {found.group(1)}" if found else "it holds more than tensors and plain data"
-        raise UserError(f"{path}: refused to load, {what}; harmonic-nas files hold only tensors and plain data "
-                        "(a crafted file could run code)") from None
+        if found:
+            raise UserError(f"{path}: refused to load, it names the Python object {found.group(1)}; harmonic-nas "
+                            "files hold only tensors and plain data (a crafted file could run code)") from None
+        reason = re.search(r"WeightsUnpickler error: \s*(.+)", str(exc))
+        raise UserError(f"{path}: unreadable checkpoint (not a file harmonic-nas wrote, or damaged: "
+                        f"{reason.group(1).strip() if reason else 'not a torch file'})") from None
     except Exception as exc:  # torch raises many types for a damaged file
         raise UserError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
