@@ -117,6 +117,13 @@ def test_next_generation_keeps_the_elites_and_uses_inherited_genes(full_run: dic
     keys = [space.candidate_hash(c) for c in population]
     assert set(g0["summary"]["elites"]) <= set(keys)
     assert len(population) == 4 and len(set(keys)) == 4
+    for g in (g0, g1):  # stage 2 evaluated population genomes as they are, or pairs of their backbones
+        members = {space.candidate_hash(c) for c in g["state"]["population"]}
+        archs = {m: [c["backbones"][m] for c in g["state"]["population"]] for m in space.backbones}
+        for e in store.evaluations("candidate"):
+            if e.generation == g["generation"]:
+                assert e.key in members or all(a in archs[m] for m, a in e.arch["backbones"].items())
+    assert not set(g0["summary"]["elites"]) & {e.key for e in store.evaluations("candidate") if e.generation == 1}
 
 
 def test_test_metric_of_the_final_front(full_run: dict[str, Any]) -> None:

@@ -7,12 +7,13 @@ One generation of the full method:
    and fill up with their children (binary tournament on rank and crowding, crossover with probability
    ``crossover_prob`` swapping same-modality blocks and macro genes, mutation with ``mutation_prob`` per
    block and per macro gene). Candidates already in the population are not added twice.
-2. Stage 1: every distinct backbone of each modality is scored (BN-recalibrated val metric, LUT latency
-   and energy as a standalone classifier); NSGA-II ranks each modality's backbones and keeps the top
-   ``top_fraction``.
-3. The kept backbones form k tuples, the i-th best of every modality together; a tuple inherits the macro
-   gene (C, D) of the candidate its first backbone came from. Each goes through stage 2 (fusion search,
-   derivation, fine-tune) and is costed as a whole network.
+2. Stage 1: every distinct backbone of each modality is scored (BN-recalibrated metric on the val score
+   part, LUT latency and energy as a standalone classifier); NSGA-II ranks each modality's backbones and
+   keeps the top ``top_fraction``.
+3. k candidates go to stage 2 (search/pairing.py): the population's own candidates whose backbones all
+   survived, as they are with their own (C, D); free slots filled by pairing the unused survivors rank by
+   rank. Candidates evaluated before (the elites) take no slot and keep their pairing. Each goes through
+   stage 2 (fusion search, derivation, fine-tune) and is costed as a whole network.
 4. NSGA-II on (1 - val metric, latency, energy) with constraint domination on the optional budgets keeps
    the elites (``elite_fraction`` of k, at least 2) among the previous elites and the new tuples.
 
@@ -40,6 +41,7 @@ from harmonic_nas.search.evaluator import EvalResult, EvalTask, WorkerSetupError
 from harmonic_nas.search.executors import Executor
 from harmonic_nas.search.indicators import hypervolume, pareto_mask
 from harmonic_nas.search.nsga2 import binary_tournament, crowding_distance, non_dominated_ranks, select_survivors
+from harmonic_nas.search.pairing import stage2_candidates
 from harmonic_nas.search.store import Evaluation, RunStore
 from harmonic_nas.search.variants import Variant
 from harmonic_nas.space.candidate import CandidateSpace
@@ -131,7 +133,9 @@ class SearchEngine:
         else:
             tuples = population
         keys = self._stage2(g, tuples)
-        pool = list(dict.fromkeys(elites + keys))
+        members = [self.space.candidate_hash(c) for c in population]  # evaluated before: no new slot, a rival
+        known = self.store.known_keys(members)
+        pool = list(dict.fromkeys(elites + keys + [k for k in members if k in known]))
         pool_evals = [self._get(k) for k in pool]
         chosen = select_survivors(objectives(pool_evals, self.variant.hardware), self.elites,
                                   self._violation(pool_evals))
@@ -210,34 +214,30 @@ class SearchEngine:
 
     # stage 1 ----------------------------------------------------------------------------------------
     def _stage1(self, g: int, population: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Score every distinct backbone, keep each modality's top ones, pair them rank by rank."""
-        ranked: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-        owner_macro: dict[str, dict[str, int]] = {}
+        """Score every distinct backbone, keep each modality's top ones, and choose the candidates for
+        stage 2 from them (search/pairing.py: the population's own candidates first)."""
         tasks: list[EvalTask] = []
-        per_modality: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        per_modality: dict[str, list[str]] = {}
         for m, space in self.space.backbones.items():
-            seen: dict[str, dict[str, Any]] = {}
-            for candidate in population:
-                arch = candidate["backbones"][m]
-                key = f"{m}:{space.arch_hash(arch)}"
-                if key not in seen:
-                    seen[key] = arch
-                    owner_macro.setdefault(key, candidate["macro"])
-            per_modality[m] = list(seen.items())
-            known = self.store.known_keys(seen)
-            tasks += [EvalTask(key, "backbone", arch, modality=m) for key, arch in seen.items() if key not in known]
+            archs = {self._backbone_key(m, c["backbones"][m]): c["backbones"][m] for c in population}
+            per_modality[m] = list(archs)
+            known = self.store.known_keys(archs)
+            tasks += [EvalTask(key, "backbone", arch, modality=m) for key, arch in archs.items() if key not in known]
         self._run(g, "stage 1", tasks)
-        for m, items in per_modality.items():
-            evals = [self._get(key) for key, _ in items]
-            order = select_survivors(objectives(evals, self.variant.hardware), self.tuples)
-            ranked[m] = [items[i] for i in order]
-        k = min(len(r) for r in ranked.values())
-        first = next(iter(ranked))
-        tuples = []
-        for i in range(k):
-            backbones = {m: ranked[m][i][1] for m in ranked}
-            tuples.append(self.space.normalize({"backbones": backbones, "macro": owner_macro[ranked[first][i][0]]}))
-        return tuples
+        survivors = {}
+        for m, keys in per_modality.items():
+            evals = [self._get(key) for key in keys]
+            survivors[m] = [keys[i] for i in select_survivors(objectives(evals, self.variant.hardware), self.tuples)]
+        evaluated = self.store.known_keys([self.space.candidate_hash(c) for c in population])
+        chosen = stage2_candidates(population, survivors, self._backbone_key, self.space.candidate_hash,
+                                   self.tuples, evaluated)
+        own = sum(1 for c in chosen if c in population)
+        self._log("stage", f"stage 1: {own} candidate(s) of the population go to stage 2 as they are, "
+                  f"{len(chosen) - own} paired from survivors", g)
+        return [self.space.normalize(c) for c in chosen]
+
+    def _backbone_key(self, modality: str, arch: dict[str, Any]) -> str:
+        return f"{modality}:{self.space.backbones[modality].arch_hash(arch)}"
 
     # stage 2 ----------------------------------------------------------------------------------------
     def _stage2(self, g: int, candidates: list[dict[str, Any]]) -> list[str]:
