@@ -197,6 +197,15 @@ def test_estimated_energy_is_power_times_time_and_says_so() -> None:
         EstimatedEnergy(0.0, model="nothing")
 
 
+def test_estimated_energy_per_call_scales_the_latency_statistic_not_the_metered_time(tmp_path: Path) -> None:
+    """A busy machine stretches the metered interval; the LUT's latency is a low quantile. The estimate
+    follows the latency alone, so it is not latency times that noise."""
+    meter = EstimatedEnergy.for_cpu(threads=1, watts_per_core=4.0)
+    assert meter.per_call(joules=100.0, calls=10, latency_s=0.002) == pytest.approx(0.008)
+    measured = RaplMeter(tmp_path)  # a real meter keeps the measured mean
+    assert measured.per_call(joules=1.0, calls=10, latency_s=0.002) == pytest.approx(0.1)
+
+
 def test_detect_prefers_real_meters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", None)
     empty = tmp_path / "empty"

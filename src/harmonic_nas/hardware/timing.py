@@ -224,16 +224,18 @@ def measure(
                 on_round()
     finally:
         gc.enable()
-    return [_summarise(times, energy, protocol.quantile) for times, energy in zip(samples, joules)]
+    return [_summarise(times, energy, protocol.quantile, meter) for times, energy in zip(samples, joules)]
 
 
-def _summarise(seconds: list[float], joules: float, quantile: float) -> Measurement:
-    """The quantile as latency, 1.4826 x the median absolute deviation as spread, mean energy per call."""
+def _summarise(seconds: list[float], joules: float, quantile: float, meter: EnergyMeter) -> Measurement:
+    """The quantile as latency, 1.4826 x the median absolute deviation as spread, the meter's energy per
+    call (a measured mean, or an estimate from the latency quantile)."""
     median = statistics.median(seconds)
     mad = statistics.median(abs(s - median) for s in seconds)
+    latency = float(np.quantile(seconds, quantile))
     return Measurement(
-        latency_ms=float(np.quantile(seconds, quantile)) * 1e3,
+        latency_ms=latency * 1e3,
         latency_std_ms=1.4826 * mad * 1e3,
-        energy_mj=joules * 1e3 / len(seconds),
+        energy_mj=meter.per_call(joules, len(seconds), latency) * 1e3,
         repeats=len(seconds),
     )

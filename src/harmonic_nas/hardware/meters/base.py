@@ -35,6 +35,11 @@ class EnergyMeter(ABC):
     def stop(self) -> float:
         """End the measurement begun by ``start()``; joules used in between."""
 
+    def per_call(self, joules: float, calls: int, latency_s: float) -> float:
+        """Joules of one call given ``joules`` measured over ``calls`` calls and the latency statistic the
+        LUT stores (``latency_s``): the measured mean."""
+        return joules / calls
+
 
 class PowerSampler:
     """Integrates instantaneous power read every ``interval`` seconds by a background thread.

@@ -7,7 +7,9 @@ import time
 from harmonic_nas.hardware.meters.base import Clock, EnergyMeter
 
 # A server core's share of package TDP is about 3.5 W (e.g. 225 W / 64 cores), a desktop core's 6-10 W;
-# 4 W per busy core is the stated default. It only scales latency: such "energy" ranks like latency.
+# 4 W per busy core is the stated default. It only scales latency: such "energy" ranks like latency, and it
+# scales the very latency statistic the LUT stores (not the mean time over the metered interval, which
+# made the estimate latency times measurement noise: up to 25x the latency under load).
 DEFAULT_WATTS_PER_CORE = 4.0
 # The PCIe slot limit, the floor of a discrete GPU's board power under load.
 DEFAULT_GPU_WATTS = 75.0
@@ -46,3 +48,7 @@ class EstimatedEnergy(EnergyMeter):
             raise RuntimeError("EstimatedEnergy.stop() without start()")
         elapsed, self._start = self.clock() - self._start, None
         return self.watts * elapsed
+
+    def per_call(self, joules: float, calls: int, latency_s: float) -> float:
+        """The stated model: ``watts`` x the latency statistic (whatever was metered in between)."""
+        return self.watts * latency_s
