@@ -112,9 +112,12 @@ def test_pareto_table_has_one_row_per_front_model(run: dict[str, Any]) -> None:
             assert value in table
     assert "<th>K</th><th>E</th><th>D</th>" in table and "<th>hidden</th><th>blocks</th><th>factor</th>" in table
     assert "val accuracy" in table and "test accuracy" in table
+    assert all(e.modalities_used == ["image", "thumb"] for e in run["front"])  # multimodal by construction
+    assert "<th rowspan=\"2\">reads</th>" in table and table.count("<td>image+thumb</td>") == len(run["front"])
     best = max(run["front"], key=lambda e: e.val_metric)
     gain = html.split("<dt>fusion gain</dt>")[1].split("</dd>")[0]
-    assert f"best multimodal {short_id(best.key)} (val {best.val_metric:.4f} / test {best.test_metric:.4f})" in gain
+    assert (f"best multimodal {short_id(best.key)} [image+thumb] (val {best.val_metric:.4f} / test "
+            f"{best.test_metric:.4f})") in gain
 
 
 def test_fusion_diagrams_and_ablation(run: dict[str, Any]) -> None:
@@ -208,3 +211,21 @@ def test_report_renders_in_headless_chromium(run: dict[str, Any], tmp_path: Path
     assert pixels.shape == (2000, 1280)
     assert pixels.std() > 20  # text, tables and plots, not a blank page
     assert (pixels < 128).mean() > 0.01
+
+
+def test_fusion_gain_counts_only_models_that_read_two_modalities() -> None:
+    from harmonic_nas.report.format import fusion_gain
+    from harmonic_nas.search.store import Evaluation
+
+    def model(key: str, val: float, taps: list[list[Any]], cells: list[dict[str, Any]]) -> Evaluation:
+        return Evaluation(key, "candidate", None, 0, {}, val, 1.0, 1.0, {"taps": taps, "cells": cells}, val, {}, 0.0)
+
+    taps = [["image", 0], ["image", 1], ["audio", 0]]
+    node = [{"inputs": [0, 1], "op": "sum"}]
+    image_only = model("aaaa0000", 0.9, taps, [{"inputs": [0, 1], "nodes": node}])
+    fused = model("bbbb0000", 0.7, taps, [{"inputs": [1, 2], "nodes": node}])
+    backbone = Evaluation("image:cccc0000", "backbone", "image", 0, {}, 0.6, 1.0, 1.0, None, 0.6, {}, 0.0)
+    assert image_only.modalities_used == ["image"] and fused.modalities_used == ["image", "audio"]
+    line = fusion_gain([image_only, fused], [backbone])
+    assert line is not None and line.startswith("best multimodal bbbb0000 [image+audio]") and "+10.0 points val" in line
+    assert "no Pareto model reads two or more modalities" in str(fusion_gain([image_only], [backbone]))

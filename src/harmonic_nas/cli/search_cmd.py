@@ -15,7 +15,7 @@ from harmonic_nas.config import load_config
 from harmonic_nas.config.io import apply_override, validate_config
 from harmonic_nas.console import console, make_progress
 from harmonic_nas.errors import UserError
-from harmonic_nas.report.format import fusion_gain
+from harmonic_nas.report.format import fusion_gain, modalities_text
 from harmonic_nas.search.variants import VARIANTS, Variant
 
 
@@ -122,14 +122,14 @@ def run_search_command(
 
 def front_table(front: list[Any], title: str) -> Table:
     table = Table(title=title)
-    for column in ("id", "backbones", "cells x nodes", "val", "test", "latency ms", "energy mJ"):
+    for column in ("id", "backbones", "cells x nodes", "reads", "val", "test", "latency ms", "energy mJ"):
         table.add_column(column, justify="right" if column in ("val", "test", "latency ms", "energy mJ") else "left")
     for e in front:
         macro = e.arch["macro"]
         backbones = " ".join(f"{m}:{_short(a)}" for m, a in e.arch["backbones"].items())
         test = "-" if e.test_metric is None else f"{e.test_metric:.4f}"
-        table.add_row(e.key[:10], backbones, f"{macro['cells']}x{macro['nodes']}", f"{e.val_metric:.4f}", test,
-                      f"{e.latency_ms:.3f}", f"{e.energy_mj:.3f}")
+        table.add_row(e.key[:10], backbones, f"{macro['cells']}x{macro['nodes']}", modalities_text(e),
+                      f"{e.val_metric:.4f}", test, f"{e.latency_ms:.3f}", f"{e.energy_mj:.3f}")
     return table
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harmonic_nas.fusion.diagram import genotype_dot, write_diagram
+from harmonic_nas.space.fusion import is_dense
 from harmonic_nas.search.store import Evaluation
 
 _PROLOG = re.compile(r"<\?xml.*?\?>|<!DOCTYPE.*?>|<!--.*?-->", re.DOTALL)
@@ -40,9 +41,11 @@ def fusion_diagram(evaluation: Evaluation, folder: Path, metric: str) -> Diagram
     genotype = evaluation.genotype or evaluation.result.get("genotype")
     if not genotype:
         return Diagram(evaluation.key, "", None, [], problem="no fusion genotype stored")
+    if is_dense(genotype):
+        return Diagram(evaluation.key, "", None, [], problem="FB+FF's dense fusion: every tap, pair and operator")
     macro = evaluation.arch.get("macro", {})
-    title = (f"{evaluation.key}: {macro.get('cells', '?')} cells x {macro.get('nodes', '?')} nodes, "
-             f"val {metric} {evaluation.val_metric:.4f}")
+    title = (f"{evaluation.key}: {macro.get('cells', '?')} cells x {macro.get('nodes', '?')} nodes, reads "
+             f"{'+'.join(evaluation.modalities_used) or '?'}, val {metric} {evaluation.val_metric:.4f}")
     path = folder / f"{evaluation.key}.dot"
     try:
         files = write_diagram(genotype, path, formats=("svg", "png"), title=title)

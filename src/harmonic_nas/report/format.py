@@ -66,11 +66,20 @@ def seconds(value: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def modalities_text(evaluation: Any) -> str:
+    """The modalities a model reads, e.g. "image+audio" ("-" if unknown)."""
+    return "+".join(evaluation.modalities_used) or "-"
+
+
 def fusion_gain(front: list[Any], backbones: list[Any]) -> str | None:
-    """How far the most accurate model of the front is above the best unimodal backbone, val and test."""
+    """How far the most accurate model of the front that reads two or more modalities is above the best
+    unimodal backbone (both scored on the val score part), val and test."""
     if not front or not backbones:
         return None
-    fused, single = max(front, key=lambda e: e.val_metric), max(backbones, key=lambda e: e.val_metric)
+    fused_models = [e for e in front if len(e.modalities_used) >= 2]
+    if not fused_models:
+        return "no Pareto model reads two or more modalities: no fusion gain to report"
+    fused, single = max(fused_models, key=lambda e: e.val_metric), max(backbones, key=lambda e: e.val_metric)
 
     def points(a: float | None, b: float | None) -> str:
         return "-" if a is None or b is None else f"{100 * (a - b):+.1f}"
@@ -78,7 +87,7 @@ def fusion_gain(front: list[Any], backbones: list[Any]) -> str | None:
     def pair(e: Any) -> str:
         return f"val {e.val_metric:.4f} / test " + ("-" if e.test_metric is None else f"{e.test_metric:.4f}")
 
-    return (f"best multimodal {short_id(fused.key)} ({pair(fused)}) vs best unimodal {single.modality} "
+    return (f"best multimodal {short_id(fused.key)} [{modalities_text(fused)}] ({pair(fused)}) vs best unimodal {single.modality} "
             f"{short_id(single.key)} ({pair(single)}): "
             f"{points(fused.val_metric, single.val_metric)} points val, "
             f"{points(fused.test_metric, single.test_metric)} points test")

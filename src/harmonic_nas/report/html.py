@@ -15,7 +15,7 @@ from markupsafe import Markup
 from harmonic_nas import __version__
 from harmonic_nas.report.data import ReportData, VariantRun, pareto_of
 from harmonic_nas.report.diagrams import Diagram
-from harmonic_nas.report.format import arch_fields, arch_kind, fusion_gain, metric, seconds, short_id
+from harmonic_nas.report.format import arch_fields, arch_kind, fusion_gain, metric, modalities_text, seconds, short_id
 from harmonic_nas.search.store import Evaluation
 
 
@@ -52,7 +52,8 @@ def _model_row(e: Evaluation, columns: list[tuple[str, list[str]]]) -> dict[str,
     macro = e.arch.get("macro", {})
     return {
         "id": short_id(e.key), "key": e.key, "generation": e.generation, "backbones": cells,
-        "cells": macro.get("cells", "–"), "nodes": macro.get("nodes", "–"), "val": metric(e.val_metric),
+        "cells": macro.get("cells", "–"), "nodes": macro.get("nodes", "–"), "reads": modalities_text(e),
+        "val": metric(e.val_metric),
         "test": metric(e.test_metric), "latency": f"{e.latency_ms:.3f}", "energy": f"{e.energy_mj:.3f}",
     }
 
@@ -151,7 +152,8 @@ def render(data: ReportData, images: dict[str, Image], diagrams: list[Diagram]) 
     by_key = {e.key: e for e in run.front}
     figures = [{"key": d.key, "id": short_id(d.key), "svg": Markup(d.svg) if d.svg else None, "dot": d.dot,
                 "problem": d.problem, "files": [f.name for f in d.files],
-                "macro": by_key[d.key].arch.get("macro", {}) if d.key in by_key else {}}
+                "macro": by_key[d.key].arch.get("macro", {}) if d.key in by_key else {},
+                "reads": modalities_text(by_key[d.key]) if d.key in by_key else ""}
                for d in diagrams]
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(TEMPLATE).render(
@@ -217,14 +219,16 @@ TEMPLATE = """<!DOCTYPE html>
 
 <h2 id="pareto">Pareto models</h2>
 <p class="note">{{ front_note }} Backbones: K kernel sizes and E expand ratios of the active blocks, stage
-after stage, D depth per stage (MobileNetV3); hidden units, blocks and maxout factor (Maxout).</p>
+after stage, D depth per stage (MobileNetV3); hidden units, blocks and maxout factor (Maxout). "reads": the
+modalities whose taps the fusion network reads. Val metrics are measured on the val score part, which no
+architecture step or epoch choice saw.</p>
 {% if rows %}
 <table class="pareto">
   <thead>
     <tr><th rowspan="2">id</th><th rowspan="2" class="num">gen</th>
 {% for modality, labels in columns %}      <th colspan="{{ labels|length }}">{{ modality }}</th>
 {% endfor %}
-      <th rowspan="2" class="num">cells</th><th rowspan="2" class="num">nodes</th>
+      <th rowspan="2" class="num">cells</th><th rowspan="2" class="num">nodes</th><th rowspan="2">reads</th>
       <th rowspan="2" class="num">val {{ metric }}</th><th rowspan="2" class="num">test {{ metric }}</th>
       <th rowspan="2" class="num">latency (ms)</th><th rowspan="2" class="num">energy (mJ)</th></tr>
     <tr>{% for modality, labels in columns %}{% for label in labels %}<th>{{ label }}</th>{% endfor %}{% endfor %}</tr>
@@ -233,7 +237,7 @@ after stage, D depth per stage (MobileNetV3); hidden units, blocks and maxout fa
 {% for row in rows %}
     <tr><td class="id" title="{{ row.key }}">{{ row.id }}</td><td class="num">{{ row.generation }}</td>
 {% for value in row.backbones %}<td class="arch">{{ value }}</td>{% endfor %}
-<td class="num">{{ row.cells }}</td><td class="num">{{ row.nodes }}</td><td class="num">{{ row.val }}</td>
+<td class="num">{{ row.cells }}</td><td class="num">{{ row.nodes }}</td><td>{{ row.reads }}</td><td class="num">{{ row.val }}</td>
 <td class="num">{{ row.test }}</td><td class="num">{{ row.latency }}</td><td class="num">{{ row.energy }}</td></tr>
 {% endfor %}
   </tbody>
@@ -298,7 +302,7 @@ by the derived network. DOT, SVG and PNG files are in fusion/ beside this page.<
 <div class="diagrams">
 {% for f in figures %}
 <figure class="diagram">
-  <figcaption><b title="{{ f.key }}">{{ f.id }}</b>{% if f.macro %}: {{ f.macro.cells }} cells x {{ f.macro.nodes }} nodes{% endif %}
+  <figcaption><b title="{{ f.key }}">{{ f.id }}</b>{% if f.macro %}: {{ f.macro.cells }} cells x {{ f.macro.nodes }} nodes{% endif %}{% if f.reads %}, reads {{ f.reads }}{% endif %}
 {% if f.problem %} ({{ f.problem }}){% endif %}</figcaption>
 {% if f.svg %}
   {{ f.svg }}

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from harmonic_nas.errors import UserError
+from harmonic_nas.space.fusion import genotype_modalities
 
 FORMAT = "harmonic-nas-run/1"
 FILENAME = "run.sqlite"
@@ -90,6 +91,13 @@ class Evaluation:
     test_metric: float | None
     result: dict[str, Any]
     seconds: float
+
+    @property
+    def modalities_used(self) -> list[str]:
+        """The modalities this model reads: a backbone's own; a candidate's, those its fusion reads."""
+        if self.kind == "backbone":
+            return [self.modality] if self.modality else []
+        return genotype_modalities(self.genotype) if self.genotype else []
 
     @property
     def objectives(self) -> tuple[float, float, float]:

@@ -230,3 +230,9 @@ def live_parts(genotype: dict[str, Any]) -> LiveParts:
         cells=tuple(sorted(live_cells)),
         nodes=tuple(tuple(sorted(n)) if p in live_cells else () for p, n in enumerate(nodes)),
     )
+
+
+def genotype_modalities(genotype: dict[str, Any]) -> list[str]:
+    """The modalities whose taps the network of ``genotype`` reads, in tap order."""
+    live = live_parts(genotype)
+    return list(dict.fromkeys(genotype["taps"][t][0] for t in live.taps))
