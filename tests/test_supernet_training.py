@@ -13,8 +13,9 @@ from torch import nn
 
 from harmonic_nas.config import validate_config
 from harmonic_nas.errors import UserError
-from harmonic_nas.metrics import score
+from harmonic_nas.metrics import score, task_loss
 from harmonic_nas.supernet import SupernetFiles, SupernetTrainer, load_supernet, recalibrate_bn
+from harmonic_nas.supernet.augment import spec_augment
 from harmonic_nas.supernet.checkpoint import load_checkpoint
 
 DEVICE = torch.device("cpu")
@@ -188,3 +189,56 @@ def test_a_finished_supernet_is_reused_only_with_the_same_settings(tmp_path: Pat
     changed = SupernetTrainer(small_config(tmp_path, epochs=2), "image", mnist_pair, DEVICE, show_progress=False)
     with pytest.raises(UserError, match="trained with other settings.*--force"):
         changed.finished_metrics()
+
+
+# the small-budget recipe ----------------------------------------------------------------------------------
+def test_warmup_then_cosine(tmp_path: Path, mnist_pair: Any) -> None:
+    cfg = small_config(tmp_path, epochs=2, lr=1e-2, min_lr=1e-4, warmup_epochs=0.5)
+    trainer = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False)
+    steps, warm = 2 * trainer.steps_per_epoch, trainer.steps_per_epoch // 2
+    lrs = []
+    for _ in range(steps):
+        lrs.append(trainer.optimizer.param_groups[0]["lr"])
+        trainer.optimizer.step()
+        trainer.scheduler.step()
+    assert lrs[0] == pytest.approx(1e-2 / warm)
+    assert all(a < b for a, b in zip(lrs[:warm], lrs[1 : warm + 1])) and lrs[warm] == pytest.approx(1e-2)
+    assert all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1 :])) and lrs[-1] < 2e-3
+
+
+def test_label_smoothing_reaches_the_max_subnets_loss() -> None:
+    logits, targets = torch.randn(8, 10), torch.randint(0, 10, (8,))
+    smooth = task_loss(logits, targets, "multiclass", 0.1)
+    by_hand = (0.9 * torch.nn.functional.cross_entropy(logits, targets)
+               - 0.1 * logits.log_softmax(-1).mean(-1).mean())
+    assert smooth == pytest.approx(float(by_hand), rel=1e-5)
+    assert task_loss(logits, targets, "multiclass") == pytest.approx(float(torch.nn.functional.cross_entropy(logits, targets)))
+
+
+def test_spec_augment_masks_bands_alike_in_one_process_or_in_shards() -> None:
+    x = torch.ones(6, 1, 20, 30)
+    whole = spec_augment(x, 2, 0.2, torch.Generator().manual_seed(3))
+    parts = [spec_augment(x[o : o + 3], 2, 0.2, torch.Generator().manual_seed(3), total=6, offset=o) for o in (0, 3)]
+    assert torch.equal(whole, torch.cat(parts))
+    zeroed = (whole == 0).float().mean()
+    assert 0.0 < zeroed < 0.6  # some bands, never the whole spectrogram
+    rows, cols = (whole[:, 0] == 0).all(dim=2), (whole[:, 0] == 0).all(dim=1)
+    assert rows.any() and cols.any()  # whole frequency rows and whole time columns
+    assert not torch.equal(whole, spec_augment(x, 2, 0.2, torch.Generator().manual_seed(4)))
+
+
+def test_new_recipe_options_at_their_defaults_keep_old_fingerprints(tmp_path: Path, mnist_pair: Any) -> None:
+    from harmonic_nas.space.encoding import stable_hash
+
+    cfg = small_config(tmp_path)
+    trainer = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False)
+    old_keys = set(cfg.supernet.model_dump()) - {"warmup_epochs", "label_smoothing", "spec_masks", "spec_mask_width",
+                                                 "bf16", "patience", "eval_random_subnets"}
+    before = stable_hash({"space": cfg.modalities["image"].model_dump(mode="json"),
+                          "dataset": cfg.dataset.model_dump(mode="json", exclude={"cache_dir"}),
+                          "train": cfg.supernet.model_dump(mode="json", include=old_keys),
+                          "seed": cfg.runtime.seed, "modality": "image"})
+    assert trainer.fingerprint() == before
+    changed = SupernetTrainer(small_config(tmp_path, label_smoothing=0.1), "image", mnist_pair, DEVICE,
+                              show_progress=False)
+    assert changed.fingerprint() != before

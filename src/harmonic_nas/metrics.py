@@ -12,9 +12,12 @@ def metric_name(task: Task) -> str:
     return "accuracy" if task == "multiclass" else "f1_weighted"
 
 
-def task_loss(logits: torch.Tensor, targets: torch.Tensor, task: Task) -> torch.Tensor:
+def task_loss(logits: torch.Tensor, targets: torch.Tensor, task: Task, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy (multiclass, optionally label-smoothed) or binary cross-entropy (multilabel)."""
     if task == "multiclass":
-        return torch.nn.functional.cross_entropy(logits, targets)
+        return torch.nn.functional.cross_entropy(logits, targets, label_smoothing=label_smoothing)
+    if label_smoothing:
+        targets = targets * (1 - label_smoothing) + label_smoothing / 2
     return torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
 
 

@@ -80,7 +80,15 @@ class SupernetTraining(StrictModel):
     batch_size: PositiveInt = 128
     lr: PositiveFloat = 1e-3
     min_lr: float = Field(0.0, ge=0.0)
+    warmup_epochs: float = Field(
+        0.0, ge=0.0, description="Linear learning-rate warm-up over this many epochs (from lr / its steps), then the "
+        "cosine decay.")
     weight_decay: float = Field(1e-4, ge=0.0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="Label smoothing of the max subnet's loss.")
+    spec_masks: int = Field(
+        0, ge=0, description="SpecAugment for audio modalities: this many time and this many frequency bands of "
+        "each training spectrogram set to 0 (the standardised mean); 0 turns it off.")
+    spec_mask_width: float = Field(0.15, gt=0.0, le=1.0, description="Widest band of spec_masks, share of the axis.")
     random_subnets: int = Field(2, ge=0, description="N in the sandwich rule: max + min + N random subnets per step.")
     distill: bool = Field(True, description="In-place distillation from the max subnet to the others.")
     patience: PositiveInt = Field(5, description="Early stopping: epochs without val improvement of the max subnet.")

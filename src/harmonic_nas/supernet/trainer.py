@@ -26,12 +26,14 @@ from harmonic_nas.metrics import distill_loss, metric_name, task_loss
 from harmonic_nas.runtime import step_rng
 from harmonic_nas.space.encoding import stable_hash
 from harmonic_nas.data.batches import batch_indices, iterate_batches, to_device
+from harmonic_nas.supernet.augment import spec_augment
 from harmonic_nas.supernet.checkpoint import load_checkpoint, save_atomic
 from harmonic_nas.supernet.distributed import Dist, Shard, prepare_model, training_shard
 from harmonic_nas.supernet.evaluate import calibration_indices, evaluate_subnet
 from harmonic_nas.supernet.store import SupernetFiles, save_supernet
 
 EVAL_BATCH = 128  # larger inference batches were slower on CPU (DESIGN notes)
+LEGACY_DEFAULTS = {"bf16": False, "warmup_epochs": 0.0, "label_smoothing": 0.0, "spec_masks": 0, "spec_mask_width": 0.15}
 
 
 @dataclass
@@ -93,9 +95,8 @@ class SupernetTrainer:
             prepare_model(self.model)  # BatchNorm and dropout over the global batch
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.train_cfg.lr, weight_decay=self.train_cfg.weight_decay)
         self.steps_per_epoch = max(1, len(self.train) // self.train_cfg.batch_size)
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.optimizer, T_max=self.train_cfg.epochs * self.steps_per_epoch, eta_min=self.train_cfg.min_lr
-        )
+        self.scheduler = self._schedule()
+        self.augments = self.spec.kind == "audio" and self.train_cfg.spec_masks > 0
         self.epoch = 0
         self.best_metric = -1.0
         self.best_epoch = -1
@@ -104,11 +105,23 @@ class SupernetTrainer:
         self.finished = False
         self.history: list[dict[str, Any]] = []
 
+    def _schedule(self) -> torch.optim.lr_scheduler.LRScheduler:
+        """Cosine decay to ``min_lr`` over all steps, after a linear warm-up of ``warmup_epochs``."""
+        cfg, opt = self.train_cfg, self.optimizer
+        total = cfg.epochs * self.steps_per_epoch
+        warm = min(total - 1, round(cfg.warmup_epochs * self.steps_per_epoch))
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total - max(0, warm), eta_min=cfg.min_lr)
+        if warm <= 0:
+            return cosine
+        ramp = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1.0 / warm, end_factor=1.0, total_iters=warm)
+        return torch.optim.lr_scheduler.SequentialLR(opt, [ramp, cosine], milestones=[warm])
+
     # -- identity of a training run: resuming with other settings would silently mix two runs
     def fingerprint(self) -> str:
         exclude = {"patience", "eval_random_subnets"}
-        if not self.train_cfg.bf16:
-            exclude.add("bf16")  # the default: fingerprints from before the option existed stay valid
+        # Options at their defaults leave the fingerprint as it was before they existed: supernets trained
+        # then stay valid.
+        exclude |= {k for k, v in LEGACY_DEFAULTS.items() if getattr(self.train_cfg, k) == v}
         train = self.train_cfg.model_dump(mode="json", exclude=exclude)
         return stable_hash(
             {
@@ -164,7 +177,7 @@ class SupernetTrainer:
         self.model.set_active(archs[0])
         with self._forward(shard):
             teacher = self.model(x).logits.float()
-            loss = task_loss(teacher, y, task)
+            loss = task_loss(teacher, y, task, self.train_cfg.label_smoothing)
         (loss if weight == 1.0 else loss * weight).backward()
         total = loss.item()
         for arch in archs[1:]:
@@ -188,6 +201,14 @@ class SupernetTrainer:
             if shard is not None:
                 stack.enter_context(training_shard(shard))
             yield
+
+    def augment(self, x: torch.Tensor, epoch: int, step: int, shard: Shard | None) -> torch.Tensor:
+        """SpecAugment masks drawn from (seed, epoch, step) alone: the same on resume and on every rank."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch * 100_003 + step)
+        cfg = self.train_cfg
+        if shard is None:
+            return spec_augment(x, cfg.spec_masks, cfg.spec_mask_width, generator)
+        return spec_augment(x, cfg.spec_masks, cfg.spec_mask_width, generator, shard.total, shard.offset)
 
     def sandwich(self, epoch: int, step: int) -> list[dict[str, Any]]:
         """max, min and N random subnets; the random ones depend only on (seed, epoch, step)."""
@@ -222,6 +243,8 @@ class SupernetTrainer:
         seen = 0
         start = time.perf_counter()
         for step, (x, y, shard) in enumerate(self._batches(order)):
+            if self.augments:
+                x = self.augment(x, epoch, step, shard)
             loss = self.train_step(x, y, self.sandwich(epoch, step), shard)
             losses.append(loss if shard is None else loss * shard.weight)
             seen += len(y) if shard is None else shard.total
