@@ -9,6 +9,7 @@ import click
 
 from harmonic_nas import __version__
 from harmonic_nas.errors import UserError
+from harmonic_nas.files import is_user_os_error, os_error_line
 
 
 class _Group(click.Group):
@@ -18,8 +19,12 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+            _fail(str(exc), exc.exit_code)
+        except OSError as exc:
+            if not is_user_os_error(exc):
+                raise
+            # A file the user named or a disk that is full or read-only, met where no UserError said so.
+            _fail(os_error_line(exc, action=None), UserError.exit_code)
         except KeyboardInterrupt:
             click.echo(
                 "interrupted: finished work is kept; run the same command again to continue "
@@ -27,6 +32,11 @@ class _Group(click.Group):
                 err=True,
             )
             sys.exit(130)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from rich.table import Table
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console, make_progress
 from harmonic_nas.errors import UserError
+from harmonic_nas.jsonfile import write_json
 
 
 def _diff(value: float) -> str:
@@ -96,8 +96,7 @@ def reproduce(arch_path: Path, config_path: Path, epochs: int | None, out: Path 
         result = job.run(on_epoch)
     record = result.record
     path = out or cfg.run_dir / "reproduce" / f"{record['candidate_id']}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_json(path, record)
     save_fusion(result.net, path.with_suffix(".pt"))
     console.print(reproduce_table(record))
     console.log(f"wrote {path} and {path.with_suffix('.pt')}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import click
 
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console, make_progress
-from harmonic_nas.jsonfile import read_json
+from harmonic_nas.jsonfile import read_json, write_json
 from harmonic_nas.runtime import configure_threads, resolve_device
 
 
@@ -66,8 +65,7 @@ def fusion_search(
                          device=torch_device, on_epoch=on_epoch)
     result = outcome.result
     out = out_path or cfg.run_dir / "fusion-search" / f"{result['candidate_id']}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_json(out, result)
     save_fusion(outcome.fusion, out.with_suffix(".pt"))
     drawn = write_diagram(result["genotype"], out.with_suffix(".dot"), title=f"candidate {result['candidate_id']}")
     console.log(

@@ -13,6 +13,7 @@ from harmonic_nas.config import load_config
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.console import console
 from harmonic_nas.errors import UserError
+from harmonic_nas.files import write_text
 
 
 def input_shapes(
@@ -129,7 +130,7 @@ def profile_command(
         table.save(out)
         stem = out.with_suffix("")
         report_path = stem.with_name(stem.name + ".validation.json")
-        report_path.write_text(report.to_json() + "\n", encoding="utf-8")
+        write_text(report_path, report.to_json() + "\n")
         figure = plot(report, stem.with_name(stem.name + ".validation.png"))
         _print_figures(report.figures, validate_n)
         console.log(f"calibration stored in {out}; report {report_path}, plot {figure}")

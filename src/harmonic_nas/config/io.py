@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.errors import UserError
+from harmonic_nas.files import write_text
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
@@ -125,6 +126,4 @@ def _short(value: Any) -> str:
 
 def dump_config(config: ExperimentConfig, path: str | Path) -> None:
     """Write the resolved config (all defaults filled in) next to the run's results."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    data = config.model_dump(mode="json")
-    Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    write_text(path, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))

@@ -7,7 +7,6 @@ corrupt cache is rebuilt instead of silently used."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import numpy as np
 
 from harmonic_nas.data.base import SPLITS, ArrayDataset, ModalitySpec, SplitData, Task
 from harmonic_nas.data.progress import Reporter
+from harmonic_nas.jsonfile import write_json
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -192,15 +192,9 @@ def finalise(
             "splits": splits,
         }
     )
-    _write_json(root / MANIFEST, manifest)
+    write_json(root / MANIFEST, manifest, indent=1)
     _record_stats(root, manifest)
     return manifest
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _stat_key(path: Path) -> list[int]:
@@ -211,7 +205,7 @@ def _stat_key(path: Path) -> list[int]:
 def _record_stats(root: Path, manifest: dict[str, Any]) -> None:
     """File stats at the time the checksums held: an unchanged stat lets an open skip re-reading."""
     stats = {e["path"]: _stat_key(root / e["path"]) for s in manifest["splits"].values() for e in s["files"].values()}
-    _write_json(root / ".verified.json", stats)
+    write_json(root / ".verified.json", stats, indent=1)
 
 
 def read_manifest(root: Path) -> dict[str, Any]:

@@ -8,11 +8,8 @@ must fail loudly, never cost a model wrongly.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +20,7 @@ from pydantic import Field, PositiveInt, StringConstraints, ValidationError
 
 from harmonic_nas.config.schema import HardwareConfig, StrictModel
 from harmonic_nas.errors import UserError
+from harmonic_nas.files import write_text
 from harmonic_nas.hardware.calibration import Calibration
 from harmonic_nas.hardware.host import cpu_model, library_versions
 from harmonic_nas.hardware.specs import LayerSpec, lut_key
@@ -153,7 +151,7 @@ class LookupTable:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ValueError("LookupTable.save needs a path: the table was neither loaded nor saved before")
-        _write_atomic(target, self._to_text())
+        write_text(target, self._to_text())
         self.path = target
         return target
 
@@ -265,21 +263,6 @@ def _range(values: list[float]) -> tuple[float, float]:
     if not values:
         raise ValueError("a LUT range needs at least one key")
     return min(values), max(values)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 _PATTERN_HINTS = {

@@ -7,9 +7,10 @@ tensors, numbers, strings, lists and dicts, which that restricted loader accepts
 
 from __future__ import annotations
 
-import os
+import io
 import pickle
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,23 @@ import torch
 from torch.torch_version import TorchVersion
 
 from harmonic_nas.errors import UserError
+from harmonic_nas.files import write_bytes
 
 # Model files of earlier releases stored torch.__version__ itself, a str subclass that carries no code.
 _SAFE_GLOBALS = [TorchVersion]
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """``torch.save`` of ``obj``, atomically. Serialised in memory first: torch reports a full disk as a
+    RuntimeError that names no file, Python's own write as an OSError we can name."""
+    write_bytes(path, serialised(lambda buffer: torch.save(obj, buffer)))
+
+
+def serialised(save: Callable[[io.BytesIO], object]) -> memoryview:
+    """The bytes a torch writer (``torch.save``, ``torch.jit.save``, ``torch.onnx.export``) produces."""
+    buffer = io.BytesIO()
+    save(buffer)
+    return buffer.getbuffer()
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -44,3 +52,4 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
                         "(a crafted file could run code)") from None
     except Exception as exc:  # torch raises many types for a damaged file
         raise UserError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+

@@ -22,6 +22,7 @@ from harmonic_nas.config import ExperimentConfig
 from harmonic_nas.console import console, make_progress
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.errors import UserError
+from harmonic_nas.jsonfile import write_json
 from harmonic_nas.metrics import distill_loss, metric_name, task_loss
 from harmonic_nas.runtime import step_rng
 from harmonic_nas.space.encoding import stable_hash
@@ -363,7 +364,7 @@ class SupernetTrainer:
                 self.model.load_state_dict(self.best_state)
             metrics = self.final_metrics()
             save_supernet(self.files, self.model, self.space_cfg, self.spec, self.dataset, metrics)
-            self.files.metrics.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+            write_json(self.files.metrics, metrics)
             return metrics
 
         return self.dist.on_main(finish, all_threads=True)
