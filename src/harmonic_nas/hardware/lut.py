@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt, StringConstraints, ValidationError
 
 from harmonic_nas.config.schema import HardwareConfig, StrictModel
-from harmonic_nas.errors import UserError
+from harmonic_nas.errors import UserError, short_repr
 from harmonic_nas.files import write_text
 from harmonic_nas.hardware.calibration import Calibration
 from harmonic_nas.hardware.host import cpu_model, library_versions
@@ -289,7 +289,6 @@ def _describe(exc: ValidationError, path: Path) -> str:
     if first["type"] == "string_pattern_mismatch" and loc:
         message = _PATTERN_HINTS.get(str(loc[-1]), message)
     if first["type"] not in ("missing", "extra_forbidden"):
-        found = repr(first.get("input"))
-        message += f", found {found if len(found) <= 60 else found[:57] + '...'}"
+        message += f", found {short_repr(first.get('input'))}"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{path}: {where or '<top level>'}: {message}{more}"
