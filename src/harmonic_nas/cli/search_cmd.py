@@ -33,7 +33,7 @@ def resolve_config(
         return load_config(config_path, sets)
     folder = _variant_dir(resume, variant)  # type: ignore[arg-type]
     with RunStore.open(folder) as store:
-        raw = store.meta()["config"]
+        raw = store.raw_config()
     for item in overrides:
         apply_override(raw, item)
     cfg = validate_config(raw, f"{folder}/run.sqlite")
@@ -165,15 +165,18 @@ def status(run_dir: Path, variant: str) -> None:
 
     with RunStore.open(_variant_dir(run_dir, variant)) as store:
         meta = store.meta()
-        cfg = meta["config"]
+        cfg = validate_config(store.raw_config(), str(store.path))
         generations = store.generations()
         candidates = store.evaluations("candidate")
         backbones = store.evaluations("backbone")
         front = store.pareto_front()
         events = store.events(8)
-    total = Variant(meta["variant"]).generations(cfg["search"]["generations"])
+    stored_variant = meta.get("variant")
+    if stored_variant not in VARIANTS:
+        raise UserError(f"{store.path}: stored variant {stored_variant!r}, expected one of {', '.join(VARIANTS)}")
+    total = Variant(stored_variant).generations(cfg.search.generations)
     finished = [g for g in generations if g["summary"] is not None]
-    console.print(f"[bold]{cfg['name']}[/] ({meta['variant']}): generation {len(finished)}/{total} finished; "
+    console.print(f"[bold]{cfg.name}[/] ({stored_variant}): generation {len(finished)}/{total} finished; "
                   f"{len(backbones)} backbone and {len(candidates)} multimodal evaluations stored")
     if finished:
         last = finished[-1]["summary"]

@@ -57,10 +57,8 @@ class RunContext:
             raise UserError(f"{run_dir}: run directory not found")
         with RunStore.open(run_dir) as store:
             meta = store.meta()
+            raw = dict(store.raw_config())
             front = store.pareto_front()
-        if "config" not in meta:
-            raise UserError(f"{run_dir / 'run.sqlite'}: the store has no config")
-        raw = dict(meta["config"])
         raw["output"] = {**raw.get("output", {}), "run_dir": str(run_root(run_dir, meta))}
         cfg = validate_config(raw, f"{run_dir / 'run.sqlite'}")
         dataset = dataset or load_dataset(cfg.dataset, seed=cfg.runtime.seed)
