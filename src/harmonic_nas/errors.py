@@ -1,10 +1,14 @@
-"""The one exception type a user should ever see: a single line, exit status 2, no traceback; and a
-value shown in such a line in bounded length."""
+"""The one exception type a user should ever see: a single line, exit status 2, no traceback; and the
+pieces of such lines (the Ctrl-C message, a value shown in a bounded length)."""
 
 from __future__ import annotations
 
 import reprlib
 from typing import Any
+
+INTERRUPTED = ("interrupted: finished work is kept; run the same command again to continue "
+               "(train-supernet, search: add --resume)")
+
 
 class UserError(Exception):
     """Bad input from the user (config, files, data, arguments).
