@@ -46,6 +46,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         with torch.serialization.safe_globals(_SAFE_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if not _looks_like_torch_file(path):  # garbage or a truncated copy, not a crafted file
+            raise UserError(f"{path}: unreadable checkpoint (not a torch file: neither a zip archive nor a "
+                            "pickle)") from None
         found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", str(exc))
         what = f"it names the Python object {found.group(1)}" if found else "it holds more than tensors and plain data"
         raise UserError(f"{path}: refused to load, {what}; harmonic-nas files hold only tensors and plain data "
@@ -53,3 +56,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as exc:  # torch raises many types for a damaged file
         raise UserError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
 
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """torch.save writes a zip archive; files of old torch versions are a pickle (PROTO opcode first)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return head == b"PK\x03\x04" or head[:1] == b"\x80"
