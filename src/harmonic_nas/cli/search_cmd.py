@@ -111,8 +111,10 @@ def run_search_command(
 
             store, front = run_search(run, variant, pool, resume=not force, force=force,
                                       on_progress=on_progress, on_generation=on_generation)
-    finally:
-        pool.close()
+    except BaseException:  # Ctrl-C or an error: stop the workers now, not after their evaluations
+        pool.abort()
+        raise
+    pool.close()
     with store:
         console.print(front_table(front, f"Pareto front ({variant.name})"))
         line = fusion_gain(front, best_backbones(store))
