@@ -111,7 +111,9 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     # A misspelt key also shows up as a missing one: name the misspelling first, it is the cause.
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
-    loc = ".".join(str(p) for p in first["loc"] if not _is_union_tag(p)) or "<top level>"
+    loc = ".".join(str(p) for p in first["loc"] if not _is_union_tag(p) and p != "[key]") or "<top level>"
+    if first["loc"][-1:] == ("[key]",):
+        loc += " (the name)"
     kind = first["type"]
     found = first.get("input")
     if kind == "extra_forbidden":

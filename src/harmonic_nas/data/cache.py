@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from harmonic_nas.config.schema import MODALITY_PATTERN
 from harmonic_nas.data.base import SPLITS, ArrayDataset, ModalitySpec, SplitData, Task
 from harmonic_nas.data.progress import Reporter
 from harmonic_nas.jsonfile import write_json
@@ -23,7 +24,7 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 TARGETS = "_targets"
 _META_PREFIX = "_meta."
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_NAME = re.compile(MODALITY_PATTERN)
 _CHUNK = 8192  # samples per chunk when normalising in place
 
 
