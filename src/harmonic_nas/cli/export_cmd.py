@@ -9,9 +9,9 @@ from typing import Any
 import click
 from rich.table import Table
 
+from harmonic_nas.cli.checks import at_least_one
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console, make_progress
-from harmonic_nas.errors import UserError
 from harmonic_nas.jsonfile import write_json
 
 
@@ -37,8 +37,7 @@ def export(run_dir: Path, which: str, fmt: str, out: Path | None, samples: int, 
     from harmonic_nas.export.pipeline import check_format
 
     check_format(fmt)
-    if samples < 1:
-        raise UserError(f"--samples must be at least 1, found {samples}")
+    at_least_one("--samples", samples)
     ctx = RunContext.open(run_dir)
     chosen = select_model(ctx.front, which, str(run_dir))
     folder = out or run_dir / "models" / chosen.key

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from harmonic_nas.cli.checks import dataset_modalities
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console, make_progress
 from harmonic_nas.jsonfile import read_json, write_json
@@ -39,6 +40,7 @@ def fusion_search(
     from harmonic_nas.space.candidate import CandidateSpace
 
     cfg = load_config(config_path, list(overrides))
+    dataset_modalities(cfg, str(config_path))
     candidate = CandidateSpace.from_config(cfg).validate(read_json(arch_path, "arch file"))
     configure_threads(cfg.runtime.threads)
     torch_device = resolve_device(device or cfg.runtime.device)

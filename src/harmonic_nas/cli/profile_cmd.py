@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from harmonic_nas.cli.checks import at_least_one, dataset_modalities
 from harmonic_nas.config import load_config
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.console import console
@@ -33,8 +34,7 @@ def input_shapes(
         if modality not in cfg.modalities:
             raise UserError(f"--shape {item!r}: no modality {modality!r} in the config (has {', '.join(cfg.modalities)})")
         given[modality] = shape
-    if classes is not None and classes < 1:
-        raise UserError(f"--classes must be at least 1, found {classes}")
+    at_least_one("--classes", classes)
     if classes is not None and set(given) == set(cfg.modalities):
         return given, classes
     if given or classes is not None:
@@ -46,15 +46,11 @@ def input_shapes(
 
 def dataset_shapes(cfg: ExperimentConfig) -> tuple[dict[str, tuple[int, ...]], int]:
     """Per-sample input shape of every modality of the config, and the number of classes (from the dataset)."""
-    from harmonic_nas.data.registry import open_prepared
+    from harmonic_nas.data.registry import missing_modalities, open_prepared
 
+    dataset_modalities(cfg, "the config")
     dataset = open_prepared(cfg.dataset)
-    missing = [m for m in cfg.modalities if m not in dataset.modalities]
-    if missing:
-        raise UserError(
-            f"modality {missing[0]!r} of the config is not in dataset {cfg.dataset.name!r} "
-            f"(has {', '.join(dataset.modalities)})"
-        )
+    missing_modalities(cfg.modalities, dataset.modalities, cfg.dataset.name, "the config")
     return {m: tuple(dataset.modalities[m].shape) for m in cfg.modalities}, dataset.num_classes
 
 
@@ -102,9 +98,8 @@ def profile_command(
     hardware = cfg.hardware
     runtime = runtime or hardware.runtime
     check_runtime(runtime)
-    for name, value in (("--batch-size", batch_size), ("--threads", threads)):
-        if value is not None and value < 1:
-            raise UserError(f"{name} must be at least 1, found {value}")
+    at_least_one("--batch-size", batch_size)
+    at_least_one("--threads", threads)
     if validate_n and validate_n < MIN_MODELS:
         raise UserError(f"--validate needs at least {MIN_MODELS} models (a 5-fold cross-validation), found {validate_n}")
     torch_device = resolve_device(device)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from harmonic_nas.cli.checks import dataset_modalities, given_lut
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console
 from harmonic_nas.run_timings import StepTimer
@@ -43,6 +44,8 @@ def run(ctx: click.Context, config_path: Path, out: Path | None, executor: str, 
 
     sets = tuple(overrides) + ((f"output.run_dir={out}",) if out is not None else ())
     cfg = load_config(config_path, list(sets))
+    dataset_modalities(cfg, str(config_path))  # what later steps need, checked before the first one
+    given_lut(cfg, str(config_path))
     timer = StepTimer(cfg.run_dir)
 
     def step(name: str, action: object) -> None:

@@ -11,11 +11,11 @@ from typing import Any
 import click
 from rich.table import Table
 
+from harmonic_nas.cli.checks import at_least_one, dataset_modalities
 from harmonic_nas.config import load_config
 from harmonic_nas.config.io import apply_override, validate_config
 from harmonic_nas.console import console, make_progress
 from harmonic_nas.errors import UserError
-from harmonic_nas.report.format import fusion_gain
 from harmonic_nas.search.variants import VARIANTS, Variant
 
 
@@ -67,6 +67,8 @@ def search(
     """Two-tier search: NSGA-II over backbones and the fusion macro gene, DARTS fusion search per selected
     tuple. Stores every evaluation in RUN_DIR/run.sqlite; a stopped run continues with --resume RUN_DIR
     (or the same --config), reusing every finished evaluation."""
+    at_least_one("--workers", workers)
+    at_least_one("--threads", threads)
     cfg = resolve_config(config_path, resume, out, overrides, variant)
     run_search_command(cfg, variant, executor=executor, scheduler=scheduler, workers=workers, threads=threads,
                        device=device, force=force)
@@ -77,18 +79,20 @@ def run_search_command(
     workers: int | None = None, threads: int = 1, device: str | None = None, force: bool = False,
 ) -> None:
     """Run one search variant with a live progress view, then print its front (shared with ``run``)."""
+    from harmonic_nas.report.format import fusion_gain
     from harmonic_nas.search.runner import (
         SearchRun, best_backbones, check_same_settings, make_executor, run_search, store_dir,
     )
     from harmonic_nas.search.store import RunStore
 
     variant = Variant(variant_name)
+    dataset_modalities(cfg, "the config")
     stored = store_dir(cfg, variant)
     if not force and (stored / "run.sqlite").exists():  # refuse a mismatched resume before any slow set-up
         with RunStore.open(stored) as store:
             check_same_settings(store, cfg)
     run = SearchRun.load(cfg, device or cfg.runtime.device, threads)
-    pool = make_executor(executor, run.spec, workers or cfg.runtime.workers, scheduler)
+    pool = make_executor(executor, run.spec, cfg.runtime.workers if workers is None else workers, scheduler)
     console.log(f"search {variant.name} of {cfg.name}: store {store_dir(cfg, variant) / 'run.sqlite'}, "
                 f"executor {pool.name}")
     try:

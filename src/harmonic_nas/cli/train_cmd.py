@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.table import Table
 
+from harmonic_nas.cli.checks import dataset_modalities
 from harmonic_nas.config import ExperimentConfig, dump_config, load_config
 from harmonic_nas.console import console
 from harmonic_nas.errors import UserError
@@ -40,6 +41,7 @@ def train_supernet(
     unknown = [m for m in modalities if m not in cfg.modalities]
     if unknown:
         raise UserError(f"--modality {unknown[0]!r} is not in {config_path} (has {', '.join(cfg.modalities)})")
+    dataset_modalities(cfg, str(config_path))
     configure_threads(cfg.runtime.threads)
     dist = from_env(resolve_device(device or cfg.runtime.device))
     try:
@@ -53,7 +55,7 @@ def train_supernet(
 
 
 def _train(cfg: ExperimentConfig, modalities: tuple[str, ...], dist: Dist, *, resume: bool, force: bool) -> None:
-    from harmonic_nas.data.registry import load_dataset
+    from harmonic_nas.data.registry import load_dataset, missing_modalities
     from harmonic_nas.supernet import SupernetFiles, SupernetTrainer, remove_outputs
 
     if dist.is_main:
@@ -67,9 +69,11 @@ def _train(cfg: ExperimentConfig, modalities: tuple[str, ...], dist: Dist, *, re
     dist.barrier()
     if dist.local_rank != 0:
         dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed, progress=False)
+    wanted = modalities or tuple(cfg.modalities)
+    missing_modalities(wanted, dataset.modalities, dataset.name)  # a plugin's: known once built, before training
 
     results = {}
-    for modality in modalities or tuple(cfg.modalities):
+    for modality in wanted:
         files = SupernetFiles(cfg.run_dir / "supernets", modality)
         if force and dist.is_main:
             remove_outputs(files)

@@ -133,9 +133,9 @@ class SearchRun:
         from harmonic_nas.backbones.specs import space_tap_shapes
         from harmonic_nas.data.registry import load_dataset
 
-        dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed)
-        supernets = load_run_supernets(cfg)
+        supernets = load_run_supernets(cfg)  # the files first: a missing one fails in a second, not after the data
         lut = load_run_lut(cfg)
+        dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed)
         shapes = {m: tuple(s.shape) for m, s in dataset.modalities.items()}
         costs = CostModel(lut, cfg, shapes, dataset.num_classes)
         taps = {m: len(space_tap_shapes(cfg.modalities[m], shapes[m])) for m in cfg.modalities}

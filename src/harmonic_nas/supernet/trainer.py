@@ -26,6 +26,7 @@ from harmonic_nas.jsonfile import write_json
 from harmonic_nas.metrics import distill_loss, metric_name, task_loss
 from harmonic_nas.runtime import step_rng
 from harmonic_nas.space.encoding import stable_hash
+from harmonic_nas.data.registry import missing_modalities
 from harmonic_nas.data.batches import batch_indices, iterate_batches, to_device
 from harmonic_nas.supernet.checkpoint import load_checkpoint, save_atomic
 from harmonic_nas.supernet.distributed import Dist, Shard, prepare_model, training_shard
@@ -60,8 +61,7 @@ class SupernetTrainer:
     ) -> None:
         if modality not in cfg.modalities:
             raise UserError(f"modality {modality!r} is not in the config (has {', '.join(cfg.modalities)})")
-        if modality not in dataset.modalities:
-            raise UserError(f"modality {modality!r} is not in dataset {dataset.name!r} (has {', '.join(dataset.modalities)})")
+        missing_modalities([modality], dataset.modalities, dataset.name)
         self.cfg = cfg
         self.train_cfg = cfg.supernet
         self.modality = modality
