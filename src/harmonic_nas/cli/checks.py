@@ -3,8 +3,13 @@ preparation and training a late failure would throw away."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import click
+
 from harmonic_nas.config import ExperimentConfig
 from harmonic_nas.errors import UserError
+from harmonic_nas.runlock import run_lock
 
 
 def at_least_one(option: str, value: int | None) -> None:
@@ -31,3 +36,12 @@ def given_lut(cfg: ExperimentConfig, where: str) -> None:
             load_run_lut(cfg)
         except UserError as exc:
             raise UserError(f"{where}: hardware.lut: {exc}") from None
+
+
+def own_run(run_dir: Path, *, existing: bool = False) -> None:
+    """Hold the lock of ``run_dir`` until the command ends: a second command writing into the run stops
+    now, not after it has trained and searched everything again (see runlock). ``existing``: a command
+    that reads the run first creates nothing; it reports a missing run itself."""
+    if existing and not Path(run_dir).is_dir():
+        return
+    click.get_current_context().with_resource(run_lock(run_dir))

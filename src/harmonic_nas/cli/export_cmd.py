@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from harmonic_nas.cli.checks import at_least_one
+from harmonic_nas.cli.checks import at_least_one, own_run
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console, make_progress
 from harmonic_nas.jsonfile import write_json
@@ -38,6 +38,8 @@ def export(run_dir: Path, which: str, fmt: str, out: Path | None, samples: int, 
 
     check_format(fmt)
     at_least_one("--samples", samples)
+    if out is None:  # the model goes into the run
+        own_run(run_dir, existing=True)
     ctx = RunContext.open(run_dir)
     chosen = select_model(ctx.front, which, str(run_dir))
     folder = out or run_dir / "models" / chosen.key
@@ -83,6 +85,8 @@ def reproduce(arch_path: Path, config_path: Path, epochs: int | None, out: Path 
 
     arch = read_arch(arch_path)
     cfg = load_config(config_path, list(overrides))
+    if out is None:  # the result goes into the run
+        own_run(cfg.run_dir, existing=True)
     configure_threads(cfg.runtime.threads)
     job = prepare(cfg, arch, epochs, device=device or cfg.runtime.device)
     console.log(f"retraining the fusion of {arch_path} for {job.epochs} epochs (features first)")

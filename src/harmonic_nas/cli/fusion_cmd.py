@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from harmonic_nas.cli.checks import dataset_modalities
+from harmonic_nas.cli.checks import dataset_modalities, own_run
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console, make_progress
 from harmonic_nas.jsonfile import read_json, write_json
@@ -41,6 +41,8 @@ def fusion_search(
 
     cfg = load_config(config_path, list(overrides))
     dataset_modalities(cfg, str(config_path))
+    if out_path is None:  # the result goes into the run
+        own_run(cfg.run_dir, existing=True)
     candidate = CandidateSpace.from_config(cfg).validate(read_json(arch_path, "arch file"))
     configure_threads(cfg.runtime.threads)
     torch_device = resolve_device(device or cfg.runtime.device)

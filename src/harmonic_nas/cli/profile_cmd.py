@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from harmonic_nas.cli.checks import at_least_one, dataset_modalities
+from harmonic_nas.cli.checks import at_least_one, dataset_modalities, own_run
 from harmonic_nas.config import load_config
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.console import console
@@ -111,7 +111,9 @@ def profile_command(
         batch_size=batch_size or hardware.batch_size,
         protocol=Protocol(warmup=hardware.warmup, repeats=hardware.repeats),
     )
-    out = out or cfg.run_dir / "lut" / f"{settings.device_name}.json"
+    if out is None:
+        own_run(cfg.run_dir)
+        out = cfg.run_dir / "lut" / f"{settings.device_name}.json"
     configure_measurement(settings.threads)
     sizes, num_classes = input_shapes(cfg, shapes, classes)
     specs = search_space_specs(cfg, sizes, num_classes)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from harmonic_nas.cli.checks import dataset_modalities, given_lut
+from harmonic_nas.cli.checks import dataset_modalities, given_lut, own_run
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console
 from harmonic_nas.run_timings import StepTimer
@@ -46,6 +46,7 @@ def run(ctx: click.Context, config_path: Path, out: Path | None, executor: str, 
     cfg = load_config(config_path, list(sets))
     dataset_modalities(cfg, str(config_path))  # what later steps need, checked before the first one
     given_lut(cfg, str(config_path))
+    own_run(cfg.run_dir)  # a second run on this directory stops here, not after training
     timer = StepTimer(cfg.run_dir)
 
     def step(name: str, action: object) -> None:

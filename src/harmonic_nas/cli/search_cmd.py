@@ -11,7 +11,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from harmonic_nas.cli.checks import at_least_one, dataset_modalities
+from harmonic_nas.cli.checks import at_least_one, dataset_modalities, own_run
 from harmonic_nas.config import load_config
 from harmonic_nas.config.io import apply_override, validate_config
 from harmonic_nas.console import console, make_progress
@@ -88,6 +88,7 @@ def run_search_command(
     variant = Variant(variant_name)
     dataset_modalities(cfg, "the config")
     stored = store_dir(cfg, variant)
+    own_run(stored)
     if not force and (stored / "run.sqlite").exists():  # refuse a mismatched resume before any slow set-up
         with RunStore.open(stored) as store:
             check_same_settings(store, cfg)

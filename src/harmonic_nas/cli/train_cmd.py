@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 
-from harmonic_nas.cli.checks import dataset_modalities
+from harmonic_nas.cli.checks import dataset_modalities, own_run
 from harmonic_nas.config import ExperimentConfig, dump_config, load_config
 from harmonic_nas.console import console
 from harmonic_nas.errors import UserError
@@ -42,6 +43,8 @@ def train_supernet(
     if unknown:
         raise UserError(f"--modality {unknown[0]!r} is not in {config_path} (has {', '.join(cfg.modalities)})")
     dataset_modalities(cfg, str(config_path))
+    if os.environ.get("RANK", "0") == "0":  # rank 0 (or the one process) owns the run directory
+        own_run(cfg.run_dir)
     configure_threads(cfg.runtime.threads)
     dist = from_env(resolve_device(device or cfg.runtime.device))
     try:
