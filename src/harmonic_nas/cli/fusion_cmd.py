@@ -10,6 +10,7 @@ import click
 from harmonic_nas.cli.checks import dataset_modalities, own_run
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console, make_progress
+from harmonic_nas.errors import UserError
 from harmonic_nas.jsonfile import read_json, write_json
 from harmonic_nas.runtime import configure_threads, resolve_device
 
@@ -43,7 +44,11 @@ def fusion_search(
     dataset_modalities(cfg, str(config_path))
     if out_path is None:  # the result goes into the run
         own_run(cfg.run_dir, existing=True)
-    candidate = CandidateSpace.from_config(cfg).validate(read_json(arch_path, "arch file"))
+    raw = read_json(arch_path, "arch file")
+    try:
+        candidate = CandidateSpace.from_config(cfg).validate(raw)
+    except UserError as exc:
+        raise UserError(f"{arch_path}: {exc}") from None
     configure_threads(cfg.runtime.threads)
     torch_device = resolve_device(device or cfg.runtime.device)
 
