@@ -113,7 +113,7 @@ def two_rank_cli(config_path: Path, tmp_path_factory: pytest.TempPathFactory) ->
     runs = tmp_path_factory.mktemp("two-rank-cli")
     proc = _torchrun(
         "-m", "harmonic_nas", "train-supernet", "--config", str(config_path), "--modality", "image",
-        "--set", f"output.runs_dir={runs}",
+        "--keep-checkpoint", "--set", f"output.runs_dir={runs}",
     )
     return runs / "ddp" / "supernets", proc.stdout + proc.stderr
 
@@ -183,7 +183,8 @@ def test_checkpoint_of_two_processes_resumes_in_one(
     runs = two_rank_epoch / "runs"
     code = CliRunner().invoke(
         main,
-        ["train-supernet", "--config", str(config_path), "--modality", "image", "--resume", "--set", f"output.runs_dir={runs}"],
+        ["train-supernet", "--config", str(config_path), "--modality", "image", "--resume", "--keep-checkpoint",
+         "--set", f"output.runs_dir={runs}"],
     )
     assert code.exit_code == 0, code.output
     resumed = json.loads(SupernetFiles(runs / "ddp" / "supernets", "image").metrics.read_text())

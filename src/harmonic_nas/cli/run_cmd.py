@@ -59,7 +59,7 @@ def run(ctx: click.Context, config_path: Path, out: Path | None, executor: str, 
 
     step("prepare", lambda: load_dataset(cfg.dataset, seed=cfg.runtime.seed))
     step("train-supernet", lambda: ctx.invoke(train_supernet, config_path=config_path, modalities=(), device=None,
-                                              resume=True, force=False, overrides=sets))
+                                              resume=True, force=False, keep_checkpoint=False, overrides=sets))
     if cfg.hardware.lut is None:
         step("profile", lambda: ctx.invoke(profile_command, config_path=config_path, device="cpu", out=None,
                                            runtime=None, batch_size=None, threads=None, validate_n=0, seed=0,

@@ -25,9 +25,12 @@ if TYPE_CHECKING:
 @click.option("--device", default=None, help="cpu, cuda, cuda:N (default: runtime.device of the config).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted training from its last epoch checkpoint.")
 @click.option("--force", is_flag=True, help="Retrain even if a finished supernet exists.")
+@click.option("--keep-checkpoint", is_flag=True,
+              help="Keep <m>.ckpt (last epoch's weights, optimizer and schedule; 4x the supernet) after training.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. supernet.epochs=2.")
 def train_supernet(
-    config_path: Path, modalities: tuple[str, ...], device: str | None, resume: bool, force: bool, overrides: tuple[str, ...]
+    config_path: Path, modalities: tuple[str, ...], device: str | None, resume: bool, force: bool,
+    keep_checkpoint: bool, overrides: tuple[str, ...],
 ) -> None:
     """Train supernets with the sandwich rule and in-place distillation; writes runs/<name>/supernets/<m>.pt
     and <m>.metrics.json (val metric of the max, min and random subnets after BN recalibration).
@@ -48,7 +51,7 @@ def train_supernet(
     configure_threads(cfg.runtime.threads)
     dist = from_env(resolve_device(device or cfg.runtime.device))
     try:
-        _train(cfg, modalities, dist, resume=resume, force=force)
+        _train(cfg, modalities, dist, resume=resume, force=force, keep_checkpoint=keep_checkpoint)
     except UserError as exc:
         if dist.is_main:
             raise
@@ -57,7 +60,9 @@ def train_supernet(
         dist.shutdown()
 
 
-def _train(cfg: ExperimentConfig, modalities: tuple[str, ...], dist: Dist, *, resume: bool, force: bool) -> None:
+def _train(
+    cfg: ExperimentConfig, modalities: tuple[str, ...], dist: Dist, *, resume: bool, force: bool, keep_checkpoint: bool
+) -> None:
     from harmonic_nas.data.registry import load_dataset, missing_modalities
     from harmonic_nas.supernet import SupernetFiles, SupernetTrainer, remove_outputs
 
@@ -87,7 +92,7 @@ def _train(cfg: ExperimentConfig, modalities: tuple[str, ...], dist: Dist, *, re
                 console.log(f"{modality}: supernet already trained ({files.supernet}); --force retrains it")
             results[modality] = finished
             continue
-        results[modality] = trainer.run(resume=resume and has_checkpoint)
+        results[modality] = trainer.run(resume=resume and has_checkpoint, keep_checkpoint=keep_checkpoint)
         if dist.is_main:
             console.log(f"{modality}: wrote {files.supernet} and {files.metrics}")
     if dist.is_main:

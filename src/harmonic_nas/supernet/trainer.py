@@ -336,10 +336,11 @@ class SupernetTrainer:
             )
         return metrics
 
-    def run(self, *, resume: bool = False) -> dict[str, Any]:
-        """Train (or continue), then evaluate and write the supernet file and its metrics JSON. In a
-        distributed run rank 0 reads the checkpoint and hands it to the others (so the run directory
-        need only exist on its machine), and evaluates and writes alone; every rank returns the metrics."""
+    def run(self, *, resume: bool = False, keep_checkpoint: bool = False) -> dict[str, Any]:
+        """Train (or continue), then evaluate and write the supernet file and its metrics JSON, and remove
+        the epoch checkpoint (4x the supernet file; ``keep_checkpoint`` keeps it). In a distributed run
+        rank 0 reads the checkpoint and hands it to the others (so the run directory need only exist on
+        its machine), and evaluates and writes alone; every rank returns the metrics."""
 
         def initial_state() -> dict[str, Any] | None:
             if resume:
@@ -365,6 +366,8 @@ class SupernetTrainer:
             metrics = self.final_metrics()
             save_supernet(self.files, self.model, self.space_cfg, self.spec, self.dataset, metrics)
             write_json(self.files.metrics, metrics)
+            if not keep_checkpoint:  # the supernet and its metrics are whole on disk: nothing to resume
+                self.files.checkpoint.unlink(missing_ok=True)
             return metrics
 
         return self.dist.on_main(finish, all_threads=True)
