@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -66,14 +66,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     disk and renamed to ``path``. On any failure the temporary file is removed, ``path`` stays as it was,
     and an OS failure is a UserError naming ``path``."""
     path = Path(path)
-    folder = make_dir(path.parent)
-    try:
-        # The target's suffix last: writers such as savefig and np.save go by it.
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=folder)
-    except OSError as exc:
-        raise os_user_error(exc, path) from None
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _new_file(make_dir(path.parent), path)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
@@ -85,6 +78,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         if isinstance(exc, OSError) and is_user_os_error(exc):
             raise os_user_error(exc, path) from None
         raise
+
+
+def _new_file(folder: Path, path: Path) -> Path:
+    """A new empty file beside ``path``: hidden, named after it, its suffix last (savefig and np.save go
+    by the suffix), created with the permissions the umask gives (mkstemp's would be owner-only)."""
+    while True:
+        tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise os_user_error(exc, path) from None
 
 
 def write_text(path: str | Path, text: str) -> Path:
