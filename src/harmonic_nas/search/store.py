@@ -107,6 +107,8 @@ _START_OVER = ("restore the run from a copy, or start its search over: "
 _PROBLEMS = (
     ("readonly", "cannot write: the file or its folder is read-only; copy the run to a writable folder"),
     ("disk is full", "cannot write: no space left on the device; free some space, then run the same command again"),
+    ("disk I/O error", "cannot read or write it (disk I/O error: a full disk, a file size limit?); free some space, "
+                       "then run the same command again"),
     ("locked", "locked by another process for more than 30 s; wait until it finishes, then run the command again"),
     ("unable to open", "cannot open the file: check that its folder exists and that you may write to it"),
 )
