@@ -31,7 +31,7 @@ class BuildContext:
     def declare(
         self, modalities: dict[str, ModalitySpec], task: Task, num_classes: int, class_names: list[str]
     ) -> DatasetInfo:
-        if self.declared is not None and tuple(modalities) != self.declared:
+        if self.declared is not None and set(modalities) != set(self.declared):
             raise RuntimeError(f"recipe {self.name!r} declares modalities {list(self.declared)} but built "
                                f"{list(modalities)}")
         self.info = DatasetInfo(self.name, modalities, task, num_classes, class_names)

@@ -34,7 +34,7 @@ def _files(root: Path, split: str) -> dict[str, list[Path]]:
 
 class AVMNIST(Recipe):
     name = "avmnist"
-    modalities = ('image', 'audio')
+    modalities = ("image", "audio")
     version = 1
     needs_path = True
     description = "AV-MNIST numpy release (image/ audio/ *_labels.npy)"
