@@ -30,6 +30,8 @@ from harmonic_nas.cli import main  # noqa: E402
 from harmonic_nas.supernet import SupernetFiles, SupernetTrainer  # noqa: E402
 from harmonic_nas.supernet.distributed import Dist, from_env, shard_bounds  # noqa: E402
 
+pytestmark = pytest.mark.slow  # torchrun processes, each importing torch and setting up gloo
+
 # 96 training samples, batch 63: one step per epoch, cut into shards of 32 and 31 rows (so the weighting
 # of unequal shards is exercised). The tiny supernet has dropout (0.1), SE, hswish and elastic BN.
 CONFIG = """
