@@ -203,10 +203,11 @@ def test_a_hostile_config_is_one_short_line_at_once(tmp_path: Path, text: str | 
     assert len(line) < 400  # a bounded repr of the value, whatever its size
 
 
-def test_every_bad_set_value_is_one_line() -> None:
+def test_every_bad_set_or_option_value_is_one_line() -> None:
     one_error(cli("config", "check", SMOKE, "--set", "search.population=[1"),
               "--set 'search.population=[1': invalid YAML")
     one_error(cli("config", "check", SMOKE, "--set", "search.population"), "expected KEY.PATH=VALUE")
+    one_error(cli("data", "info", "av-digits", "--option", "train_size=[1"), "--option 'train_size=[1': invalid YAML")
 
 
 # --- options and what the job needs, checked before any work ----------------------------------------------

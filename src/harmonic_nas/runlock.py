@@ -75,7 +75,7 @@ def _command() -> str:
 
 
 def _holder(text: str) -> str:
-    """'harmonic-nas run ... (pid 12, host h, since ...)' from the lock file, or what is known of it."""
+    """'harmonic-nas run ... (pid 12 on host h, since ...)' from the lock file, or what is known of it."""
     try:
         record = json.loads(text)
         return (f"{record['command']} (pid {record['pid']} on host {record['host']}, since {record['since']})")
