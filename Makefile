@@ -10,7 +10,7 @@ DEMO_CONFIG ?= configs/demo.yaml
 export MALLOC_MMAP_MAX_ := 0
 export MALLOC_TRIM_THRESHOLD_ := 100000000000
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-fast bench clean
 
 # CPU torch 2.13.0 goes in first, so that nothing later can pull a CUDA build of several GB.
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
@@ -29,6 +29,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+# Everything but the tests marked slow (end-to-end runs, torchrun): a quick check while working.
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
 
 bench: install
 	$(PY) benchmarks/supernet_step.py

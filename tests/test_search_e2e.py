@@ -18,7 +18,7 @@ import pytest
 from harmonic_nas.search.store import RunStore
 
 # The session fixture runs the whole smoke job (under a minute on a quiet 2-core machine).
-pytestmark = pytest.mark.timeout(1200)
+pytestmark = [pytest.mark.timeout(1200), pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "smoke.yaml"
@@ -101,6 +101,38 @@ def test_kill_9_then_resume_ends_with_the_same_front(smoke_run: Path, tmp_path: 
     with RunStore.open(run_dir) as store:
         assert any(e["kind"] == "resume" for e in store.events(100))
     assert front(run_dir) == front(smoke_run)
+
+
+def test_ctrl_c_mid_search_is_one_line_and_stops_every_worker(smoke_run: Path, tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole process group: the workers leave it to the search, which
+    prints the interrupted: line, kills them and keeps what is stored."""
+    run_dir = tmp_path / "stopped"
+    for part in ("supernets", "lut"):
+        shutil.copytree(smoke_run / part, run_dir / part)
+    process = subprocess.Popen([*CLI, "search", "--config", str(SMOKE), "--out", str(run_dir)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while stored_evaluations(run_dir / "run.sqlite") < 2 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert process.poll() is None, "the search ended before it could be interrupted"
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("interrupted: ")
+    deadline = time.time() + 60
+    while not group_is_gone(process.pid):  # no worker outlives the search
+        assert time.time() < deadline, "a process of the search outlived it"
+        time.sleep(0.1)
+    assert stored_evaluations(run_dir / "run.sqlite") >= 2
+
+
+def group_is_gone(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:

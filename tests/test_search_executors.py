@@ -50,6 +50,7 @@ def collect(results: Any, on_first: Any = None) -> dict[str, EvalResult]:
     return out
 
 
+@pytest.mark.slow  # worker processes or a local Dask cluster, each importing torch
 def test_local_pool_matches_inline_and_survives_a_killed_worker(spec: Any, expected: dict[str, float]) -> None:
     pool = LocalPoolExecutor(spec, workers=2)
     try:
@@ -76,6 +77,7 @@ def cluster() -> Any:
         yield local
 
 
+@pytest.mark.slow  # worker processes or a local Dask cluster, each importing torch
 def test_dask_matches_inline_and_reruns_the_task_of_a_dead_worker(spec: Any, expected: dict[str, float],
                                                                   cluster: Any) -> None:
     from distributed import Client
@@ -95,6 +97,7 @@ def test_dask_matches_inline_and_reruns_the_task_of_a_dead_worker(spec: Any, exp
         executor.close()
 
 
+@pytest.mark.slow  # worker processes or a local Dask cluster, each importing torch
 def test_dask_places_evaluations_on_gpu_workers(spec: Any, tmp_path: Path) -> None:
     from distributed import Client, Nanny, Scheduler, SpecCluster
 

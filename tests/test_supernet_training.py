@@ -50,7 +50,8 @@ def test_training_writes_supernet_and_metrics(tmp_path: Path, mnist_pair: Any) -
     cfg = small_config(tmp_path, epochs=3, lr=1e-2)  # 48 steps in all: a high lr to learn anything
     metrics = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False).run()
     files = SupernetFiles(cfg.run_dir / "supernets", "image")
-    assert files.supernet.is_file() and files.metrics.is_file() and files.checkpoint.is_file()
+    assert files.supernet.is_file() and files.metrics.is_file()
+    assert not files.checkpoint.exists()  # the epoch checkpoint (4x the supernet) goes once the supernet is whole
     on_disk = json.loads(files.metrics.read_text())
     assert [s["name"] for s in on_disk["subnets"]] == ["max", "min", "random-1", "random-2"]
     assert on_disk == json.loads(json.dumps(metrics))
@@ -119,14 +120,14 @@ def test_resume_after_interrupt_gives_the_same_next_epoch(tmp_path: Path, mnist_
 
 def test_existing_checkpoint_needs_resume_or_force(tmp_path: Path, mnist_pair: Any) -> None:
     cfg = small_config(tmp_path, epochs=1)
-    SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False).run()
+    SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False).run(keep_checkpoint=True)
     with pytest.raises(UserError, match="--resume .* --force"):
         SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False).run()
 
 
 def test_resume_with_other_settings_is_refused(tmp_path: Path, mnist_pair: Any) -> None:
     cfg = small_config(tmp_path, epochs=1)
-    SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False).run()
+    SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False).run(keep_checkpoint=True)
     changed = small_config(tmp_path, epochs=1, lr=0.01)
     with pytest.raises(UserError, match="other settings"):
         SupernetTrainer(changed, "image", mnist_pair, DEVICE, show_progress=False).run(resume=True)

@@ -1,5 +1,21 @@
-"""``python -m harmonic_nas`` is the same as the ``harmonic-nas`` command."""
+"""``python -m harmonic_nas`` and the ``harmonic-nas`` command. Importing the commands takes seconds
+(torch): a Ctrl-C meanwhile gets the same ``interrupted:`` line as one during a command."""
 
-from harmonic_nas.cli import main
+from __future__ import annotations
 
-main()
+import sys
+
+
+def main() -> None:
+    try:
+        from harmonic_nas.cli import main as cli
+    except KeyboardInterrupt:
+        from harmonic_nas.errors import INTERRUPTED
+
+        print(INTERRUPTED, file=sys.stderr)
+        sys.exit(130)
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,5 @@
-"""Reading a user's JSON file (an arch, a candidate) with every problem as one line naming the file."""
+"""Reading a user's JSON file (an arch, a candidate) with every problem as one line naming the file, and
+writing ours atomically."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harmonic_nas.errors import UserError
+from harmonic_nas.files import write_text
 
 
 def read_json(path: Path, what: str = "file") -> Any:
@@ -20,3 +22,8 @@ def read_json(path: Path, what: str = "file") -> Any:
         raise UserError(f"{path}: cannot read {what}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def write_json(path: Path, data: Any, indent: int = 2) -> Path:
+    """``data`` as indented JSON with a final newline, written atomically (UserError if it cannot be)."""
+    return write_text(path, json.dumps(data, indent=indent) + "\n")

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harmonic_nas.jsonfile import write_json
+
 FILENAME = "timings.json"
 
 
@@ -42,8 +44,4 @@ class StepTimer:
 
     def record(self, step: str, seconds: float) -> None:
         self.steps[step] = round(seconds, 1)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        runs = [*self.earlier, {"started": self.started, "steps_s": self.steps}]
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"runs": runs}, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(self.path)
+        write_json(self.path, {"runs": [*self.earlier, {"started": self.started, "steps_s": self.steps}]})

@@ -3,16 +3,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
+from harmonic_nas.cli.checks import at_least_one, own_run
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console, make_progress
-from harmonic_nas.errors import UserError
+from harmonic_nas.jsonfile import write_json
 
 
 def _diff(value: float) -> str:
@@ -37,8 +37,9 @@ def export(run_dir: Path, which: str, fmt: str, out: Path | None, samples: int, 
     from harmonic_nas.export.pipeline import check_format
 
     check_format(fmt)
-    if samples < 1:
-        raise UserError(f"--samples must be at least 1, found {samples}")
+    at_least_one("--samples", samples)
+    if out is None:  # the model goes into the run
+        own_run(run_dir, existing=True)
     ctx = RunContext.open(run_dir)
     chosen = select_model(ctx.front, which, str(run_dir))
     folder = out or run_dir / "models" / chosen.key
@@ -85,6 +86,8 @@ def reproduce(arch_path: Path, config_path: Path, epochs: int | None, out: Path 
 
     arch = read_arch(arch_path)
     cfg = load_config(config_path, list(overrides))
+    if out is None:  # the result goes into the run
+        own_run(cfg.run_dir, existing=True)
     configure_threads(cfg.runtime.threads)
     job = prepare(cfg, arch, epochs, device=device or cfg.runtime.device)
     console.log(f"retraining the fusion of {arch_path} for {job.epochs} epochs (features first)")
@@ -97,8 +100,7 @@ def reproduce(arch_path: Path, config_path: Path, epochs: int | None, out: Path 
         result = job.run(on_epoch)
     record = result.record
     path = out or cfg.run_dir / "reproduce" / f"{record['candidate_id']}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_json(path, record)
     save_fusion(result.net, path.with_suffix(".pt"))
     console.print(reproduce_table(record))
     console.log(f"wrote {path} and {path.with_suffix('.pt')}")

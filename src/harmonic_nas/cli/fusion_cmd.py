@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
+from harmonic_nas.cli.checks import dataset_modalities, own_run
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console, make_progress
-from harmonic_nas.jsonfile import read_json
+from harmonic_nas.errors import UserError
+from harmonic_nas.jsonfile import read_json, write_json
 from harmonic_nas.runtime import configure_threads, resolve_device
 
 
@@ -40,7 +41,14 @@ def fusion_search(
     from harmonic_nas.space.candidate import CandidateSpace
 
     cfg = load_config(config_path, list(overrides))
-    candidate = CandidateSpace.from_config(cfg).validate(read_json(arch_path, "arch file"))
+    dataset_modalities(cfg, str(config_path))
+    if out_path is None:  # the result goes into the run
+        own_run(cfg.run_dir, existing=True)
+    raw = read_json(arch_path, "arch file")
+    try:
+        candidate = CandidateSpace.from_config(cfg).validate(raw)
+    except UserError as exc:
+        raise UserError(f"{arch_path}: {exc}") from None
     configure_threads(cfg.runtime.threads)
     torch_device = resolve_device(device or cfg.runtime.device)
 
@@ -66,8 +74,7 @@ def fusion_search(
                          score_fraction=cfg.search.val_score_fraction, device=torch_device, on_epoch=on_epoch)
     result = outcome.result
     out = out_path or cfg.run_dir / "fusion-search" / f"{result['candidate_id']}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_json(out, result)
     save_fusion(outcome.fusion, out.with_suffix(".pt"))
     drawn = write_diagram(result["genotype"], out.with_suffix(".dot"), title=f"candidate {result['candidate_id']}")
     console.log(

@@ -9,10 +9,12 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from harmonic_nas.cli.checks import at_least_one, dataset_modalities, own_run
 from harmonic_nas.config import load_config
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.console import console
 from harmonic_nas.errors import UserError
+from harmonic_nas.files import write_text
 
 
 def input_shapes(
@@ -32,8 +34,7 @@ def input_shapes(
         if modality not in cfg.modalities:
             raise UserError(f"--shape {item!r}: no modality {modality!r} in the config (has {', '.join(cfg.modalities)})")
         given[modality] = shape
-    if classes is not None and classes < 1:
-        raise UserError(f"--classes must be at least 1, found {classes}")
+    at_least_one("--classes", classes)
     if classes is not None and set(given) == set(cfg.modalities):
         return given, classes
     if given or classes is not None:
@@ -45,15 +46,11 @@ def input_shapes(
 
 def dataset_shapes(cfg: ExperimentConfig) -> tuple[dict[str, tuple[int, ...]], int]:
     """Per-sample input shape of every modality of the config, and the number of classes (from the dataset)."""
-    from harmonic_nas.data.registry import open_prepared
+    from harmonic_nas.data.registry import missing_modalities, open_prepared
 
+    dataset_modalities(cfg, "the config")
     dataset = open_prepared(cfg.dataset)
-    missing = [m for m in cfg.modalities if m not in dataset.modalities]
-    if missing:
-        raise UserError(
-            f"modality {missing[0]!r} of the config is not in dataset {cfg.dataset.name!r} "
-            f"(has {', '.join(dataset.modalities)})"
-        )
+    missing_modalities(cfg.modalities, dataset.modalities, cfg.dataset.name, "the config")
     return {m: tuple(dataset.modalities[m].shape) for m in cfg.modalities}, dataset.num_classes
 
 
@@ -101,9 +98,8 @@ def profile_command(
     hardware = cfg.hardware
     runtime = runtime or hardware.runtime
     check_runtime(runtime)
-    for name, value in (("--batch-size", batch_size), ("--threads", threads)):
-        if value is not None and value < 1:
-            raise UserError(f"{name} must be at least 1, found {value}")
+    at_least_one("--batch-size", batch_size)
+    at_least_one("--threads", threads)
     if validate_n and validate_n < MIN_MODELS:
         raise UserError(f"--validate needs at least {MIN_MODELS} models (a 5-fold cross-validation), found {validate_n}")
     torch_device = resolve_device(device)
@@ -115,7 +111,9 @@ def profile_command(
         batch_size=batch_size or hardware.batch_size,
         protocol=Protocol(warmup=hardware.warmup, repeats=hardware.repeats),
     )
-    out = out or cfg.run_dir / "lut" / f"{settings.device_name}.json"
+    if out is None:
+        own_run(cfg.run_dir)
+        out = cfg.run_dir / "lut" / f"{settings.device_name}.json"
     configure_measurement(settings.threads)
     sizes, num_classes = input_shapes(cfg, shapes, classes)
     specs = search_space_specs(cfg, sizes, num_classes)
@@ -129,7 +127,7 @@ def profile_command(
         table.save(out)
         stem = out.with_suffix("")
         report_path = stem.with_name(stem.name + ".validation.json")
-        report_path.write_text(report.to_json() + "\n", encoding="utf-8")
+        write_text(report_path, report.to_json() + "\n")
         figure = plot(report, stem.with_name(stem.name + ".validation.png"))
         _print_figures(report.figures, validate_n)
         console.log(f"calibration stored in {out}; report {report_path}, plot {figure}")

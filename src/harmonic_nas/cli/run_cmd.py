@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from harmonic_nas.cli.checks import dataset_modalities, given_lut, own_run
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console
 from harmonic_nas.run_timings import StepTimer
@@ -43,6 +44,9 @@ def run(ctx: click.Context, config_path: Path, out: Path | None, executor: str, 
 
     sets = tuple(overrides) + ((f"output.run_dir={out}",) if out is not None else ())
     cfg = load_config(config_path, list(sets))
+    dataset_modalities(cfg, str(config_path))  # what later steps need, checked before the first one
+    given_lut(cfg, str(config_path))
+    own_run(cfg.run_dir)  # a second run on this directory stops here, not after training
     timer = StepTimer(cfg.run_dir)
 
     def step(name: str, action: object) -> None:
@@ -55,7 +59,7 @@ def run(ctx: click.Context, config_path: Path, out: Path | None, executor: str, 
 
     step("prepare", lambda: load_dataset(cfg.dataset, seed=cfg.runtime.seed))
     step("train-supernet", lambda: ctx.invoke(train_supernet, config_path=config_path, modalities=(), device=None,
-                                              resume=True, force=False, overrides=sets))
+                                              resume=True, force=False, keep_checkpoint=False, overrides=sets))
     if cfg.hardware.lut is None:
         step("profile", lambda: ctx.invoke(profile_command, config_path=config_path, device="cpu", out=None,
                                            runtime=None, batch_size=None, threads=None, validate_n=0, seed=0,

@@ -11,11 +11,11 @@ from typing import Any
 import click
 from rich.table import Table
 
+from harmonic_nas.cli.checks import at_least_one, dataset_modalities, own_run
 from harmonic_nas.config import load_config
 from harmonic_nas.config.io import apply_override, validate_config
 from harmonic_nas.console import console, make_progress
 from harmonic_nas.errors import UserError
-from harmonic_nas.report.format import fusion_gain, modalities_text
 from harmonic_nas.search.variants import VARIANTS, Variant
 
 
@@ -33,7 +33,7 @@ def resolve_config(
         return load_config(config_path, sets)
     folder = _variant_dir(resume, variant)  # type: ignore[arg-type]
     with RunStore.open(folder) as store:
-        raw = store.meta()["config"]
+        raw = store.raw_config()
     for item in overrides:
         apply_override(raw, item)
     cfg = validate_config(raw, f"{folder}/run.sqlite")
@@ -67,6 +67,8 @@ def search(
     """Two-tier search: NSGA-II over backbones and the fusion macro gene, DARTS fusion search per selected
     tuple. Stores every evaluation in RUN_DIR/run.sqlite; a stopped run continues with --resume RUN_DIR
     (or the same --config), reusing every finished evaluation."""
+    at_least_one("--workers", workers)
+    at_least_one("--threads", threads)
     cfg = resolve_config(config_path, resume, out, overrides, variant)
     run_search_command(cfg, variant, executor=executor, scheduler=scheduler, workers=workers, threads=threads,
                        device=device, force=force)
@@ -77,18 +79,21 @@ def run_search_command(
     workers: int | None = None, threads: int = 1, device: str | None = None, force: bool = False,
 ) -> None:
     """Run one search variant with a live progress view, then print its front (shared with ``run``)."""
+    from harmonic_nas.report.format import fusion_gain
     from harmonic_nas.search.runner import (
         SearchRun, best_backbones, check_same_settings, make_executor, run_search, store_dir,
     )
     from harmonic_nas.search.store import RunStore
 
     variant = Variant(variant_name)
+    dataset_modalities(cfg, "the config")
     stored = store_dir(cfg, variant)
+    own_run(stored)
     if not force and (stored / "run.sqlite").exists():  # refuse a mismatched resume before any slow set-up
         with RunStore.open(stored) as store:
             check_same_settings(store, cfg)
     run = SearchRun.load(cfg, device or cfg.runtime.device, threads)
-    pool = make_executor(executor, run.spec, workers or cfg.runtime.workers, scheduler)
+    pool = make_executor(executor, run.spec, cfg.runtime.workers if workers is None else workers, scheduler)
     console.log(f"search {variant.name} of {cfg.name}: store {store_dir(cfg, variant) / 'run.sqlite'}, "
                 f"executor {pool.name}")
     try:
@@ -111,8 +116,10 @@ def run_search_command(
 
             store, front = run_search(run, variant, pool, resume=not force, force=force,
                                       on_progress=on_progress, on_generation=on_generation)
-    finally:
-        pool.close()
+    except BaseException:  # Ctrl-C or an error: stop the workers now, not after their evaluations
+        pool.abort()
+        raise
+    pool.close()
     with store:
         console.print(front_table(front, f"Pareto front ({variant.name})"))
         line = fusion_gain(front, best_backbones(store))
@@ -121,6 +128,8 @@ def run_search_command(
 
 
 def front_table(front: list[Any], title: str) -> Table:
+    from harmonic_nas.report.format import modalities_text
+
     table = Table(title=title)
     for column in ("id", "backbones", "cells x nodes", "reads", "val", "test", "latency ms", "energy mJ"):
         table.add_column(column, justify="right" if column in ("val", "test", "latency ms", "energy mJ") else "left")
@@ -165,15 +174,18 @@ def status(run_dir: Path, variant: str) -> None:
 
     with RunStore.open(_variant_dir(run_dir, variant)) as store:
         meta = store.meta()
-        cfg = meta["config"]
+        cfg = validate_config(store.raw_config(), str(store.path))
         generations = store.generations()
         candidates = store.evaluations("candidate")
         backbones = store.evaluations("backbone")
         front = store.pareto_front()
         events = store.events(8)
-    total = Variant(meta["variant"]).generations(cfg["search"]["generations"])
+    stored_variant = meta.get("variant")
+    if stored_variant not in VARIANTS:
+        raise UserError(f"{store.path}: stored variant {stored_variant!r}, expected one of {', '.join(VARIANTS)}")
+    total = Variant(stored_variant).generations(cfg.search.generations)
     finished = [g for g in generations if g["summary"] is not None]
-    console.print(f"[bold]{cfg['name']}[/] ({meta['variant']}): generation {len(finished)}/{total} finished; "
+    console.print(f"[bold]{cfg.name}[/] ({stored_variant}): generation {len(finished)}/{total} finished; "
                   f"{len(backbones)} backbone and {len(candidates)} multimodal evaluations stored")
     if finished:
         last = finished[-1]["summary"]

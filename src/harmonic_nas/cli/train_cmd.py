@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 
+from harmonic_nas.cli.checks import dataset_modalities, own_run
 from harmonic_nas.config import ExperimentConfig, dump_config, load_config
 from harmonic_nas.console import console
 from harmonic_nas.errors import UserError
@@ -23,9 +25,12 @@ if TYPE_CHECKING:
 @click.option("--device", default=None, help="cpu, cuda, cuda:N (default: runtime.device of the config).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted training from its last epoch checkpoint.")
 @click.option("--force", is_flag=True, help="Retrain even if a finished supernet exists.")
+@click.option("--keep-checkpoint", is_flag=True,
+              help="Keep <m>.ckpt (last epoch's weights, optimizer and schedule; 4x the supernet) after training.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. supernet.epochs=2.")
 def train_supernet(
-    config_path: Path, modalities: tuple[str, ...], device: str | None, resume: bool, force: bool, overrides: tuple[str, ...]
+    config_path: Path, modalities: tuple[str, ...], device: str | None, resume: bool, force: bool,
+    keep_checkpoint: bool, overrides: tuple[str, ...],
 ) -> None:
     """Train supernets with the sandwich rule and in-place distillation; writes runs/<name>/supernets/<m>.pt
     and <m>.metrics.json (val metric of the max, min and random subnets after BN recalibration).
@@ -40,10 +45,13 @@ def train_supernet(
     unknown = [m for m in modalities if m not in cfg.modalities]
     if unknown:
         raise UserError(f"--modality {unknown[0]!r} is not in {config_path} (has {', '.join(cfg.modalities)})")
+    dataset_modalities(cfg, str(config_path))
+    if os.environ.get("RANK", "0") == "0":  # rank 0 (or the one process) owns the run directory
+        own_run(cfg.run_dir)
     configure_threads(cfg.runtime.threads)
     dist = from_env(resolve_device(device or cfg.runtime.device))
     try:
-        _train(cfg, modalities, dist, resume=resume, force=force)
+        _train(cfg, modalities, dist, resume=resume, force=force, keep_checkpoint=keep_checkpoint)
     except UserError as exc:
         if dist.is_main:
             raise
@@ -52,8 +60,10 @@ def train_supernet(
         dist.shutdown()
 
 
-def _train(cfg: ExperimentConfig, modalities: tuple[str, ...], dist: Dist, *, resume: bool, force: bool) -> None:
-    from harmonic_nas.data.registry import load_dataset
+def _train(
+    cfg: ExperimentConfig, modalities: tuple[str, ...], dist: Dist, *, resume: bool, force: bool, keep_checkpoint: bool
+) -> None:
+    from harmonic_nas.data.registry import load_dataset, missing_modalities
     from harmonic_nas.supernet import SupernetFiles, SupernetTrainer, remove_outputs
 
     if dist.is_main:
@@ -67,9 +77,11 @@ def _train(cfg: ExperimentConfig, modalities: tuple[str, ...], dist: Dist, *, re
     dist.barrier()
     if dist.local_rank != 0:
         dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed, progress=False)
+    wanted = modalities or tuple(cfg.modalities)
+    missing_modalities(wanted, dataset.modalities, dataset.name)  # a plugin's: known once built, before training
 
     results = {}
-    for modality in modalities or tuple(cfg.modalities):
+    for modality in wanted:
         files = SupernetFiles(cfg.run_dir / "supernets", modality)
         if force and dist.is_main:
             remove_outputs(files)
@@ -80,7 +92,7 @@ def _train(cfg: ExperimentConfig, modalities: tuple[str, ...], dist: Dist, *, re
                 console.log(f"{modality}: supernet already trained ({files.supernet}); --force retrains it")
             results[modality] = finished
             continue
-        results[modality] = trainer.run(resume=resume and has_checkpoint)
+        results[modality] = trainer.run(resume=resume and has_checkpoint, keep_checkpoint=keep_checkpoint)
         if dist.is_main:
             console.log(f"{modality}: wrote {files.supernet} and {files.metrics}")
     if dist.is_main:

@@ -9,21 +9,22 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from harmonic_nas.config.schema import ExperimentConfig
-from harmonic_nas.errors import UserError
+from harmonic_nas.errors import UserError, short_repr
+from harmonic_nas.files import os_user_error, write_text
+
+
+# A config is a few kB. The caps keep a hostile or broken file (a huge one, a YAML alias bomb whose
+# aliases expand to billions of values) from hanging or exhausting memory before it is refused.
+MAX_BYTES = 1 << 20
+MAX_VALUES = 100_000
+# libyaml's parser when PyYAML has it (about 10x faster than the pure-Python one), the same safe subset.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
     """Read ``path`` (YAML), apply ``key.sub=value`` overrides and validate against the schema."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: config file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{where}: invalid YAML: {problem}") from None
+    raw = parse_yaml(read_config_text(path), str(path))
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -31,6 +32,56 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     for item in overrides or []:
         apply_override(raw, item)
     return validate_config(raw, source=str(path))
+
+
+def read_config_text(path: Path) -> str:
+    """The text of a config file, refused in one line if missing, unreadable, too large or not UTF-8."""
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, expected a config file (YAML)")
+    if not path.is_file():
+        raise UserError(f"{path}: config file not found")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise os_user_error(exc, path, "read the config") from None
+    if len(data) > MAX_BYTES:
+        raise UserError(f"{path}: config file larger than {MAX_BYTES // 1024} kB; a config is a few kB of YAML")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                        "save the config as UTF-8") from None
+
+
+def parse_yaml(text: str, source: str, *, position: bool = True) -> Any:
+    """``text`` as YAML (the safe subset), refused in one line naming ``source`` and, with ``position``,
+    the line and column where it fails."""
+    try:
+        raw = yaml.load(text, Loader=_LOADER)  # noqa: S506 (a safe loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) if position else None
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{where}: invalid YAML: {problem}") from None
+    _check_size(raw, source)
+    return raw
+
+
+def _check_size(raw: Any, source: str) -> None:
+    """Refuse a value that expands (YAML aliases repeat what they name) to more than MAX_VALUES values;
+    counted without expanding it, so a billion-value alias bomb is refused at once."""
+    count, todo = 0, [raw]
+    while todo:
+        value = todo.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise UserError(f"{source}: more than {MAX_VALUES} values once YAML aliases (*name) are expanded; "
+                            "a config needs far fewer (an alias repeated in an alias?)")
+        if isinstance(value, dict):
+            todo.extend(value.values())
+        elif isinstance(value, list):
+            todo.extend(value)
 
 
 def validate_config(raw: dict[str, Any], source: str = "<config>") -> ExperimentConfig:
@@ -52,7 +103,7 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         if not isinstance(child, dict):
             raise UserError(f"override {item!r}: {part} is not a mapping")
         node = child
-    node[parts[-1]] = yaml.safe_load(value)
+    node[parts[-1]] = parse_yaml(value, f"--set {item!r}", position=False)
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:
@@ -60,7 +111,9 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     # A misspelt key also shows up as a missing one: name the misspelling first, it is the cause.
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
-    loc = ".".join(str(p) for p in first["loc"] if not _is_union_tag(p)) or "<top level>"
+    loc = ".".join(str(p) for p in first["loc"] if not _is_union_tag(p) and p != "[key]") or "<top level>"
+    if first["loc"][-1:] == ("[key]",):
+        loc += " (the name)"
     kind = first["type"]
     found = first.get("input")
     if kind == "extra_forbidden":
@@ -72,7 +125,7 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     else:
         message = first["msg"].removeprefix("Value error, ")
         if "found" not in message:
-            message += f", found {_short(found)}"
+            message += f", found {short_repr(found)}"
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return f"{source}: {loc}: {message}{more}"
 
@@ -118,13 +171,6 @@ def _model_of(annotation: Any, tag: str | None = None) -> type[BaseModel] | None
     return None
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def dump_config(config: ExperimentConfig, path: str | Path) -> None:
     """Write the resolved config (all defaults filled in) next to the run's results."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    data = config.model_dump(mode="json")
-    Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    write_text(path, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))

@@ -6,7 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, StringConstraints, model_validator
+
+# Names that become parts of file paths (run, LUT and supernet files): a letter or digit first, no slash,
+# so that no name reaches outside the run directory (../../x). Modality names as the dataset cache has them.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+MODALITY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+DEVICE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+ModalityName = Annotated[str, StringConstraints(pattern=MODALITY_PATTERN)]
 
 
 class StrictModel(BaseModel):
@@ -164,7 +171,8 @@ class FusionConfig(StrictModel):
 
 
 class HardwareConfig(StrictModel):
-    device: str = Field("cpu", description="Name of the target device; names the LUT file.")
+    device: str = Field("cpu", pattern=DEVICE_PATTERN,
+                        description="Name of the target device; names the LUT file (letters, digits, _ . : -).")
     lut: Path | None = Field(None, description="Existing LUT to use instead of profiling.")
     runtime: Literal["torch", "onnxruntime"] = "torch"
     threads: PositiveInt = 1
@@ -191,9 +199,10 @@ class OutputConfig(StrictModel):
 class ExperimentConfig(StrictModel):
     """One experiment: what data, which search spaces, how to train and search, where results go."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Run name; the run directory is runs_dir/name.")
+    name: str = Field(pattern=NAME_PATTERN, description="Run name; the run directory is runs_dir/name.")
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
-    modalities: dict[str, BackboneSpace] = Field(min_length=1, description="Backbone search space per modality name.")
+    modalities: dict[ModalityName, BackboneSpace] = Field(
+        min_length=1, description="Backbone search space per modality name (letters, digits, _ -).")
     supernet: SupernetTraining = Field(default_factory=SupernetTraining)
     search: SearchConfig = Field(default_factory=SearchConfig)
     fusion: FusionConfig = Field(default_factory=FusionConfig)

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import scipy.fft
 import soundfile
-from scipy.signal import resample_poly
 
 from harmonic_nas.errors import UserError
 
@@ -37,6 +36,8 @@ def read_audio(path: Path | str, data: bytes | None = None) -> np.ndarray:
 
 
 def resample(samples: np.ndarray, rate: int) -> np.ndarray:
+    from scipy.signal import resample_poly  # 1.5 s to import: not for every command that names a dataset
+
     if rate == SAMPLE_RATE:
         return samples.astype(np.float32)
     g = gcd(int(rate), SAMPLE_RATE)

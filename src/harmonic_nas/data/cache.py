@@ -7,7 +7,6 @@ corrupt cache is rebuilt instead of silently used."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -16,14 +15,17 @@ from typing import Any
 
 import numpy as np
 
+from harmonic_nas.config.schema import MODALITY_PATTERN
 from harmonic_nas.data.base import SPLITS, ArrayDataset, ModalitySpec, SplitData, Task
 from harmonic_nas.data.progress import Reporter
+from harmonic_nas.errors import UserError
+from harmonic_nas.jsonfile import write_json
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 TARGETS = "_targets"
 _META_PREFIX = "_meta."
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_NAME = re.compile(MODALITY_PATTERN)
 _CHUNK = 8192  # samples per chunk when normalising in place
 
 
@@ -93,6 +95,30 @@ def crc32_file(path: Path, block: int = 1 << 24) -> int:
     return crc
 
 
+def nonfinite(array: np.ndarray) -> tuple[int, int | None]:
+    """How many NaN or infinite values ``array`` holds and the first sample with one (chunked: the array
+    may be a memory map larger than memory)."""
+    count, first = 0, None
+    for start in range(0, len(array), _CHUNK):
+        bad = ~np.isfinite(np.asarray(array[start : start + _CHUNK]))
+        if bad.any():
+            count += int(bad.sum())
+            if first is None:
+                first = start + int(np.flatnonzero(bad.reshape(len(bad), -1).any(axis=1))[0])
+    return count, first
+
+
+def _require_usable(array: np.ndarray, dataset: str, split: str, modality: str) -> None:
+    """A split with samples and finite values only: one NaN makes the normalisation statistics, hence the
+    whole cached modality, NaN, and every later command would reuse it."""
+    if len(array) == 0:
+        raise UserError(f"dataset {dataset!r}: the {split} split has no samples")
+    count, first = nonfinite(array)
+    if count:
+        raise UserError(f"dataset {dataset!r}: {count} NaN or infinite values in {split} {modality!r} (first in "
+                        f"sample {first}); the cache was not written")
+
+
 def _channel_axes(array: np.ndarray) -> tuple[int, ...]:
     return (0, 2, 3) if array.ndim == 4 else tuple(range(array.ndim))
 
@@ -144,6 +170,8 @@ def finalise(
         for split in SPLITS:
             if name not in writer.files[split] or TARGETS not in writer.files[split]:
                 raise ValueError(f"builder wrote no {name!r} or targets for split {split!r}")
+        for split in SPLITS:
+            _require_usable(np.load(root / writer.files[split][name], mmap_mode="r"), info.name, split, name)
         train = np.load(root / writer.files["train"][name], mmap_mode="r")
         mean, std = normalisation_stats(train)
         del train
@@ -192,15 +220,9 @@ def finalise(
             "splits": splits,
         }
     )
-    _write_json(root / MANIFEST, manifest)
+    write_json(root / MANIFEST, manifest, indent=1)
     _record_stats(root, manifest)
     return manifest
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=False), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _stat_key(path: Path) -> list[int]:
@@ -211,7 +233,7 @@ def _stat_key(path: Path) -> list[int]:
 def _record_stats(root: Path, manifest: dict[str, Any]) -> None:
     """File stats at the time the checksums held: an unchanged stat lets an open skip re-reading."""
     stats = {e["path"]: _stat_key(root / e["path"]) for s in manifest["splits"].values() for e in s["files"].values()}
-    _write_json(root / ".verified.json", stats)
+    write_json(root / ".verified.json", stats, indent=1)
 
 
 def read_manifest(root: Path) -> dict[str, Any]:

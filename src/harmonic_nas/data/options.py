@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harmonic_nas.data.text import Encoder
-from harmonic_nas.errors import UserError
+from harmonic_nas.errors import UserError, short_repr
 
 
 class Options(BaseModel):
@@ -45,18 +45,18 @@ def parse_options(model: type[O], options: dict[str, Any], dataset: str) -> O:
         else:
             problem = first["msg"].removeprefix("Value error, ")
             if "found" not in problem:
-                problem += f", found {first.get('input')!r}"
+                problem += f", found {short_repr(first.get('input'))}"
         raise UserError(f"dataset {dataset!r}: option {key!r}: {problem}") from None
 
 
 def parse_option_items(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """``key=value`` strings (CLI --option) into a dict; values are parsed as YAML scalars or lists."""
-    import yaml
+    from harmonic_nas.config.io import parse_yaml
 
     result: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"--option {item!r}: expected KEY=VALUE")
-        result[key.strip()] = yaml.safe_load(value)
+        result[key.strip()] = parse_yaml(value, f"--option {item!r}", position=False)
     return result

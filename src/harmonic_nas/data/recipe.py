@@ -26,9 +26,14 @@ class BuildContext:
     progress: Reporter
     info: DatasetInfo | None = None
 
+    declared: tuple[str, ...] | None = None  # the recipe's ``modalities``, when it names them
+
     def declare(
         self, modalities: dict[str, ModalitySpec], task: Task, num_classes: int, class_names: list[str]
     ) -> DatasetInfo:
+        if self.declared is not None and set(modalities) != set(self.declared):
+            raise RuntimeError(f"recipe {self.name!r} declares modalities {list(self.declared)} but built "
+                               f"{list(modalities)}")
         self.info = DatasetInfo(self.name, modalities, task, num_classes, class_names)
         return self.info
 
@@ -41,6 +46,9 @@ class Recipe:
     needs_path: ClassVar[bool] = False
     description: ClassVar[str] = ""
     OptionsModel: ClassVar[type[Options]] = Options
+    # The modality names ``build`` declares, known before any data is read: a config naming another one
+    # is refused before minutes of preparation and training. None: only the built dataset tells.
+    modalities: ClassVar[tuple[str, ...] | None] = None
 
     def sources(self, options: Any, path: Path | None) -> dict[str, str]:
         """Name -> version (or content fingerprint) of every input; raises UserError if one is missing."""

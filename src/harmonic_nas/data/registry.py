@@ -13,7 +13,7 @@ import time
 from importlib.metadata import entry_points
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from harmonic_nas.config.schema import DatasetConfig
 from harmonic_nas.data.base import SPLITS, limit_split
@@ -77,6 +77,23 @@ def resolve(name: str, path: Path | None = None) -> tuple[Recipe, Path | None]:
     raise UserError(f"unknown dataset {name!r} (known: {', '.join(sorted(recipes))}, or a folder path)")
 
 
+def require_modalities(cfg: DatasetConfig, wanted: Iterable[str], where: str) -> None:
+    """Refuse, before any work, modalities (of the config ``where``) that the dataset does not have: from
+    what its recipe declares, without preparing it; a recipe that declares none is checked once built."""
+    recipe, _ = resolve(cfg.name, cfg.path)
+    if recipe.modalities is not None:
+        missing_modalities(wanted, recipe.modalities, recipe.name, where)
+
+
+def missing_modalities(wanted: Iterable[str], available: Iterable[str], dataset: str, where: str | None = None) -> None:
+    """A UserError naming the first of ``wanted`` that is not ``available`` in ``dataset``."""
+    have = list(available)
+    missing = [m for m in wanted if m not in have]
+    if missing:
+        prefix = f"{where}: " if where else ""
+        raise UserError(f"{prefix}modality {missing[0]!r} is not in dataset {dataset!r} (has {', '.join(have)})")
+
+
 def fingerprint(recipe: Recipe, options: Any, sources: dict[str, str], path: Path | None) -> str:
     payload = {
         "format": FORMAT,
@@ -136,7 +153,7 @@ def prepare_dataset(
         tmp.mkdir(parents=True)
         try:
             with _reporter(progress) as report:
-                ctx = BuildContext(recipe.name, options, path, CacheWriter(tmp), report)
+                ctx = BuildContext(recipe.name, options, path, CacheWriter(tmp), report, declared=recipe.modalities)
                 recipe.build(ctx)
                 if ctx.info is None:
                     raise RuntimeError(f"recipe {recipe.name!r} did not declare its modalities")

@@ -58,15 +58,13 @@ class RunContext:
             raise UserError(f"{run_dir}: run directory not found")
         with RunStore.open(run_dir) as store:
             meta = store.meta()
+            raw = dict(store.raw_config())
             front = store.pareto_front()
-        if "config" not in meta:
-            raise UserError(f"{run_dir / 'run.sqlite'}: the store has no config")
-        raw = dict(meta["config"])
         raw["output"] = {**raw.get("output", {}), "run_dir": str(run_root(run_dir, meta))}
         cfg = validate_config(raw, f"{run_dir / 'run.sqlite'}")
-        dataset = dataset or load_dataset(cfg.dataset, seed=cfg.runtime.seed)
-        supernets = load_run_supernets(cfg)
+        supernets = load_run_supernets(cfg)  # the files first: a missing one fails before the data is prepared
         lut = LookupTable.load(cfg.lut_path) if cfg.lut_path.is_file() else None
+        dataset = dataset or load_dataset(cfg.dataset, seed=cfg.runtime.seed)
         return cls(run_dir, cfg, front, dataset, supernets, lut, FeatureSettings.from_config(cfg, device))
 
     @property

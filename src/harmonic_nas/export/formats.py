@@ -22,7 +22,8 @@ from torch import Tensor, nn
 from harmonic_nas import __version__
 from harmonic_nas.errors import UserError
 from harmonic_nas.hardware.timing import ONNX_OPSET
-from harmonic_nas.supernet.checkpoint import load_checkpoint, save_atomic
+from harmonic_nas.files import write_bytes
+from harmonic_nas.supernet.checkpoint import load_checkpoint, save_atomic, serialised
 
 FORMAT = "harmonic-nas-model/1"
 FORMATS = ("onnx", "torchscript", "pt")
@@ -82,8 +83,9 @@ def export_onnx(net: nn.Module, inputs: Sequence[Tensor], names: Sequence[str], 
     axes = {name: {0: "batch"} for name in [*names, OUTPUT]}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation on every call
-        torch.onnx.export(net.eval(), tuple(inputs), str(path), dynamo=False, opset_version=ONNX_OPSET,
-                          input_names=list(names), output_names=[OUTPUT], dynamic_axes=axes)
+        write_bytes(path, serialised(lambda buffer: torch.onnx.export(
+            net.eval(), tuple(inputs), buffer, dynamo=False, opset_version=ONNX_OPSET, input_names=list(names),
+            output_names=[OUTPUT], dynamic_axes=axes)))
     model = onnx.load(str(path))
     onnx.checker.check_model(model)
     return [i.name for i in model.graph.input]
@@ -116,7 +118,7 @@ def export_torchscript(net: nn.Module, inputs: Sequence[Tensor], path: Path) -> 
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # deprecation and tracer warnings about Python control flow
         traced = torch.jit.trace(net.eval(), tuple(inputs), check_trace=False)
-        torch.jit.save(traced, str(path))
+        write_bytes(path, serialised(lambda buffer: torch.jit.save(traced, buffer)))
 
 
 def torchscript_outputs(path: Path, inputs: Sequence[Tensor]) -> Tensor:

@@ -21,8 +21,10 @@ from harmonic_nas.export.formats import (
     FILES, FORMATS, TOLERANCE, ParityError, export_onnx, export_torchscript, load_model, max_abs_diff, onnx_outputs,
     require_parity, save_pt, torchscript_outputs,
 )
+from harmonic_nas.files import make_dir
 from harmonic_nas.export.latency import LatencyReport, Timing, measure_latency
 from harmonic_nas.hardware.timing import check_runtime
+from harmonic_nas.jsonfile import write_json
 from harmonic_nas.metrics import metric_name, score
 from harmonic_nas.search.store import Evaluation
 
@@ -87,7 +89,7 @@ def export_model(
     inputs differ from the in-memory network's by more than ``tolerance``."""
     check_format(fmt)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(out_dir)
     built = build_model(ctx, evaluation)
     names = built.modalities
     inputs = val_inputs(ctx.dataset, names, samples)
@@ -121,7 +123,7 @@ def export_model(
         timing = Timing.of(ctx.lut, ctx.cfg.hardware)
         latency = measure_latency(built.net, inputs, timing, onnx_file, names)
     arch = arch_json(ctx, built, fmt, files, parity, len(reference), tolerance, exported_val, latency, graph_inputs)
-    files[0].write_text(json.dumps(arch, indent=2) + "\n", encoding="utf-8")
+    write_json(files[0], arch)
     return ExportResult(evaluation.key, out_dir, files, parity, len(reference), exported_val, latency, arch)
 
 

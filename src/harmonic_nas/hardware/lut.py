@@ -8,11 +8,8 @@ must fail loudly, never cost a model wrongly.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +19,8 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt, StringConstraints, ValidationError
 
 from harmonic_nas.config.schema import HardwareConfig, StrictModel
-from harmonic_nas.errors import UserError
+from harmonic_nas.errors import UserError, short_repr
+from harmonic_nas.files import write_text
 from harmonic_nas.hardware.calibration import Calibration
 from harmonic_nas.hardware.host import cpu_model, library_versions
 from harmonic_nas.hardware.specs import LayerSpec, lut_key
@@ -153,7 +151,7 @@ class LookupTable:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ValueError("LookupTable.save needs a path: the table was neither loaded nor saved before")
-        _write_atomic(target, self._to_text())
+        write_text(target, self._to_text())
         self.path = target
         return target
 
@@ -267,21 +265,6 @@ def _range(values: list[float]) -> tuple[float, float]:
     return min(values), max(values)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 _PATTERN_HINTS = {
     "[key]": "not a LUT key, expected op:name=value:... (e.g. conv:in=3x32x32:out=16:k=3:s=2)",
     "energy_source": "expected measured:<meter> or estimated:<model>",
@@ -306,7 +289,6 @@ def _describe(exc: ValidationError, path: Path) -> str:
     if first["type"] == "string_pattern_mismatch" and loc:
         message = _PATTERN_HINTS.get(str(loc[-1]), message)
     if first["type"] not in ("missing", "extra_forbidden"):
-        found = repr(first.get("input"))
-        message += f", found {found if len(found) <= 60 else found[:57] + '...'}"
+        message += f", found {short_repr(first.get('input'))}"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{path}: {where or '<top level>'}: {message}{more}"

@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from harmonic_nas.files import write_with
 from harmonic_nas.report.data import VariantRun, pareto_of
 from harmonic_nas.report.format import short_id
 from harmonic_nas.search.store import Evaluation
@@ -23,9 +24,8 @@ MAX_LABELS = 16  # more Pareto points than this: ids only in the table
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, metadata={"Software": None})  # no matplotlib URL in the file
-    return path
+    # atomic: a full disk leaves the last plot whole; no matplotlib URL in the file
+    return write_with(path, lambda tmp: fig.savefig(tmp, dpi=DPI, metadata={"Software": None}))
 
 
 def _empty(ax: Axes, text: str) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
+from harmonic_nas.files import make_dir, write_text
 from harmonic_nas.report.data import collect
 from harmonic_nas.report.diagrams import Diagram, fusion_diagram
 from harmonic_nas.report.html import Image, render
@@ -24,7 +24,7 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Path:
     run_dir = Path(run_dir)
     data = collect(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     run = data.main
     metric = run.metric
 
@@ -54,8 +54,5 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Path:
             if stale.suffix in _DIAGRAM_SUFFIXES and stale not in written:
                 stale.unlink()
 
-    index = out / "index.html"
-    partial = out / ".index.html.partial"
-    partial.write_text(render(data, images, diagrams), encoding="utf-8")
-    os.replace(partial, index)  # a browser reloading mid-write never sees half a page
-    return index
+    # atomic: a browser reloading mid-write never sees half a page, a full disk leaves the last one
+    return write_text(out / "index.html", render(data, images, diagrams))

@@ -4,10 +4,15 @@ Every executor takes a batch of :class:`EvalTask` and yields :class:`EvalResult`
 order (the caller stores each one at once). The :class:`EvaluatorSpec` (config, supernets, LUT) reaches
 each worker once, when the worker starts, not with every task. A worker that dies mid-evaluation has its
 task run again (up to ``retries`` times) instead of losing it.
+
+A Ctrl-C is the parent's alone: local workers ignore SIGINT (a traceback from each of them would bury
+the one ``interrupted:`` line), and :meth:`abort` stops them at once instead of waiting for their
+evaluations.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import signal
@@ -29,6 +34,8 @@ class Executor(Protocol):
 
     def close(self) -> None: ...
 
+    def abort(self) -> None: ...
+
 
 class InlineExecutor:
     """Evaluations one after another in this process (workers = 1, debugging, tests)."""
@@ -49,13 +56,29 @@ class InlineExecutor:
     def close(self) -> None:
         pass
 
+    def abort(self) -> None:
+        pass
+
 
 def _init_local_worker(spec: EvaluatorSpec) -> None:
-    """A pool worker dies with the process that owns the pool (a kill -9 of the search leaves no orphans)."""
+    """A pool worker dies with the process that owns the pool (a kill -9 of the search leaves no orphans)
+    and leaves a Ctrl-C to it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     init_worker(spec)
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Start workers with SIGINT blocked: the mask survives fork and exec, so a Ctrl-C while a new worker
+    imports torch (before its initializer ignores SIGINT) reaches the parent only."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class LocalPoolExecutor:
@@ -81,7 +104,7 @@ class LocalPoolExecutor:
     def run(self, tasks: Sequence[EvalTask]) -> Iterator[EvalResult]:
         pool = self._pool or self._fresh_pool()
         attempts = {task.key: 0 for task in tasks}
-        pending: dict[Future[EvalResult], EvalTask] = {pool.submit(run_in_worker, t): t for t in tasks}
+        pending = self._submit(pool, tasks)
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             broken: list[EvalTask] = []
@@ -101,12 +124,30 @@ class LocalPoolExecutor:
                         raise UserError(f"evaluation {task.kind} {task.key} killed its worker {attempts[task.key]} "
                                         f"times; giving up (finished evaluations are stored: rerun with --resume)")
                 pool = self._fresh_pool()
-                pending = {pool.submit(run_in_worker, t): t for t in lost}
+                pending = self._submit(pool, lost)
+
+    @staticmethod
+    def _submit(pool: ProcessPoolExecutor, tasks: Sequence[EvalTask]) -> dict[Future[EvalResult], EvalTask]:
+        with _sigint_blocked():  # a submit may start a worker
+            return {pool.submit(run_in_worker, t): t for t in tasks}
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def abort(self) -> None:
+        """Kill the workers (their running evaluations are lost; every finished one is stored)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        kill = getattr(pool, "kill_workers", None)  # Python >= 3.14
+        if kill is not None:
+            kill()
+        else:
+            for process in list((pool._processes or {}).values()):
+                process.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 _worker_lock = threading.Lock()
@@ -184,3 +225,7 @@ class DaskExecutor:
     def close(self) -> None:
         if self._owns_client:
             self.client.close()
+
+    def abort(self) -> None:
+        """Closing the client cancels its tasks; the cluster's workers are not ours to stop."""
+        self.close()

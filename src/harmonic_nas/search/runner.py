@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from harmonic_nas.config.io import validate_config
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.discrete import load_fusion
@@ -79,7 +80,7 @@ def setting_differences(stored: dict[str, Any], given: dict[str, Any], prefix: s
 
 def check_same_settings(store: RunStore, cfg: ExperimentConfig) -> None:
     """A UserError naming the first differing keys if ``cfg`` would change the results of ``store``'s run."""
-    stored = ExperimentConfig.model_validate(store.meta()["config"])
+    stored = validate_config(store.raw_config(), str(store.path))
     differences = setting_differences(search_settings(stored), search_settings(cfg))
     if differences:
         shown = "; ".join(differences[:3]) + (f"; {len(differences) - 3} more" if len(differences) > 3 else "")
@@ -132,9 +133,9 @@ class SearchRun:
         from harmonic_nas.backbones.specs import space_tap_shapes
         from harmonic_nas.data.registry import load_dataset
 
-        dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed)
-        supernets = load_run_supernets(cfg)
+        supernets = load_run_supernets(cfg)  # the files first: a missing one fails in a second, not after the data
         lut = load_run_lut(cfg)
+        dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed)
         shapes = {m: tuple(s.shape) for m, s in dataset.modalities.items()}
         costs = CostModel(lut, cfg, shapes, dataset.num_classes)
         taps = {m: len(space_tap_shapes(cfg.modalities[m], shapes[m])) for m in cfg.modalities}

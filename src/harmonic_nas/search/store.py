@@ -11,21 +11,25 @@ Tables:
 * ``pareto_front``: the front after each generation (candidate keys and objectives).
 * ``events``: a log of what happened, read by ``harmonic-nas status``.
 
-Every write is one short transaction; readers (status, report) never block the writer (WAL).
+Every write is one short transaction; readers (status, report) never block the writer (WAL). A store
+that cannot be read or written (damaged, not a store, a full or read-only disk, a row that is not JSON)
+is one UserError naming the file and what to do, whatever the method.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from harmonic_nas.errors import UserError
+from harmonic_nas.files import make_dir
 from harmonic_nas.space.fusion import genotype_modalities
 
 FORMAT = "harmonic-nas-run/1"
@@ -105,6 +109,52 @@ class Evaluation:
         return (1.0 - self.val_metric, self.latency_ms, self.energy_mj)
 
 
+_START_OVER = ("restore the run from a copy, or start its search over: "
+               "harmonic-nas search --config CONFIG --out {run_dir} --force")
+# sqlite's message -> what it means for the user and what to do
+_PROBLEMS = (
+    ("readonly", "cannot write: the file or its folder is read-only; copy the run to a writable folder"),
+    ("disk is full", "cannot write: no space left on the device; free some space, then run the same command again"),
+    ("disk I/O error", "cannot read or write it (disk I/O error: a full disk, a file size limit?); free some space, "
+                       "then run the same command again"),
+    ("locked", "locked by another process for more than 30 s; wait until it finishes, then run the command again"),
+    ("unable to open", "cannot open the file: check that its folder exists and that you may write to it"),
+)
+
+
+def _problem(path: Path, exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        found = f"a stored row is not JSON ({exc.msg})"
+    else:
+        message = str(exc)
+        for marker, meaning in _PROBLEMS:
+            if marker in message:
+                return f"{path}: {meaning} (sqlite: {message})"
+        found = f"damaged or not a harmonic-nas run store (sqlite: {message})"
+    return f"{path}: {found}; {_START_OVER.format(run_dir=path.parent)}"
+
+
+@contextmanager
+def _named(path: Path) -> Iterator[None]:
+    """sqlite and stored-JSON failures as one UserError line naming the store."""
+    try:
+        yield
+    except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+        raise UserError(_problem(path, exc)) from None
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _checked(method: _Method) -> _Method:
+    @functools.wraps(method)
+    def wrapper(self: RunStore, *args: Any, **kwargs: Any) -> Any:
+        with _named(self.path):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _evaluation(row: sqlite3.Row) -> Evaluation:
     return Evaluation(
         key=row["key"], kind=row["kind"], modality=row["modality"], generation=row["generation"],
@@ -123,11 +173,16 @@ class RunStore:
 
     @classmethod
     def _connect(cls, path: Path) -> RunStore:
-        db = sqlite3.connect(path, timeout=30.0, isolation_level=None)  # autocommit; explicit transactions
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed row survives a killed process
-        db.execute("PRAGMA foreign_keys=ON")
+        with _named(path):
+            db = sqlite3.connect(path, timeout=30.0, isolation_level=None)  # autocommit; explicit transactions
+            try:
+                db.row_factory = sqlite3.Row
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed row survives a killed process
+                db.execute("PRAGMA foreign_keys=ON")
+            except BaseException:
+                db.close()
+                raise
         return cls(path, db)
 
     @classmethod
@@ -137,12 +192,17 @@ class RunStore:
         if path.exists():
             raise UserError(f"{path}: a search store exists already; continue it with --resume {run_dir} "
                             f"or start over with --force")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(path.parent)
         store = cls._connect(path)
-        store._db.executescript(_SCHEMA)  # its own transaction (executescript commits first)
-        with store._transaction() as db:
-            for key, value in {"format": FORMAT, **meta}.items():
-                db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+        try:
+            with _named(path):
+                store._db.executescript(_SCHEMA)  # its own transaction (executescript commits first)
+                with store._transaction() as db:
+                    for key, value in {"format": FORMAT, **meta}.items():
+                        db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+        except BaseException:
+            store.close()
+            raise
         return store
 
     @classmethod
@@ -154,10 +214,11 @@ class RunStore:
         store = cls._connect(path)
         try:
             fmt = store.meta().get("format")
-        except sqlite3.DatabaseError as exc:
-            raise UserError(f"{path}: not a harmonic-nas run store ({exc})") from None
-        if fmt != FORMAT:
-            raise UserError(f"{path}: store format {fmt!r}, expected {FORMAT!r}")
+            if fmt != FORMAT:
+                raise UserError(f"{path}: store format {fmt!r}, expected {FORMAT!r}")
+        except BaseException:
+            store.close()
+            raise
         return store
 
     def close(self) -> None:
@@ -180,14 +241,25 @@ class RunStore:
         self._db.execute("COMMIT")
 
     # meta -------------------------------------------------------------------------------------------
+    @_checked
     def meta(self) -> dict[str, Any]:
         return {row["key"]: json.loads(row["value"]) for row in self._db.execute("SELECT key, value FROM meta")}
 
+    def raw_config(self) -> dict[str, Any]:
+        """The experiment config the run was made with, as stored (validate it with config.validate_config)."""
+        config = self.meta().get("config")
+        if not isinstance(config, dict):
+            raise UserError(f"{self.path}: the store holds no experiment config (damaged?); "
+                            f"{_START_OVER.format(run_dir=self.path.parent)}")
+        return config
+
+    @_checked
     def set_meta(self, key: str, value: Any) -> None:
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
     # evaluations ------------------------------------------------------------------------------------
+    @_checked
     def add_evaluation(
         self, key: str, kind: str, modality: str | None, generation: int, arch: dict[str, Any],
         result: dict[str, Any], *, worker: str | None = None,
@@ -203,10 +275,12 @@ class RunStore:
                  float(result.get("seconds", 0.0)), worker, time.time()),
             )
 
+    @_checked
     def evaluation(self, key: str) -> Evaluation | None:
         row = self._db.execute("SELECT * FROM evaluations WHERE key = ?", (key,)).fetchone()
         return _evaluation(row) if row else None
 
+    @_checked
     def evaluations(self, kind: str | None = None, modality: str | None = None) -> list[Evaluation]:
         query, args = "SELECT * FROM evaluations WHERE 1=1", []
         if kind is not None:
@@ -215,6 +289,7 @@ class RunStore:
             query, args = query + " AND modality = ?", [*args, modality]
         return [_evaluation(r) for r in self._db.execute(query + " ORDER BY created, key", args)]
 
+    @_checked
     def known_keys(self, keys: Iterable[str]) -> set[str]:
         wanted = list(dict.fromkeys(keys))
         found: set[str] = set()
@@ -224,25 +299,30 @@ class RunStore:
             found |= {r[0] for r in self._db.execute(f"SELECT key FROM evaluations WHERE key IN ({marks})", chunk)}
         return found
 
+    @_checked
     def set_test_metric(self, key: str, value: float) -> None:
         with self._transaction() as db:
             db.execute("UPDATE evaluations SET test_metric = ? WHERE key = ?", (float(value), key))
 
     # generations ------------------------------------------------------------------------------------
+    @_checked
     def start_generation(self, generation: int, state: dict[str, Any]) -> None:
         """Record the state a generation starts from (kept if it was recorded before: resume)."""
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO generations (generation, state, started) VALUES (?, ?, ?)",
                        (generation, json.dumps(state), time.time()))
 
+    @_checked
     def generation_state(self, generation: int) -> dict[str, Any] | None:
         row = self._db.execute("SELECT state FROM generations WHERE generation = ?", (generation,)).fetchone()
         return json.loads(row["state"]) if row else None
 
+    @_checked
     def update_generation_state(self, generation: int, state: dict[str, Any]) -> None:
         with self._transaction() as db:
             db.execute("UPDATE generations SET state = ? WHERE generation = ?", (json.dumps(state), generation))
 
+    @_checked
     def finish_generation(self, generation: int, summary: dict[str, Any], front: list[Evaluation]) -> None:
         """The generation's summary and Pareto front, in one transaction."""
         with self._transaction() as db:
@@ -254,6 +334,7 @@ class RunStore:
                 [(generation, e.key, e.val_metric, e.latency_ms, e.energy_mj) for e in front],
             )
 
+    @_checked
     def generations(self) -> list[dict[str, Any]]:
         """Every generation started: number, state, summary (None while running), start and end times."""
         rows = self._db.execute("SELECT * FROM generations ORDER BY generation")
@@ -264,6 +345,7 @@ class RunStore:
             for r in rows
         ]
 
+    @_checked
     def pareto_front(self, generation: int | None = None) -> list[Evaluation]:
         """The front after ``generation`` (default: the last finished one), best metric first."""
         if generation is None:
@@ -277,11 +359,13 @@ class RunStore:
         return [_evaluation(r) for r in rows]
 
     # events -----------------------------------------------------------------------------------------
+    @_checked
     def log(self, kind: str, message: str, generation: int | None = None) -> None:
         with self._transaction() as db:
             db.execute("INSERT INTO events (time, generation, kind, message) VALUES (?, ?, ?, ?)",
                        (time.time(), generation, kind, message))
 
+    @_checked
     def events(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM events ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [dict(r) for r in reversed(rows)]

@@ -6,6 +6,7 @@ import math
 import random
 from typing import Any, Protocol, Sequence, TypeVar, runtime_checkable
 
+from harmonic_nas.errors import short_repr
 from harmonic_nas.space.encoding import InvalidArchError
 
 Choice = TypeVar("Choice", int, float)
@@ -41,7 +42,7 @@ def match_choice(space_name: str, field: str, value: Any, choices: Sequence[Choi
         for choice in choices:
             if math.isclose(value, choice, rel_tol=1e-9, abs_tol=1e-12):
                 return choice
-    raise InvalidArchError(f"arch {space_name!r}: {field} = {value!r} is not one of {list(choices)}")
+    raise InvalidArchError(f"arch {space_name!r}: {field} = {short_repr(value)} is not one of {list(choices)}")
 
 
 def check_keys(space_name: str, arch: Any, keys: Sequence[str]) -> dict[str, Any]:

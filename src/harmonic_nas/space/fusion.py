@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harmonic_nas.errors import short_repr
 from harmonic_nas.space.base import check_keys, match_choice
 from harmonic_nas.space.encoding import InvalidArchError, stable_hash
 
@@ -87,7 +88,7 @@ def _index_pair(where: str, value: Any, size: int) -> list[int]:
         and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     )
     if not ok:
-        raise InvalidArchError(f"fusion genotype: {where} must be two integer indices, found {value!r}")
+        raise InvalidArchError(f"fusion genotype: {where} must be two integer indices, found {short_repr(value)}")
     i, j = value
     if not 0 <= i < j < size:
         raise InvalidArchError(

@@ -22,9 +22,11 @@ from harmonic_nas.config import ExperimentConfig
 from harmonic_nas.console import console, make_progress
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.errors import UserError
+from harmonic_nas.jsonfile import write_json
 from harmonic_nas.metrics import distill_loss, metric_name, task_loss
 from harmonic_nas.runtime import step_rng
 from harmonic_nas.space.encoding import stable_hash
+from harmonic_nas.data.registry import missing_modalities
 from harmonic_nas.data.batches import batch_indices, iterate_batches, to_device
 from harmonic_nas.supernet.augment import spec_augment
 from harmonic_nas.supernet.checkpoint import load_checkpoint, save_atomic
@@ -61,8 +63,7 @@ class SupernetTrainer:
     ) -> None:
         if modality not in cfg.modalities:
             raise UserError(f"modality {modality!r} is not in the config (has {', '.join(cfg.modalities)})")
-        if modality not in dataset.modalities:
-            raise UserError(f"modality {modality!r} is not in dataset {dataset.name!r} (has {', '.join(dataset.modalities)})")
+        missing_modalities([modality], dataset.modalities, dataset.name)
         self.cfg = cfg
         self.train_cfg = cfg.supernet
         self.modality = modality
@@ -358,10 +359,11 @@ class SupernetTrainer:
             )
         return metrics
 
-    def run(self, *, resume: bool = False) -> dict[str, Any]:
-        """Train (or continue), then evaluate and write the supernet file and its metrics JSON. In a
-        distributed run rank 0 reads the checkpoint and hands it to the others (so the run directory
-        need only exist on its machine), and evaluates and writes alone; every rank returns the metrics."""
+    def run(self, *, resume: bool = False, keep_checkpoint: bool = False) -> dict[str, Any]:
+        """Train (or continue), then evaluate and write the supernet file and its metrics JSON, and remove
+        the epoch checkpoint (4x the supernet file; ``keep_checkpoint`` keeps it). In a distributed run
+        rank 0 reads the checkpoint and hands it to the others (so the run directory need only exist on
+        its machine), and evaluates and writes alone; every rank returns the metrics."""
 
         def initial_state() -> dict[str, Any] | None:
             if resume:
@@ -386,7 +388,9 @@ class SupernetTrainer:
                 self.model.load_state_dict(self.best_state)
             metrics = self.final_metrics()
             save_supernet(self.files, self.model, self.space_cfg, self.spec, self.dataset, metrics)
-            self.files.metrics.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+            write_json(self.files.metrics, metrics)
+            if not keep_checkpoint:  # the supernet and its metrics are whole on disk: nothing to resume
+                self.files.checkpoint.unlink(missing_ok=True)
             return metrics
 
         return self.dist.on_main(finish, all_threads=True)

@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from harmonic_nas.data.adapters.common import as_2d_input, class_labels, file_fingerprint, first_existing, load_npy, no_empty_class, same_length
+from harmonic_nas.data.adapters.common import (
+    as_2d_input, class_count, class_labels, file_fingerprint, first_existing, load_npy, no_empty_class, same_length,
+)
 from harmonic_nas.data.base import ModalitySpec
 from harmonic_nas.data.options import Options
 from harmonic_nas.data.recipe import BuildContext, Recipe
@@ -32,6 +34,7 @@ def _files(root: Path, split: str) -> dict[str, list[Path]]:
 
 class AVMNIST(Recipe):
     name = "avmnist"
+    modalities = ("image", "audio")
     version = 1
     needs_path = True
     description = "AV-MNIST numpy release (image/ audio/ *_labels.npy)"
@@ -68,9 +71,9 @@ class AVMNIST(Recipe):
             train_shape, test_shape = loaded["train"][key].shape[1:], loaded["test"][key].shape[1:]
             if train_shape != test_shape:
                 raise UserError(f"{paths['test'][key]}: wrong shape {test_shape} per sample, train has {train_shape}")
-        num_classes = int(max(loaded["train"]["labels"].max(), loaded["test"]["labels"].max())) + 1
-        names = [str(i) for i in range(num_classes)]
         n_train = len(loaded["train"]["labels"])
+        num_classes = class_count({paths[s]["labels"]: loaded[s]["labels"] for s in loaded}, n_train)
+        names = [str(i) for i in range(num_classes)]
         n_val = ctx.options.val_size or (5000 if n_train > 20000 else max(1, n_train // 12))
         if n_val >= n_train:
             raise UserError(f"{paths['train']['labels']}: val_size={n_val} leaves no training samples of {n_train}")

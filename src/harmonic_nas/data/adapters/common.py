@@ -8,6 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
+from harmonic_nas.data.cache import nonfinite
 from harmonic_nas.errors import UserError
 
 
@@ -45,17 +46,39 @@ def as_2d_input(array: np.ndarray, path: Path, square_from_flat: bool = True, ch
     if array.ndim != 4 or (channels is not None and array.shape[1] != channels):
         want = f"(N, {channels}, H, W)" if channels else "(N, H, W) or (N, C, H, W)"
         raise UserError(f"{path}: wrong shape {tuple(array.shape)}, expected {want}")
-    return np.asarray(array, dtype=np.float32)
+    return finite(np.asarray(array, dtype=np.float32), path)
+
+
+def finite(array: np.ndarray, path: Path) -> np.ndarray:
+    """``array`` if every value is finite, else a UserError naming the file, the count and where."""
+    count, first = nonfinite(array)
+    if count:
+        raise UserError(f"{path}: {count} NaN or infinite values (first in sample {first}); replace or drop "
+                        "those samples")
+    return array
 
 
 def same_length(arrays: dict[Path, np.ndarray]) -> int:
     """All arrays of one split have one row per sample: else a label mismatch between modalities."""
     lengths = {path: len(a) for path, a in arrays.items()}
+    first = next(iter(lengths))
     if len(set(lengths.values())) != 1:
         listed = ", ".join(f"{p.name}={n}" for p, n in lengths.items())
-        first = next(iter(lengths))
         raise UserError(f"{first}: sample counts differ between modalities and labels ({listed})")
-    return next(iter(lengths.values()))
+    if lengths[first] == 0:
+        raise UserError(f"{first}: no samples (an empty array)")
+    return lengths[first]
+
+
+def class_count(labels: dict[Path, np.ndarray], train_samples: int) -> int:
+    """The number of classes that integer labels 0..K-1 imply. A label so large that there would be more
+    classes than training samples is a wrong label (every class needs training samples), refused before
+    anything the size of K is built."""
+    top, path = max((int(a.max()), p) for p, a in labels.items())
+    if top + 1 > train_samples:
+        raise UserError(f"{path}: label {top} implies {top + 1} classes, more than the {train_samples} training "
+                        "samples; labels must be class indices 0..K-1")
+    return top + 1
 
 
 def class_labels(labels: np.ndarray, path: Path, num_classes: int | None = None) -> np.ndarray:

@@ -80,6 +80,7 @@ def _read_image(path: Path, size: int) -> np.ndarray:
 
 class HarmP(Recipe):
     name = "harmp"
+    modalities = ("image", "text")
     version = 1
     needs_path = True
     description = "Harm-P / MOMENTA (jsonl annotations + images), 3 classes"

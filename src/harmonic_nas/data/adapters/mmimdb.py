@@ -61,6 +61,7 @@ def _scale(images: np.ndarray) -> np.ndarray:
 
 class MMIMDB(Recipe):
     name = "mmimdb"
+    modalities = ("image", "text")
     version = 1
     needs_path = True
     description = "MM-IMDB (multimodal_imdb.hdf5, or BM-NAS per-sample .npy)"

@@ -53,6 +53,7 @@ def _read_image(path: Path) -> np.ndarray:
 
 class SoundMNIST(Recipe):
     name = "soundmnist"
+    modalities = ("image", "audio")
     version = 1
     needs_path = True
     description = "SoundMNIST, SMIL layout (mnist/ + sound_450/)"

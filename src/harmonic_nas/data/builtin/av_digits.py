@@ -109,6 +109,7 @@ def _hold_out_voices(clips: list[sources.Clip], n_val: int, n_test: int, rng: np
 
 class AVDigits(Recipe):
     name = "av-digits"
+    modalities = ("image", "audio")
     version = 5
     description = "MNIST (75 % PCA energy removed) + noisy spoken digits, 10 classes"
     OptionsModel = AVDigitsOptions

@@ -61,6 +61,7 @@ def render(glyph: str, font: ImageFont.FreeTypeFont, size: int) -> np.ndarray:
 
 class EmojiDataset(Recipe):
     name = "emoji"
+    modalities = ("image", "text")
     version = 1
     description = "Noto Color Emoji pictures + Unicode names, subgroups (or groups)"
     OptionsModel = EmojiOptions

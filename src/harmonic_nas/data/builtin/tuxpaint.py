@@ -55,6 +55,7 @@ def find_stamps(root: Path, language: str) -> list[Stamp]:
 
 class TuxPaint(Recipe):
     name = "tuxpaint"
+    modalities = ("image", "text", "speech")
     version = 1
     description = "Tux Paint stamps: picture + description + spoken description (3 modalities)"
     OptionsModel = TuxPaintOptions
