@@ -63,6 +63,13 @@ def write_dataset(root: Path, n_train: int = 800, n_test: int = 200) -> Path:
     return root
 
 
+def layer_size(key: str) -> int:
+    """A crude size of a LUT key's layer: its input elements times its widest channel count."""
+    fields = dict(part.split("=", 1) for part in key.split(":")[1:] if "=" in part)
+    size = math.prod(int(v) for v in fields.get("in", "1").split("x"))
+    return size * max(int(fields.get(k, "1")) for k in ("out", "mid"))
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A finished one-generation search in run/, with its config file, supernets (trained for two short
@@ -86,9 +93,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     config_path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     cfg = load_config(config_path)
     lut = make_lut(8, 4, specs=search_space_specs(cfg, SHAPES, 10))
-    rng = np.random.default_rng(1)
-    for key in sorted(lut.entries):  # layers of different costs: the front has trade-offs to choose from
-        ms = float(rng.uniform(0.02, 0.5))
+    for key in sorted(lut.entries):  # a layer costs with its size: larger (more accurate) models cost more
+        ms = 0.02 + 1e-6 * layer_size(key)
         lut.add(key, LutEntry(latency_ms=ms, latency_std_ms=0.0, energy_mj=2 * ms, repeats=1))
     lut.save(cfg.lut_path)
     dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed)
