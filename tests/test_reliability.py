@@ -223,7 +223,8 @@ def test_what_later_steps_need_is_checked_before_the_first(tmp_path: Path) -> No
     one_error(cli("run", "--config", SMOKE, "--out", out, "--set", "hardware.lut=" + str(tmp_path / "none.json")),
               f"{SMOKE}: hardware.lut: {tmp_path / 'none.json'}: LUT file not found")
     config = tmp_path / "c.yaml"  # the smoke config with a third modality that av-digits does not have
-    config.write_text(SMOKE.read_text().replace("\nsupernet:", "\n  depth: {type: mbv3, stages: [{width: 8}]}\nsupernet:", 1))
+    three = "\n  depth: {type: mbv3, stages: [{width: 8}]}\nsupernet:"  # a third modality: 2+ cells read it
+    config.write_text(SMOKE.read_text().replace("\nsupernet:", three, 1).replace("cells: [1, 2]", "cells: [2]"))
     one_error(cli("run", "--config", config, "--out", out), "modality 'depth' is not in dataset 'av-digits'")
     one_error(cli("train-supernet", "--config", config, "--set", f"output.run_dir={out}"), "'depth' is not in dataset")
     assert not out.exists()

@@ -124,9 +124,11 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         message = "required key is missing"
     else:
         message = first["msg"].removeprefix("Value error, ")
-        if "found" not in message:
+        if "found" not in message and not isinstance(found, dict):  # a dict: a whole section, checked as one
             message += f", found {short_repr(found)}"
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    if not first["loc"]:  # a check across sections names its keys itself
+        return f"{source}: {message}{more}"
     return f"{source}: {loc}: {message}{more}"
 
 
