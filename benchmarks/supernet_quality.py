@@ -80,7 +80,7 @@ def train_standalone(trainer: SupernetTrainer, budget_s: float, checkpoints: lis
     task = trainer.dataset.task
 
     def batches(epoch: int) -> Any:
-        order = np.random.default_rng([trainer.seed, 7, epoch]).permutation(len(targets))
+        order = np.random.default_rng([trainer.seed, 7, epoch + 1]).permutation(len(targets))
         return iterate_batches(inputs, targets, cfg.batch_size, trainer.device, order=order,
                                channels_last=trainer.channels_last, drop_last=True)
 
