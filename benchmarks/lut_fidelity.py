@@ -26,7 +26,7 @@ from harmonic_nas.config import load_config
 from harmonic_nas.hardware.catalog import search_space_specs
 from harmonic_nas.hardware.host import cpu_model, library_versions
 from harmonic_nas.hardware.profiler import ProfileSettings, profile
-from harmonic_nas.hardware.timing import Protocol, configure_measurement
+from harmonic_nas.hardware.timing import TimingProtocol, configure_measurement
 from harmonic_nas.hardware.validate import plot, validate_lut
 
 GOALS = {"within_10": 0.95, "spearman": 0.95, "profile_seconds": 300.0}
@@ -38,7 +38,7 @@ def run(config: Path, runtime: str, models: int, seed: int, workdir: Path) -> di
     hardware = cfg.hardware
     settings = ProfileSettings(
         torch.device("cpu"), "cpu", runtime, hardware.threads, hardware.batch_size,
-        Protocol(warmup=hardware.warmup, repeats=hardware.repeats),
+        TimingProtocol(warmup=hardware.warmup, repeats=hardware.repeats),
     )
     configure_measurement(settings.threads)
     meter = settings.meter()

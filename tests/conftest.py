@@ -1,17 +1,14 @@
-"""Shared test settings and small real datasets."""
+"""Shared test settings and fixtures: one thread, a small real dataset, the search tests' LUT."""
 
 from __future__ import annotations
 
-import gzip
-import importlib.resources
-import pickle
 from collections.abc import Iterator
-from functools import lru_cache
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from helpers import IMAGE_SPACE, THUMB_SPACE, make_lut, small_fusion, mnist_arrays
 
 from harmonic_nas.data import ArrayDataset, ModalitySpec, SplitData
 
@@ -26,14 +23,6 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
 
 
-@lru_cache(maxsize=1)
-def _mnist() -> tuple[np.ndarray, ...]:
-    path = importlib.resources.files("mnist") / "data" / "mnist.pkl.gz"
-    with gzip.open(str(path), "rb") as handle:
-        (xtr, ytr), (xva, yva), _ = pickle.load(handle, encoding="latin1")
-    return xtr, ytr, xva, yva
-
-
 def _split(x: np.ndarray, y: np.ndarray) -> SplitData:
     images = ((x.reshape(-1, 1, 28, 28) - 0.13) / 0.31).astype(np.float32)
     # A second, real modality: the 7x7 average-pooled thumbnail as a 49-d vector.
@@ -44,7 +33,7 @@ def _split(x: np.ndarray, y: np.ndarray) -> SplitData:
 @pytest.fixture(scope="session")
 def mnist_pair() -> ArrayDataset:
     """1024 train / 256 val / 256 test MNIST digits with an image and a thumbnail-vector modality."""
-    xtr, ytr, xva, yva = _mnist()
+    xtr, ytr, xva, yva = mnist_arrays()
     return ArrayDataset(
         name="mnist-pair",
         modalities={"image": ModalitySpec("image", (1, 28, 28)), "thumb": ModalitySpec("vector", (49,))},
@@ -54,24 +43,13 @@ def mnist_pair() -> ArrayDataset:
     )
 
 
-class _RunsCommand:
-    """A pickled object whose unpickling runs a shell command: what a crafted shared file would carry."""
+@pytest.fixture(scope="module")
+def lut() -> Any:
+    """A fixture LUT with every layer of the search space of IMAGE_SPACE and THUMB_SPACE on mnist-pair."""
+    from harmonic_nas.config.schema import ExperimentConfig
+    from harmonic_nas.hardware.catalog import search_space_specs
 
-    def __init__(self, command: str) -> None:
-        self.command = command
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        import os
-
-        return os.system, (self.command,)
-
-
-def write_code_running_file(path: Path, marker: Path, fmt: str) -> None:
-    """A file at ``path`` that creates ``marker`` when fully unpickled, shaped like one of our files
-    (``fmt`` is its format tag); written with torch.save (zip) and, for ``.ckpt``, as a bare pickle."""
-    payload = {"format": fmt, "state_dict": {}, "payload": _RunsCommand(f"touch {marker}")}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".ckpt":
-        path.write_bytes(pickle.dumps(payload, protocol=2))  # the protocol torch.save writes
-    else:
-        torch.save(payload, path)
+    cfg = ExperimentConfig.model_validate({"name": "x", "modalities": {"image": IMAGE_SPACE.model_dump(mode="json"),
+                                          "thumb": THUMB_SPACE.model_dump(mode="json")},
+                                           "fusion": small_fusion().model_dump(mode="json")})
+    return make_lut(8, 4, specs=search_space_specs(cfg, {"image": (1, 28, 28), "thumb": (49,)}, 10))

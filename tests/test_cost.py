@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_config
 
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.hardware.calibration import Calibration, LinearFit, fit_linear
@@ -20,11 +21,10 @@ from harmonic_nas.hardware.lut import LookupTable, LutEntry, LutHeader, MissingL
 from harmonic_nas.hardware.meters import EnergyMeter, EstimatedEnergy
 from harmonic_nas.hardware.profiler import ProfileSettings
 from harmonic_nas.hardware.specs import lut_key
-from harmonic_nas.hardware.timing import Protocol
+from harmonic_nas.hardware.timing import TimingProtocol
 from harmonic_nas.hardware.validate import Figures, cross_validated, plot, random_genotype, validate_lut
 from harmonic_nas.space.candidate import CandidateSpace
 from harmonic_nas.space.fusion import validate_genotype
-from test_profiler import tiny_config
 
 SHAPES = {"image": (1, 8, 8), "thumb": (12,)}
 CLASSES = 3
@@ -56,13 +56,13 @@ def test_cost_is_the_sum_of_the_entries_of_what_runs(runtime: str) -> None:
     for seed in range(5):
         candidate, genotype = sample(cfg, seed)
         validate_genotype(genotype)
-        specs = candidate_specs(cfg, candidate, genotype, SHAPES, CLASSES, runtime)
+        specs = candidate_specs(cfg, candidate, genotype, SHAPES, CLASSES)
         cost = model.cost(candidate, genotype)
         expected = sum(table.lookup(s).latency_ms for s in specs)
         assert cost.layers == len(specs) and cost.latency_ms == pytest.approx(expected)
         assert cost.energy_mj == pytest.approx(2 * expected)
         unimodal = model.cost(candidate)  # every backbone as a classifier, no fusion
-        assert unimodal.layers == len(candidate_specs(cfg, candidate, None, SHAPES, CLASSES, runtime))
+        assert unimodal.layers == len(candidate_specs(cfg, candidate, None, SHAPES, CLASSES))
 
 
 def test_calibration_is_applied_and_survives_the_file(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_missing_entry_names_the_key_and_the_profile_command(tmp_path: Path) -> 
     cfg = tiny_config()
     full = synthetic_table(cfg)
     candidate, genotype = sample(cfg, 1)
-    specs = candidate_specs(cfg, candidate, genotype, SHAPES, CLASSES, "torch")
+    specs = candidate_specs(cfg, candidate, genotype, SHAPES, CLASSES)
     missing = lut_key(specs[-1])
     table = LookupTable(full.header, {k: v for k, v in full.entries.items() if k != missing})
     table.save(tmp_path / "cpu.json")
@@ -139,7 +139,7 @@ def test_validation_reports_both_models_and_stores_the_calibration(tmp_path: Pat
     from harmonic_nas.hardware.profiler import profile
 
     cfg = tiny_config()
-    fast = Protocol(warmup=1, repeats=5, rounds=1, min_seconds=0.0)
+    fast = TimingProtocol(warmup=1, repeats=5, rounds=1, min_seconds=0.0)
     settings = ProfileSettings(torch.device("cpu"), "cpu", protocol=fast)
     meter = EstimatedEnergy.for_cpu(1)
     table = profile(search_space_specs(cfg, SHAPES, CLASSES), tmp_path / "cpu.json", settings, meter)

@@ -12,7 +12,7 @@ from harmonic_nas.config.schema import DatasetConfig
 from harmonic_nas.data import load_dataset
 from harmonic_nas.data.registry import resolve
 from harmonic_nas.errors import UserError
-from test_data_fixtures import write_avmnist, write_harmp, write_mmimdb_hdf5, write_mmimdb_npy, write_soundmnist
+from helpers import write_avmnist, write_harmp, write_mmimdb_hdf5, write_mmimdb_npy, write_soundmnist
 
 
 def _load(name: str, path: Path, tmp_path: Path, **options: object):  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from harmonic_nas.data.base import ModalitySpec
 from harmonic_nas.data.cache import MANIFEST, CacheWriter, DatasetInfo, finalise
 from harmonic_nas.data.progress import NullReporter
 from harmonic_nas.errors import UserError
-from test_data_fixtures import write_avmnist
+from helpers import write_avmnist
 
 
 @pytest.fixture()

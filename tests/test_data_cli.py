@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from harmonic_nas.cli import main
-from test_data_fixtures import write_avmnist
+from helpers import write_avmnist
 
 
 def test_prepare_info_and_errors(tmp_path: Path) -> None:

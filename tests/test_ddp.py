@@ -21,7 +21,7 @@ from click.testing import CliRunner
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
 
-from test_data_fixtures import write_avmnist  # noqa: E402
+from helpers import write_avmnist  # noqa: E402
 
 from harmonic_nas.config import load_config  # noqa: E402
 from harmonic_nas.data.registry import load_dataset  # noqa: E402

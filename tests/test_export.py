@@ -16,8 +16,8 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
-from conftest import _mnist
-from test_fusion_support import IMAGE_SPACE, make_lut, small_fusion
+from helpers import mnist_arrays
+from helpers import IMAGE_SPACE, make_lut, small_fusion
 
 from harmonic_nas.backbones.specs import space_tap_shapes
 from harmonic_nas.cli import main
@@ -32,7 +32,7 @@ from harmonic_nas.export.reproduce import ArchFile, reproduce
 from harmonic_nas.hardware.catalog import search_space_specs
 from harmonic_nas.hardware.cost import CostModel
 from harmonic_nas.hardware.lut import LutEntry
-from harmonic_nas.hardware.timing import Protocol
+from harmonic_nas.hardware.timing import TimingProtocol
 from harmonic_nas.search.engine import SearchEngine
 from harmonic_nas.search.evaluator import Evaluator, EvaluatorSpec
 from harmonic_nas.search.executors import InlineExecutor
@@ -48,7 +48,7 @@ SHAPES = {"image": (1, 32, 32), "audio": (1, 16, 16)}  # every tap pools evenly 
 def write_dataset(root: Path, n_train: int = 800, n_test: int = 200) -> Path:
     """AV-MNIST numpy layout: real MNIST images padded to 32x32, and as audio a noisy, transposed 16x16 view
     of the digit."""
-    xtr, ytr, xva, yva = _mnist()
+    xtr, ytr, xva, yva = mnist_arrays()
     rng = np.random.default_rng(0)
     for split, x, y in (("train", xtr[:n_train], ytr[:n_train]), ("test", xva[:n_test], yva[:n_test])):
         images = x.reshape(-1, 28, 28).astype(np.float32)
@@ -209,7 +209,7 @@ def test_export_onnx_parity_and_latency(run: dict[str, Any], ctx: RunContext) ->
     assert got.shape == (24, 10)
     assert float(np.abs(got - expected.numpy()).max()) <= 1e-4
     # the same exported file timed under ONNX Runtime, as for an onnxruntime LUT
-    timing = Timing("onnxruntime", 1, 1, Protocol(warmup=1, repeats=5, rounds=2, min_seconds=0.05), "testcpu")
+    timing = Timing("onnxruntime", 1, 1, TimingProtocol(warmup=1, repeats=5, rounds=2, min_seconds=0.05), "testcpu")
     report = measure_latency(load_model(out / "model.pt"), inputs, timing, out / "model.onnx", names)
     assert report.runtime == "onnxruntime" and report.latency_ms > 0
 
@@ -342,15 +342,15 @@ def test_bad_reproduce_input_is_one_line(run: dict[str, Any], ctx: RunContext, t
 
 
 def test_protocol_is_read_back_from_the_lut_method() -> None:
-    protocol = Protocol(warmup=3, repeats=40, rounds=4, min_seconds=0.25, quantile=0.2)
-    assert protocol_of(protocol.describe("thread-cpu"), Protocol()) == protocol
-    assert protocol_of("fixture", Protocol(warmup=1)) == Protocol(warmup=1)
+    protocol = TimingProtocol(warmup=3, repeats=40, rounds=4, min_seconds=0.25, quantile=0.2)
+    assert protocol_of(protocol.describe("thread-cpu"), TimingProtocol()) == protocol
+    assert protocol_of("fixture", TimingProtocol(warmup=1)) == TimingProtocol(warmup=1)
 
 
 
 def _mixed_net(cells: list[list[int]]) -> Any:
     """An mbv3 (28x28 image: taps 14x14, 7x7) and a maxout (49-d vector) backbone with a two-cell fusion."""
-    from test_fusion_support import image_supernet, thumb_supernet
+    from helpers import image_supernet, thumb_supernet
 
     from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet
 
@@ -396,7 +396,7 @@ def test_export_of_a_run_with_a_crafted_file_is_one_line_and_runs_nothing(
 ) -> None:
     import shutil
 
-    from conftest import write_code_running_file
+    from helpers import write_code_running_file
 
     from harmonic_nas.fusion.discrete import FORMAT as FUSION_FORMAT
     from harmonic_nas.search.engine import fusion_path

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import torch
-from test_fusion_support import OPS, image_supernet, thumb_supernet
+from helpers import OPS, image_supernet, thumb_supernet
 
 from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.diagram import genotype_dot, write_diagram
@@ -15,7 +15,8 @@ from harmonic_nas.fusion.dense import DenseFusionNet
 from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet, build_fusion, load_fusion, save_fusion
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings, prepared_backbone
 from harmonic_nas.fusion.search_net import FusionSearchNet, pair_distribution
-from harmonic_nas.fusion.specs import build_layer, fusion_layer_specs, tap_shapes
+from harmonic_nas.backbones.specs import tap_shapes
+from harmonic_nas.fusion.specs import build_layer, fusion_layer_specs
 from harmonic_nas.hardware.specs import LayerSpec
 from harmonic_nas.space import InvalidArchError
 from harmonic_nas.space.fusion import dense_genotype, genotype_macro, live_parts, validate_genotype
@@ -132,8 +133,8 @@ def test_saved_fusion_rebuilds_alone(tmp_path: Any) -> None:
 
 def test_layer_specs_cover_every_layer_of_the_derived_network() -> None:
     image, thumb = image_supernet(), thumb_supernet()
-    backbones = {"image": image.extract(image.space.min()), "thumb": thumb.extract({"hidden": 16, "blocks": 2, "factor": 2})}
-    shapes = tap_shapes(backbones, {"image": (1, 28, 28), "thumb": (49,)})
+    archs = {"image": image.space.min(), "thumb": {"hidden": 16, "blocks": 2, "factor": 2}}
+    shapes = {"image": tap_shapes(image, archs["image"], (1, 28, 28)), "thumb": tap_shapes(thumb, archs["thumb"], (49,))}
     assert shapes == {"image": [(8, 14, 14), (16, 7, 7)], "thumb": [(16,), (16,)]}
     specs = fusion_layer_specs(GENOTYPE, shapes, channels=8, length=4, num_classes=10)
     ops = [s.op for s in specs]

@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 import torch
-from test_fusion_support import image_supernet, thumb_supernet
+from helpers import image_supernet, thumb_supernet
 
 from harmonic_nas.fusion.features import (
     FeatureCache,

@@ -4,7 +4,7 @@ bilevel loop and the hardware loss (its gradient reaches gamma; a larger b deriv
 from __future__ import annotations
 
 import torch
-from test_fusion_support import COSTS, OPS, dot_product_split, make_lut, small_fusion, synthetic_split
+from helpers import COSTS, OPS, dot_product_split, make_lut, small_fusion, synthetic_split
 
 from harmonic_nas.config.schema import LossExponents
 from harmonic_nas.fusion.darts import search
@@ -13,7 +13,7 @@ from harmonic_nas.fusion.evaluation import evaluate
 from harmonic_nas.fusion.finetune import finetune
 from harmonic_nas.fusion.derive import best_pair, cell_input_pairs, derive_genotype, modalities_read
 from harmonic_nas.fusion.hardware_loss import HardwareCost
-from harmonic_nas.fusion.search_net import FusionSearchNet, mix_pair, pair_distribution
+from harmonic_nas.fusion.search_net import FusionSearchNet, _mix, pair_distribution, pair_weights
 from harmonic_nas.space.fusion import validate_genotype
 
 TAPS = [("image", 0), ("image", 1), ("text", 0)]
@@ -32,7 +32,7 @@ def test_pair_distribution_is_the_normalised_product_of_identity_probabilities()
     assert torch.allclose(pairs, expected / expected.sum())
     assert best_pair(logits) == [0, 1]
     a, b, c = torch.full((1, 2, 2), 1.0), torch.full((1, 2, 2), 2.0), torch.full((1, 2, 2), 4.0)
-    x, y = mix_pair(logits, [a, b, c])
+    x, y = _mix(pair_weights(logits), [a, b, c]).unbind(0)  # the relaxed (X, Y) of a cell
     first, second = pairs.sum(1), pairs.sum(0)  # X: earlier member of each pair, Y: later member
     assert torch.allclose(x, torch.full((1, 2, 2), float(first[0] * 1 + first[1] * 2)))
     assert torch.allclose(y, torch.full((1, 2, 2), float(second[1] * 2 + second[2] * 4)))

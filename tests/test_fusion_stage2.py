@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
-from test_fusion_support import IMAGE_SPACE, THUMB_SPACE, image_supernet, make_lut, small_fusion, thumb_supernet
+from helpers import IMAGE_SPACE, THUMB_SPACE, image_supernet, make_lut, small_fusion, thumb_supernet
 
 from harmonic_nas.cli import main
 from harmonic_nas.data import ArrayDataset, SplitData
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings
-from harmonic_nas.fusion.stage2 import candidate_seed, run_stage2
+from harmonic_nas.fusion.stage2 import candidate_seed, stage2
 from harmonic_nas.space.fusion import live_parts, validate_genotype
 from harmonic_nas.supernet import SupernetFiles, save_supernet
 
@@ -50,8 +50,8 @@ def test_stage2_searches_derives_and_finetunes_without_test_data(mnist_pair: Any
     cfg = small_fusion(batch_size=128)
     seen = []
     cache = FeatureCache(SETTINGS)
-    result = run_stage2(CANDIDATE, supernets, without_test(mnist_pair), make_lut(8, 4), cfg, cache=cache,
-                        on_epoch=lambda phase, n, record: seen.append((phase, n, record["epoch"])))
+    result = stage2(CANDIDATE, supernets, without_test(mnist_pair), make_lut(8, 4), cfg, cache=cache,
+                    on_epoch=lambda phase, n, record: seen.append((phase, n, record["epoch"]))).result
     assert seen == [("search", 2, 1), ("search", 2, 2), ("finetune", 2, 1), ("finetune", 2, 2)]
     genotype = validate_genotype(result["genotype"], cfg.operators)
     assert genotype["taps"] == [["image", 0], ["image", 1], ["thumb", 0], ["thumb", 1]]
@@ -70,8 +70,8 @@ def test_stage2_searches_derives_and_finetunes_without_test_data(mnist_pair: Any
     # A second candidate sharing the backbones reuses every cached feature.
     misses, hits = cache.misses, cache.hits
     assert misses == 4  # two backbones x (train, val)
-    other = run_stage2({**CANDIDATE, "macro": {"cells": 1, "nodes": 1}}, supernets, without_test(mnist_pair),
-                       make_lut(8, 4), small_fusion(epochs=1, finetune_epochs=1, batch_size=256), cache=cache)
+    other = stage2({**CANDIDATE, "macro": {"cells": 1, "nodes": 1}}, supernets, without_test(mnist_pair),
+                   make_lut(8, 4), small_fusion(epochs=1, finetune_epochs=1, batch_size=256), cache=cache).result
     assert cache.misses == misses and cache.hits == hits + 4
     assert other["seed"] != result["seed"]  # each candidate draws from its own seed
     assert result["seed"] == candidate_seed(0, result["candidate_id"])
@@ -79,8 +79,8 @@ def test_stage2_searches_derives_and_finetunes_without_test_data(mnist_pair: Any
 
 def test_stage2_scores_multilabel_tasks_with_weighted_f1(mnist_pair: Any) -> None:
     supernets = {"image": image_supernet(), "thumb": thumb_supernet()}
-    result = run_stage2(CANDIDATE, supernets, multilabel(mnist_pair), make_lut(8, 4),
-                        small_fusion(epochs=1, finetune_epochs=1, batch_size=256), cache=FeatureCache(SETTINGS))
+    result = stage2(CANDIDATE, supernets, multilabel(mnist_pair), make_lut(8, 4),
+                    small_fusion(epochs=1, finetune_epochs=1, batch_size=256), cache=FeatureCache(SETTINGS)).result
     assert result["metric"] == "f1_weighted" and 0.0 <= result["val_metric"] <= 1.0
 
 
@@ -165,7 +165,7 @@ def test_finetune_runs_at_its_own_learning_rate(monkeypatch: pytest.MonkeyPatch)
     """The derived network is fine-tuned at ``fusion.finetune_lr`` (default 1e-3), not at the search's
     weight rate ``fusion.lr`` (1e-4), which left it below the continuous search network."""
     import torch
-    from test_fusion_support import synthetic_split
+    from helpers import synthetic_split
 
     from harmonic_nas.config.schema import FusionConfig
     from harmonic_nas.fusion import finetune as finetune_module

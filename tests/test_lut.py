@@ -8,14 +8,13 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import conv_spec, lut_entry, lut_header
 
 from harmonic_nas.config.schema import HardwareConfig
 from harmonic_nas.errors import UserError
 from harmonic_nas.hardware.lut import (
     KEY_PATTERN,
     LookupTable,
-    LutEntry,
-    LutHeader,
     MissingLutEntryError,
     import_lut,
 )
@@ -23,21 +22,6 @@ from harmonic_nas.hardware.lut_writer import LutWriter
 from harmonic_nas.hardware.specs import LayerSpec, lut_key
 
 MBCONV = LayerSpec("mbconv", (24, 14, 14), out=40, mid=96, kernel=5, stride=2, se=False, act="relu")
-
-
-def header(**changes: object) -> LutHeader:
-    fields = dict(device="cpu", runtime="torch", method="median of 50 after 10 warm-up", batch_size=1, threads=1,
-                  energy_source="estimated:power-x-time@4W")
-    fields.update(changes)
-    return LutHeader.for_this_host(**fields)  # type: ignore[arg-type]
-
-
-def entry(ms: float, mj: float = 1.0) -> LutEntry:
-    return LutEntry(latency_ms=ms, latency_std_ms=ms / 10, energy_mj=mj, repeats=50)
-
-
-def spec(i: int) -> LayerSpec:
-    return LayerSpec("conv", (3, 8 + i, 8 + i), out=16, kernel=3, stride=1)
 
 
 # ---- keys -------------------------------------------------------------------------------------------
@@ -101,23 +85,23 @@ def test_invalid_specs_are_refused(kwargs: dict) -> None:
 
 
 def test_round_trip(tmp_path: Path) -> None:
-    table = LookupTable(header(), {lut_key(spec(i)): entry(0.1 * (i + 1), 0.5 * i) for i in range(3)})
-    table.add(MBCONV, entry(0.7))
+    table = LookupTable(lut_header(), {lut_key(conv_spec(i)): lut_entry(0.1 * (i + 1), 0.5 * i) for i in range(3)})
+    table.add(MBCONV, lut_entry(0.7))
     path = table.save(tmp_path / "lut" / "cpu.json")
     loaded = LookupTable.load(path)
     assert loaded.header == table.header and dict(loaded.entries) == dict(table.entries)
     assert loaded.header.units.latency == "ms" and loaded.header.units.energy == "mJ"
     assert {"python", "torch", "numpy"} <= set(loaded.header.versions)
-    assert loaded.lookup(MBCONV).latency_ms == 0.7 and MBCONV in loaded and spec(9) not in loaded
+    assert loaded.lookup(MBCONV).latency_ms == 0.7 and MBCONV in loaded and conv_spec(9) not in loaded
     text = path.read_text()
     assert sum(1 for line in text.splitlines() if '"latency_ms"' in line) == 4  # one entry per line
     assert [p.name for p in path.parent.iterdir()] == ["cpu.json"]  # no temporary file left behind
-    LookupTable(header()).save(tmp_path / "empty.json")
+    LookupTable(lut_header()).save(tmp_path / "empty.json")
     assert len(LookupTable.load(tmp_path / "empty.json")) == 0
 
 
 def _valid_raw(tmp_path: Path) -> dict:
-    path = LookupTable(header(), {lut_key(MBCONV): entry(0.5)}).save(tmp_path / "good.json")
+    path = LookupTable(lut_header(), {lut_key(MBCONV): lut_entry(0.5)}).save(tmp_path / "good.json")
     return json.loads(path.read_text())
 
 
@@ -167,7 +151,7 @@ def test_invalid_file_gives_one_line_naming_file_and_field(tmp_path: Path, chang
 
 def test_corrupt_and_absent_files(tmp_path: Path) -> None:
     truncated = tmp_path / "cut.json"
-    whole = LookupTable(header(), {lut_key(MBCONV): entry(0.5)}).save(tmp_path / "x.json").read_text()
+    whole = LookupTable(lut_header(), {lut_key(MBCONV): lut_entry(0.5)}).save(tmp_path / "x.json").read_text()
     truncated.write_text(whole[:80])
     with pytest.raises(UserError, match=rf"^{re.escape(str(truncated))}: not valid JSON: .* at line \d+ column \d+$"):
         LookupTable.load(truncated)
@@ -183,7 +167,7 @@ def test_corrupt_and_absent_files(tmp_path: Path) -> None:
 
 
 def test_missing_entry_names_key_and_profile_command(tmp_path: Path) -> None:
-    table = LookupTable(header(), {lut_key(spec(0)): entry(0.1)})
+    table = LookupTable(lut_header(), {lut_key(conv_spec(0)): lut_entry(0.1)})
     table.save(tmp_path / "cpu.json")
     with pytest.raises(MissingLutEntryError) as info:
         table.lookup(MBCONV)
@@ -194,16 +178,16 @@ def test_missing_entry_names_key_and_profile_command(tmp_path: Path) -> None:
 
 
 def test_missing_lists_each_absent_key_once_in_order() -> None:
-    table = LookupTable(header(), {lut_key(spec(0)): entry(0.1)})
-    wanted = [spec(2), spec(0), MBCONV, spec(2), lut_key(MBCONV)]
-    assert table.missing(wanted) == [lut_key(spec(2)), lut_key(MBCONV)]
-    assert table.missing([spec(0)]) == []
+    table = LookupTable(lut_header(), {lut_key(conv_spec(0)): lut_entry(0.1)})
+    wanted = [conv_spec(2), conv_spec(0), MBCONV, conv_spec(2), lut_key(MBCONV)]
+    assert table.missing(wanted) == [lut_key(conv_spec(2)), lut_key(MBCONV)]
+    assert table.missing([conv_spec(0)]) == []
 
 
 def test_ranges_over_a_subset() -> None:
-    table = LookupTable(header(), {lut_key(spec(i)): entry(float(i + 1), mj=10.0 - i) for i in range(5)})
-    assert table.latency_range([spec(1), spec(3)]) == (2.0, 4.0)
-    assert table.energy_range([spec(0), spec(4), spec(2)]) == (6.0, 10.0)
+    table = LookupTable(lut_header(), {lut_key(conv_spec(i)): lut_entry(float(i + 1), mj=10.0 - i) for i in range(5)})
+    assert table.latency_range([conv_spec(1), conv_spec(3)]) == (2.0, 4.0)
+    assert table.energy_range([conv_spec(0), conv_spec(4), conv_spec(2)]) == (6.0, 10.0)
     with pytest.raises(MissingLutEntryError):
         table.latency_range([MBCONV])
     with pytest.raises(ValueError):
@@ -214,10 +198,10 @@ def test_ranges_over_a_subset() -> None:
 
 
 def test_merge_combines_and_later_table_wins() -> None:
-    a = LookupTable(header(), {lut_key(spec(0)): entry(1.0), lut_key(spec(1)): entry(1.0)})
-    b = LookupTable(header(), {lut_key(spec(1)): entry(2.0), lut_key(spec(2)): entry(2.0)})
+    a = LookupTable(lut_header(), {lut_key(conv_spec(0)): lut_entry(1.0), lut_key(conv_spec(1)): lut_entry(1.0)})
+    b = LookupTable(lut_header(), {lut_key(conv_spec(1)): lut_entry(2.0), lut_key(conv_spec(2)): lut_entry(2.0)})
     merged = a.merge(b)
-    assert len(merged) == 3 and merged.lookup(spec(1)).latency_ms == 2.0 and len(a) == 2
+    assert len(merged) == 3 and merged.lookup(conv_spec(1)).latency_ms == 2.0 and len(a) == 2
     assert merged.header == a.header
 
 
@@ -225,8 +209,8 @@ def test_merge_combines_and_later_table_wins() -> None:
     "field, value", [("device", "jetson-tx2"), ("runtime", "onnxruntime"), ("batch_size", 8), ("threads", 2)]
 )
 def test_merge_refuses_different_measurements_unless_forced(field: str, value: object) -> None:
-    a = LookupTable(header(), {lut_key(spec(0)): entry(1.0)})
-    b = LookupTable(header(**{field: value}), {lut_key(spec(1)): entry(2.0)})
+    a = LookupTable(lut_header(), {lut_key(conv_spec(0)): lut_entry(1.0)})
+    b = LookupTable(lut_header(**{field: value}), {lut_key(conv_spec(1)): lut_entry(2.0)})
     with pytest.raises(UserError, match=rf"cannot merge .*different {field} .*force"):
         a.merge(b)
     merged = a.merge(b, force=True)
@@ -234,8 +218,8 @@ def test_merge_refuses_different_measurements_unless_forced(field: str, value: o
 
 
 def test_forced_merge_of_energy_sources_stays_visibly_estimated() -> None:
-    measured = LookupTable(header(energy_source="measured:rapl"))
-    estimated = LookupTable(header())
+    measured = LookupTable(lut_header(energy_source="measured:rapl"))
+    estimated = LookupTable(lut_header())
     with pytest.raises(UserError, match="energy_source"):
         measured.merge(estimated)
     source = measured.merge(estimated, force=True).header.energy_source
@@ -243,14 +227,14 @@ def test_forced_merge_of_energy_sources_stays_visibly_estimated() -> None:
 
 
 def test_require_compatible_with_config() -> None:
-    table = LookupTable(header())
+    table = LookupTable(lut_header())
     table.require_compatible(HardwareConfig())
     with pytest.raises(UserError, match=r"runtime='torch' \(config: 'onnxruntime'\).*threads=1 \(config: 2\)"):
         table.require_compatible(HardwareConfig(runtime="onnxruntime", threads=2))
 
 
 def test_import_validates_and_copies(tmp_path: Path) -> None:
-    source = LookupTable(header(device="jetson/tx2"), {lut_key(MBCONV): entry(3.0)}).save(tmp_path / "from_user.json")
+    source = LookupTable(lut_header(device="jetson/tx2"), {lut_key(MBCONV): lut_entry(3.0)}).save(tmp_path / "from_user.json")
     imported = import_lut(source, tmp_path / "luts")
     assert imported.path == tmp_path / "luts" / "jetson_tx2.json" and imported.lookup(MBCONV).latency_ms == 3.0
     assert LookupTable.load(imported.path).header.device == "jetson/tx2"
@@ -268,38 +252,38 @@ def test_import_validates_and_copies(tmp_path: Path) -> None:
 
 def test_killed_writer_keeps_flushed_entries_and_resumes(tmp_path: Path) -> None:
     path = tmp_path / "cpu.json"
-    writer = LutWriter(path, header(), every=10, seconds=3600)
+    writer = LutWriter(path, lut_header(), every=10, seconds=3600)
     for i in range(25):
-        writer.add(spec(i), entry(0.1))
+        writer.add(conv_spec(i), lut_entry(0.1))
     del writer  # killed: never flushed the last 5, never closed
     (tmp_path / ".cpu.json.stale.tmp").write_text("{half")  # debris of a kill during a write
     assert len(LookupTable.load(path)) == 20
-    with LutWriter(path, header(), every=10, seconds=3600) as resumed:
-        todo = [spec(i) for i in range(25) if spec(i) not in resumed]
-        assert todo == [spec(i) for i in range(20, 25)]
+    with LutWriter(path, lut_header(), every=10, seconds=3600) as resumed:
+        todo = [conv_spec(i) for i in range(25) if conv_spec(i) not in resumed]
+        assert todo == [conv_spec(i) for i in range(20, 25)]
         for s in todo:
-            resumed.add(s, entry(0.2))
+            resumed.add(s, lut_entry(0.2))
     assert len(LookupTable.load(path)) == 25
 
 
 def test_writer_flushes_on_time_and_on_exception(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
-    writer = LutWriter(path, header(), every=1000, seconds=0.0)
-    writer.add(spec(0), entry(0.1))
+    writer = LutWriter(path, lut_header(), every=1000, seconds=0.0)
+    writer.add(conv_spec(0), lut_entry(0.1))
     assert len(LookupTable.load(path)) == 1
     with pytest.raises(KeyboardInterrupt):
-        with LutWriter(path, header(), every=1000, seconds=3600) as w:
-            w.add(spec(1), entry(0.1))
+        with LutWriter(path, lut_header(), every=1000, seconds=3600) as w:
+            w.add(conv_spec(1), lut_entry(0.1))
             raise KeyboardInterrupt
     assert len(LookupTable.load(path)) == 2
 
 
 def test_writer_refuses_to_resume_a_different_measurement(tmp_path: Path) -> None:
     path = tmp_path / "cpu.json"
-    with LutWriter(path, header()) as writer:
-        writer.add(spec(0), entry(0.1))
+    with LutWriter(path, lut_header()) as writer:
+        writer.add(conv_spec(0), lut_entry(0.1))
     with pytest.raises(UserError, match=r"cannot resume.*threads \(1 vs 2\)"):
-        LutWriter(path, header(threads=2))
+        LutWriter(path, lut_header(threads=2))
 
 
 def test_lut_commands_import_info_and_merge(tmp_path: Path) -> None:
@@ -307,9 +291,9 @@ def test_lut_commands_import_info_and_merge(tmp_path: Path) -> None:
 
     from harmonic_nas.cli import main
 
-    jetson = LookupTable(header(device="jetson-orin"), {lut_key(spec(0)): entry(2.0)})
+    jetson = LookupTable(lut_header(device="jetson-orin"), {lut_key(conv_spec(0)): lut_entry(2.0)})
     jetson.save(tmp_path / "measured.json")
-    other = LookupTable(header(device="jetson-orin", threads=4), {lut_key(spec(1)): entry(3.0)})
+    other = LookupTable(lut_header(device="jetson-orin", threads=4), {lut_key(conv_spec(1)): lut_entry(3.0)})
     other.save(tmp_path / "other.json")
     runner = CliRunner()
 

@@ -13,39 +13,25 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers import tiny_config
 from torch import nn
 
 from harmonic_nas.backbones import build_supernet
 from harmonic_nas.backbones.specs import build_layer as build_backbone_layer
 from harmonic_nas.backbones.specs import layer_specs, space_layer_specs, tap_shapes
 from harmonic_nas.cli import main
-from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.hardware import profiler, timing
 from harmonic_nas.hardware.catalog import build_layer, candidate_specs, search_space_specs
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.hardware.meters import EstimatedEnergy
 from harmonic_nas.hardware.profiler import ProfileSettings, profile
 from harmonic_nas.hardware.specs import lut_key
-from harmonic_nas.hardware.timing import Protocol
+from harmonic_nas.hardware.timing import TimingProtocol
 from harmonic_nas.hardware.validate import random_models
 
 SHAPES = {"image": (1, 8, 8), "thumb": (12,)}
 CLASSES = 3
-FAST = Protocol(warmup=1, repeats=3, rounds=1, min_seconds=0.0)
-
-
-def tiny_config(**fusion: object) -> ExperimentConfig:
-    """An mbv3 modality (stride-1 residual stage, stride-2 SE/hswish stage) and a maxout one."""
-    return ExperimentConfig.model_validate({
-        "name": "tiny",
-        "modalities": {
-            "image": {"type": "mbv3", "stem_width": 8, "head_width": 16, "depths": [1, 2], "expands": [3, 4],
-                      "kernels": [3, 5], "stages": [{"width": 8, "stride": 1},
-                                                    {"width": 16, "stride": 2, "se": True, "act": "hswish"}]},
-            "thumb": {"type": "maxout", "hidden": [8, 16], "blocks": [1, 2], "factors": [2, 3]},
-        },
-        "fusion": {"channels": 8, "length": 4, "cells": [1, 2], "nodes": [1, 2], **fusion},
-    })
+FAST = TimingProtocol(warmup=1, repeats=3, rounds=1, min_seconds=0.0)
 
 
 def executed_leaves(module: nn.Module, *inputs: torch.Tensor) -> Counter:
@@ -106,9 +92,9 @@ def test_multimodal_specs_cover_what_the_network_runs() -> None:
     cfg = tiny_config()
     space = set(search_space_specs(cfg, SHAPES, CLASSES))
     for model in random_models(cfg, SHAPES, CLASSES, n=6, seed=1):
-        specs = candidate_specs(cfg, model.candidate, model.genotype, SHAPES, CLASSES, "torch")
+        specs = candidate_specs(cfg, model.candidate, model.genotype, SHAPES, CLASSES)
         assert executed_leaves(model.module, *model.inputs) == leaves_of_specs(specs)
-        pruned = candidate_specs(cfg, model.candidate, model.genotype, SHAPES, CLASSES, "onnxruntime")
+        pruned = candidate_specs(cfg, model.candidate, model.genotype, SHAPES, CLASSES)
         assert set(specs) <= space and set(pruned) <= space
         assert Counter(pruned) - Counter(specs) == Counter()  # pruning only ever removes layers
 
@@ -128,7 +114,7 @@ def test_onnx_export_runs_exactly_the_pruned_specs() -> None:
 
     cfg = tiny_config()
     for model in random_models(cfg, SHAPES, CLASSES, n=3, seed=2):
-        specs = candidate_specs(cfg, model.candidate, model.genotype, SHAPES, CLASSES, "onnxruntime")
+        specs = candidate_specs(cfg, model.candidate, model.genotype, SHAPES, CLASSES)
         expected: Counter = Counter()
         for spec in specs:
             expected += nodes(*build_layer(spec))
@@ -261,7 +247,7 @@ def test_profile_missing_config_is_one_line(tmp_path: Path) -> None:
 
 def test_profile_command_end_to_end(config_file: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Profile, validate on 6 models, store the calibration; a second run measures nothing new."""
-    monkeypatch.setattr(timing, "Protocol", functools.partial(Protocol, rounds=1, min_seconds=0.0))
+    monkeypatch.setattr(timing, "TimingProtocol", functools.partial(TimingProtocol, rounds=1, min_seconds=0.0))
     out = tmp_path / "lut" / "cpu.json"
     args = ["profile", "--config", config_file, "--out", str(out), "--set", "hardware.warmup=1",
             "--set", "hardware.repeats=3", "--shape", "image=1x8x8", "--shape", "thumb=12", "--classes", "3"]
@@ -289,6 +275,6 @@ def test_no_warmup_still_sizes_rounds_by_the_first_call() -> None:
         calls += 1
         time.sleep(0.002)
 
-    protocol = timing.Protocol(warmup=0, repeats=5, rounds=5, min_seconds=0.05)
+    protocol = timing.TimingProtocol(warmup=0, repeats=5, rounds=5, min_seconds=0.05)
     [m] = timing.measure([run], protocol, EstimatedEnergy(4.0, "test"))
     assert 1 + 5 <= calls <= 1 + 5 * 10 and m.latency_ms >= 2.0

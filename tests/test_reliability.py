@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_data_fixtures import write_avmnist
-from test_lut import entry, header, spec
+from helpers import conv_spec, lut_entry, lut_header, write_avmnist
 
 from harmonic_nas.config import load_config
 from harmonic_nas.hardware.lut import LookupTable
@@ -116,9 +115,9 @@ def test_a_damaged_store_is_one_line_in_every_command_that_reads_it(tmp_path: Pa
 # --- files that cannot be written ------------------------------------------------------------------------
 def lut_file(path: Path, n: int = 200) -> Path:
     """A valid LUT of ``n`` entries (about 100 bytes each)."""
-    table = LookupTable(header())
+    table = LookupTable(lut_header())
     for i in range(n):
-        table.add(spec(i), entry(1.0))
+        table.add(conv_spec(i), lut_entry(1.0))
     table.save(path)
     return path
 

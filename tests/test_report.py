@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-from test_fusion_support import IMAGE_SPACE, THUMB_SPACE, image_supernet, make_lut, small_fusion, thumb_supernet
+from helpers import IMAGE_SPACE, THUMB_SPACE, image_supernet, make_lut, small_fusion, thumb_supernet
 
 from harmonic_nas.cli import main
 from harmonic_nas.config.schema import ExperimentConfig

@@ -8,13 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_fusion_support import IMAGE_SPACE, THUMB_SPACE, image_supernet, make_lut, small_fusion, thumb_supernet
+from helpers import evaluator_spec, search_config
 
 from harmonic_nas.config.schema import ExperimentConfig
-from harmonic_nas.hardware.catalog import search_space_specs
 from harmonic_nas.hardware.cost import CostModel
 from harmonic_nas.search.engine import SearchEngine, fusion_path
-from harmonic_nas.search.evaluator import EvalResult, EvalTask, Evaluator, EvaluatorSpec
+from harmonic_nas.search.evaluator import EvalResult, EvalTask, Evaluator
 from harmonic_nas.search.executors import InlineExecutor
 from harmonic_nas.search.indicators import pareto_mask
 from harmonic_nas.search.runner import add_test_metrics
@@ -24,32 +23,6 @@ from harmonic_nas.space.fusion import dense_genotype, validate_genotype
 
 SHAPES = {"image": (1, 28, 28), "thumb": (49,)}
 TAPS = {"image": 2, "thumb": 2}
-
-
-def config(tmp_path: Path, **search: Any) -> ExperimentConfig:
-    return ExperimentConfig.model_validate({
-        "name": "eng",
-        "output": {"run_dir": str(tmp_path / "run")},
-        "modalities": {"image": IMAGE_SPACE.model_dump(mode="json"), "thumb": THUMB_SPACE.model_dump(mode="json")},
-        "supernet": {"bn_calib_samples": 256, "channels_last": False, "batch_size": 256},
-        "search": {"population": 4, "generations": 2, "top_fraction": 0.5, **search},
-        "fusion": small_fusion(epochs=1, finetune_epochs=1, batch_size=256).model_dump(mode="json"),
-        "hardware": {"device": "testcpu"},
-        "runtime": {"threads": 1, "workers": 1},
-    })
-
-
-@pytest.fixture(scope="module")
-def lut() -> Any:
-    cfg = ExperimentConfig.model_validate({"name": "x", "modalities": {"image": IMAGE_SPACE.model_dump(mode="json"),
-                                          "thumb": THUMB_SPACE.model_dump(mode="json")},
-                                           "fusion": small_fusion().model_dump(mode="json")})
-    return make_lut(8, 4, specs=search_space_specs(cfg, SHAPES, 10))
-
-
-def make_spec(cfg: ExperimentConfig, lut: Any, dataset: Any) -> EvaluatorSpec:
-    return EvaluatorSpec(cfg.model_dump(mode="json"), {"image": image_supernet(), "thumb": thumb_supernet()}, lut,
-                         dataset=dataset)
 
 
 class CountingEvaluator:
@@ -66,7 +39,7 @@ class CountingEvaluator:
 
 def engine(cfg: ExperimentConfig, lut: Any, dataset: Any, variant: str = "sb-sf-hw",
            evaluator: CountingEvaluator | None = None) -> tuple[SearchEngine, RunStore, CountingEvaluator]:
-    evaluator = evaluator or CountingEvaluator(Evaluator(make_spec(cfg, lut, dataset)))
+    evaluator = evaluator or CountingEvaluator(Evaluator(evaluator_spec(cfg, lut, dataset)))
     folder = cfg.run_dir / variant
     path = folder / "run.sqlite"
     store = RunStore.open(folder) if path.exists() else RunStore.create(folder, {"config": cfg.model_dump(mode="json")})
@@ -76,7 +49,7 @@ def engine(cfg: ExperimentConfig, lut: Any, dataset: Any, variant: str = "sb-sf-
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory: pytest.TempPathFactory, lut: Any, mnist_pair: Any) -> dict[str, Any]:
-    cfg = config(tmp_path_factory.mktemp("full"))
+    cfg = search_config(tmp_path_factory.mktemp("full"))
     eng, store, evaluator = engine(cfg, lut, mnist_pair)
     front = eng.run()
     return {"cfg": cfg, "engine": eng, "store": store, "front": front, "asked": list(evaluator.keys),
@@ -149,7 +122,7 @@ def test_a_finished_run_resumes_without_evaluating_again(full_run: dict[str, Any
 
 def test_interrupted_generation_resumes_to_the_same_front(tmp_path: Path, full_run: dict[str, Any], lut: Any,
                                                           mnist_pair: Any) -> None:
-    cfg = config(tmp_path)
+    cfg = search_config(tmp_path)
     eng, store, evaluator = engine(cfg, lut, mnist_pair)
 
     class Stop(Exception):
@@ -178,7 +151,7 @@ def test_interrupted_generation_resumes_to_the_same_front(tmp_path: Path, full_r
 
 @pytest.mark.parametrize("variant", ["fb-ff", "fb-sf", "random", "sb-sf"])
 def test_baseline_variants(variant: str, tmp_path: Path, lut: Any, mnist_pair: Any) -> None:
-    cfg = config(tmp_path, generations=1)
+    cfg = search_config(tmp_path, generations=1)
     eng, store, evaluator = engine(cfg, lut, mnist_pair, variant)
     front = eng.run()
     candidates = store.evaluations("candidate")

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_search_engine import config, make_spec
-from test_search_engine import lut as lut  # noqa: F401  (module fixture)
+from helpers import evaluator_spec, search_config
 
 from harmonic_nas.search.evaluator import EvalResult, EvalTask, Evaluator
 from harmonic_nas.search.executors import DaskExecutor, LocalPoolExecutor
@@ -30,8 +29,8 @@ TASKS = [
 
 
 @pytest.fixture(scope="module")
-def spec(tmp_path_factory: pytest.TempPathFactory, lut: Any, mnist_pair: Any) -> Any:  # noqa: F811
-    return make_spec(config(tmp_path_factory.mktemp("ex")), lut, mnist_pair)
+def spec(tmp_path_factory: pytest.TempPathFactory, lut: Any, mnist_pair: Any) -> Any:
+    return evaluator_spec(search_config(tmp_path_factory.mktemp("ex")), lut, mnist_pair)
 
 
 @pytest.fixture(scope="module")

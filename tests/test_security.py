@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_code_running_file
+from helpers import write_code_running_file
 
 from harmonic_nas.errors import UserError
 from harmonic_nas.export.formats import FORMAT as MODEL_FORMAT
@@ -42,12 +42,14 @@ def test_a_file_that_would_run_code_is_refused_before_it_runs(kind: str, tmp_pat
 
 def test_supernet_checkpoint_resume_refuses_a_crafted_checkpoint(tmp_path: Path, mnist_pair: Any) -> None:
     """`train-supernet --resume` reads the .ckpt through the same loader."""
-    from test_supernet_training import DEVICE, small_config
+    import torch
+
+    from helpers import small_config
 
     from harmonic_nas.supernet import SupernetTrainer
 
     cfg = small_config(tmp_path, epochs=1)
-    trainer = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False)
+    trainer = SupernetTrainer(cfg, "image", mnist_pair, torch.device("cpu"), show_progress=False)
     marker = tmp_path / "pwned"
     write_code_running_file(trainer.files.checkpoint, marker, "")
     with pytest.raises(UserError, match="refused to load"):

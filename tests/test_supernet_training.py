@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from helpers import small_config
 from torch import nn
 
-from harmonic_nas.config import validate_config
 from harmonic_nas.errors import UserError
 from harmonic_nas.metrics import score, task_loss
 from harmonic_nas.supernet import SupernetFiles, SupernetTrainer, load_supernet, recalibrate_bn
@@ -19,31 +19,6 @@ from harmonic_nas.supernet.augment import spec_augment
 from harmonic_nas.supernet.checkpoint import load_checkpoint
 
 DEVICE = torch.device("cpu")
-
-
-def small_config(tmp_path: Path, **supernet: Any) -> Any:
-    train = {"epochs": 2, "batch_size": 64, "random_subnets": 1, "bn_calib_samples": 256, "eval_random_subnets": 2}
-    train.update(supernet)
-    return validate_config(
-        {
-            "name": "unit",
-            "output": {"runs_dir": str(tmp_path / "runs")},
-            "modalities": {
-                "image": {
-                    "type": "mbv3",
-                    "stem_width": 8,
-                    "stages": [{"width": 16, "stride": 2}, {"width": 24, "stride": 2, "se": True, "act": "hswish"}],
-                    "depths": [1, 2],
-                    "expands": [2, 3],
-                    "kernels": [3, 5],
-                    "head_width": 64,
-                },
-                "thumb": {"type": "maxout", "hidden": [32, 64], "blocks": [1, 2], "factors": [2, 3]},
-            },
-            "supernet": train,
-            "runtime": {"threads": 1},
-        }
-    )
 
 
 def test_training_writes_supernet_and_metrics(tmp_path: Path, mnist_pair: Any) -> None:

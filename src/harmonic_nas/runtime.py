@@ -1,4 +1,4 @@
-"""Where and how computation runs: device choice, thread count, seeding. Device-agnostic by design:
+"""Where and how computation runs: device choice, thread count, per-step RNGs. Device-agnostic by design:
 everything else asks this module for a torch.device instead of hard-coding 'cpu'."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ import ctypes
 import random
 import sys
 
-import numpy as np
 import torch
 
 from harmonic_nas.errors import UserError
@@ -32,12 +31,6 @@ def configure_threads(threads: int) -> None:
     """Pin intra-op threads (timings and throughput depend on it) and flush denormals (slow on CPUs)."""
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def step_rng(*parts: object) -> random.Random:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harmonic_nas.backbones.common import BackboneOutput, BackboneTrunk, Supernet, make_divisible
+from harmonic_nas.backbones.common import BackboneOutput, BackboneTrunk, make_divisible
 from harmonic_nas.backbones.maxout import ElasticMaxout, StaticMaxout
 from harmonic_nas.backbones.mbv3 import ElasticMBV3
 from harmonic_nas.backbones.mbv3_static import StaticMBV3
@@ -44,7 +44,6 @@ __all__ = [
     "ElasticMBV3",
     "StaticMaxout",
     "StaticMBV3",
-    "Supernet",
     "build_supernet",
     "make_divisible",
 ]

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-from harmonic_nas.space.base import ArchSpace
 
 
 class BackboneOutput(NamedTuple):
@@ -80,27 +78,6 @@ def fused_for_inference(module: nn.Module) -> nn.Module:
             for i, child in enumerate(kept):
                 seq.add_module(str(i), child)
     return fused
-
-
-@runtime_checkable
-class Supernet(Protocol):
-    """An elastic backbone: any arch of ``space`` runs by weight sharing and extracts to a plain module."""
-
-    space: ArchSpace
-
-    def set_active(self, arch: dict[str, Any]) -> None:
-        """Validate ``arch`` and make it the subnet that ``forward`` runs."""
-
-    def forward(self, x: torch.Tensor) -> BackboneOutput: ...
-
-    def extract(self, arch: dict[str, Any]) -> nn.Module:
-        """A standalone plain-torch network equal to the subnet ``arch`` (eval mode), returning BackboneOutput."""
-
-    def sort_channels(self, optimizer: torch.optim.Optimizer | None = None) -> None:
-        """Reorder elastic channels by importance so that narrow subnets keep the most important ones."""
-
-    def tap_channels(self, arch: dict[str, Any]) -> list[int]:
-        """Channel count of every tap of ``arch`` (inputs of the fusion projections)."""
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:

@@ -90,7 +90,7 @@ def profile_command(
     """Profile every layer of the search space into a LUT (killed runs resume where they stopped)."""
     from harmonic_nas.hardware.catalog import search_space_specs
     from harmonic_nas.hardware.profiler import ProfileSettings, profile
-    from harmonic_nas.hardware.timing import Protocol, check_runtime, configure_measurement
+    from harmonic_nas.hardware.timing import TimingProtocol, check_runtime, configure_measurement
     from harmonic_nas.hardware.validate import MIN_MODELS, plot, validate_lut
     from harmonic_nas.runtime import resolve_device
 
@@ -109,7 +109,7 @@ def profile_command(
         runtime=runtime,
         threads=threads or hardware.threads,
         batch_size=batch_size or hardware.batch_size,
-        protocol=Protocol(warmup=hardware.warmup, repeats=hardware.repeats),
+        protocol=TimingProtocol(warmup=hardware.warmup, repeats=hardware.repeats),
     )
     if out is None:
         own_run(cfg.run_dir)

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from harmonic_nas.config.schema import HardwareConfig
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.hardware.profiler import ProfileSettings
-from harmonic_nas.hardware.timing import Protocol, configure_measurement, make_runner, measure
+from harmonic_nas.hardware.timing import TimingProtocol, configure_measurement, make_runner, measure
 
 _METHOD = re.compile(
     r"quantile (?P<q>[\d.e+-]+) of >= (?P<repeats>\d+) single-call \S+ timings and >= (?P<seconds>[\d.e+-]+) s "
@@ -32,24 +32,24 @@ class Timing:
     runtime: str
     threads: int
     batch_size: int
-    protocol: Protocol
+    protocol: TimingProtocol
     device: str  # the LUT's device name (what its predictions describe)
 
     @classmethod
     def of(cls, lut: LookupTable | None, hardware: HardwareConfig) -> Timing:
-        configured = Protocol(warmup=hardware.warmup, repeats=hardware.repeats)
+        configured = TimingProtocol(warmup=hardware.warmup, repeats=hardware.repeats)
         if lut is None:
             return cls(hardware.runtime, hardware.threads, hardware.batch_size, configured, hardware.device)
         h = lut.header
         return cls(h.runtime, h.threads, h.batch_size, protocol_of(h.method, configured), h.device)
 
 
-def protocol_of(method: str, fallback: Protocol) -> Protocol:
-    """The protocol a LUT header's ``method`` describes (Protocol.describe), else ``fallback``."""
+def protocol_of(method: str, fallback: TimingProtocol) -> TimingProtocol:
+    """The protocol a LUT header's ``method`` describes (TimingProtocol.describe), else ``fallback``."""
     match = _METHOD.search(method)
     if match is None:
         return fallback
-    return Protocol(warmup=int(match["warmup"]), repeats=int(match["repeats"]), rounds=int(match["rounds"]),
+    return TimingProtocol(warmup=int(match["warmup"]), repeats=int(match["repeats"]), rounds=int(match["rounds"]),
                     min_seconds=float(match["seconds"]), quantile=float(match["q"]))
 
 

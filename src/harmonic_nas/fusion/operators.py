@@ -1,7 +1,7 @@
 """The fusion operators of the paper's Table 2 and the registry that makes the operator set configurable.
 
-Every operator fuses two tensors x, y of shape (B, C, L) into one (B, C, L), is built from
-(channels, length, dropout), and describes itself to the hardware cost model through ``spec``.
+Every operator fuses two tensors x, y of shape (B, C, L) into one (B, C, L) and is built from
+(channels, length, dropout); the cost model knows it by its name (``fusion.specs.op_spec``).
 """
 
 from __future__ import annotations
@@ -11,21 +11,13 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import ClassVar, TypedDict, TypeVar
+from typing import ClassVar, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harmonic_nas.errors import UserError
-
-
-class OperatorSpec(TypedDict):
-    """What a latency/energy table needs to know about one operator instance."""
-
-    op: str
-    C: int
-    L: int
 
 
 class FusionOperator(nn.Module, abc.ABC):
@@ -41,11 +33,6 @@ class FusionOperator(nn.Module, abc.ABC):
     @abc.abstractmethod
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         """Fuse x and y, both (B, C, L), into (B, C, L)."""
-
-    @classmethod
-    def spec(cls, channels: int, length: int) -> OperatorSpec:
-        """The cost-table description of this operator at width C and length L."""
-        return {"op": cls.name, "C": channels, "L": length}
 
 
 _REGISTRY: dict[str, type[FusionOperator]] = {}

@@ -76,12 +76,6 @@ def _mix(weights: Tensor, candidates: Sequence[Tensor], base: Tensor | None = No
     return mixed.view(2, b, length, c).transpose(2, 3)
 
 
-def mix_pair(logits: Tensor, candidates: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
-    """The relaxed (X, Y) over ``candidates``: X mixes first members of the pairs, Y second members."""
-    x, y = _mix(pair_weights(logits), candidates).unbind(0)
-    return x, y
-
-
 class _WeightedSum(torch.autograd.Function):
     """sum_i probs[i] * outputs[i] (eq. 9) in one accumulating pass per output, and a backward that
     computes each d/dprobs[i] as one dot product (autograd's mul + sum would write a temporary each)."""

@@ -44,19 +44,6 @@ def classifier_spec(num_inputs: int, channels: int, length: int, num_classes: in
     return LayerSpec(CLASSIFIER, (num_inputs * channels * length,), out=num_classes)
 
 
-@torch.no_grad()
-def tap_shapes(backbones: Mapping[str, nn.Module], input_shapes: Mapping[str, Sequence[int]]) -> dict[str, list[tuple[int, ...]]]:
-    """Per-sample shape of every tap of each (extracted) backbone, from one forward of a zero input:
-    the ``tap_shapes`` argument of :func:`fusion_layer_specs`."""
-    out = {}
-    for modality, backbone in backbones.items():
-        was_training = backbone.training
-        taps = backbone.eval()(torch.zeros(1, *input_shapes[modality])).taps
-        backbone.train(was_training)
-        out[modality] = [tuple(t.shape[1:]) for t in taps]
-    return out
-
-
 def fusion_layer_specs(
     genotype: dict[str, Any],
     tap_shapes: Mapping[str, Sequence[Sequence[int]]],

@@ -123,18 +123,6 @@ def candidate_seed(seed: int, candidate_id: str) -> int:
     return int(stable_hash([seed, candidate_id]), 16) >> 1
 
 
-def run_stage2(
-    candidate: dict[str, Any],
-    supernets: Mapping[str, Any],
-    dataset: MultimodalDataset,
-    lut: LookupTable,
-    fusion_cfg: FusionConfig,
-    **options: Any,
-) -> dict[str, Any]:
-    """:func:`stage2` without the network: the JSON-able result the evolutionary search stores."""
-    return stage2(candidate, supernets, dataset, lut, fusion_cfg, **options).result
-
-
 def _phase(callback: Stage2Callback | None, phase: str, epochs: int) -> Callable[[dict[str, Any]], None] | None:
     if callback is None:
         return None

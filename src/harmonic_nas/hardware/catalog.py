@@ -18,11 +18,6 @@ from harmonic_nas.space.fusion import live_parts, output_cells
 
 Shapes = Mapping[str, tuple[int, ...]]
 
-# Runtimes on which a multimodal network runs no backbone head and no stage after the last tap the fusion
-# reads. ONNX Runtime executes only what feeds the outputs; in torch eager MultimodalNet itself keeps only
-# each backbone's trunk up to that tap (BackboneTrunk), so it runs the same layers.
-PRUNING_RUNTIMES = frozenset({"onnxruntime", "torch"})
-
 
 def _shape(input_shapes: Shapes, modality: str) -> tuple[int, ...]:
     if modality not in input_shapes:
@@ -58,13 +53,13 @@ def candidate_specs(
     genotype: dict[str, Any] | None,
     input_shapes: Shapes,
     num_classes: int,
-    runtime: str,
 ) -> list[LayerSpec]:
-    """Every layer one candidate runs at inference on ``runtime``, once per occurrence (repeats are real cost).
+    """Every layer one candidate runs at inference, once per occurrence (repeats are real cost).
 
-    With a fusion ``genotype``: what ``MultimodalNet`` runs (the backbones whose taps a live cell reads,
-    up to the last such tap on a pruning runtime, then the fusion network). Without one: every backbone
-    as a standalone classifier (unimodal costing).
+    With a fusion ``genotype``: what ``MultimodalNet`` runs, the backbones whose taps a live cell reads up
+    to the last such tap (no head: ONNX Runtime executes only what feeds the outputs, and in torch eager
+    MultimodalNet keeps only each backbone's trunk up to that tap), then the fusion network. Without one:
+    every backbone as a standalone classifier (unimodal costing).
     """
     archs = candidate["backbones"]
     if genotype is None:
@@ -79,7 +74,6 @@ def candidate_specs(
     for t in live_parts(genotype).taps:
         modality, stage = genotype["taps"][t]
         last_tap[modality] = max(stage, last_tap.get(modality, stage))
-    prune = runtime in PRUNING_RUNTIMES
     specs: list[LayerSpec] = []
     shapes: dict[str, list[tuple[int, ...]]] = {}
     for modality in dict.fromkeys(m for m, _ in genotype["taps"]):
@@ -89,7 +83,7 @@ def candidate_specs(
         shapes[modality] = backbone_specs.tap_shapes(space_cfg, archs[modality], shape)
         if modality in last_tap:
             specs += backbone_specs.layer_specs(
-                space_cfg, archs[modality], shape, not prune, num_classes, last_tap[modality] if prune else None
+                space_cfg, archs[modality], shape, False, num_classes, last_tap[modality]
             )
     fusion = cfg.fusion
     return specs + fusion_specs.fusion_layer_specs(genotype, shapes, fusion.channels, fusion.length, num_classes)

@@ -45,9 +45,7 @@ class CostModel:
 
     def specs(self, candidate: dict[str, Any], genotype: dict[str, Any] | None = None) -> list[LayerSpec]:
         """What the candidate runs: its multimodal network with ``genotype``, its standalone backbones without."""
-        return candidate_specs(
-            self.cfg, candidate, genotype, self.input_shapes, self.num_classes, self.table.header.runtime
-        )
+        return candidate_specs(self.cfg, candidate, genotype, self.input_shapes, self.num_classes)
 
     def cost(self, candidate: dict[str, Any], genotype: dict[str, Any] | None = None) -> Cost:
         return self.cost_of(self.specs(candidate, genotype))

@@ -18,7 +18,7 @@ from harmonic_nas.hardware.lut import LookupTable, LutEntry, LutHeader
 from harmonic_nas.hardware.lut_writer import LutWriter
 from harmonic_nas.hardware.meters import EnergyMeter, EstimatedEnergy, detect_meter
 from harmonic_nas.hardware.specs import LayerSpec, lut_key
-from harmonic_nas.hardware.timing import CLOCKS, Measurement, Protocol, clock_for, make_runner, measure
+from harmonic_nas.hardware.timing import CLOCKS, Measurement, TimingProtocol, clock_for, make_runner, measure
 
 GROUP = 12  # layers interleaved together and flushed together
 
@@ -32,7 +32,7 @@ class ProfileSettings:
     runtime: str = "torch"
     threads: int = 1
     batch_size: int = 1
-    protocol: Protocol = Protocol()
+    protocol: TimingProtocol = TimingProtocol()
 
     @property
     def clock(self) -> str:

@@ -48,7 +48,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 
 
 @dataclass(frozen=True)
-class Protocol:
+class TimingProtocol:
     """How one item is timed: ``warmup`` untimed calls, then ``rounds`` interleaved rounds that together
     time at least ``repeats`` calls and at least ``min_seconds`` (short layers get many more calls, which
     is where their statistics need them); each call is timed on its own and the item's latency is the
@@ -187,7 +187,7 @@ def _onnx_runner(module: nn.Module, batch: tuple[Tensor, ...], device: torch.dev
 
 def measure(
     runners: Sequence[Runner],
-    protocol: Protocol,
+    protocol: TimingProtocol,
     meter: EnergyMeter,
     clock: str = "wall",
     on_round: Callable[[], object] | None = None,

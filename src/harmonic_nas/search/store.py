@@ -318,11 +318,6 @@ class RunStore:
         return json.loads(row["state"]) if row else None
 
     @_checked
-    def update_generation_state(self, generation: int, state: dict[str, Any]) -> None:
-        with self._transaction() as db:
-            db.execute("UPDATE generations SET state = ? WHERE generation = ?", (json.dumps(state), generation))
-
-    @_checked
     def finish_generation(self, generation: int, summary: dict[str, Any], front: list[Evaluation]) -> None:
         """The generation's summary and Pareto front, in one transaction."""
         with self._transaction() as db:

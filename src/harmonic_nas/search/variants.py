@@ -33,10 +33,6 @@ class Variant:
         return self.name in ("sb-sf-hw", "random")
 
     @property
-    def fixed_backbones(self) -> bool:
-        return self.name in ("fb-sf", "fb-ff")
-
-    @property
     def evolves(self) -> bool:
         return self.name in ("sb-sf-hw", "sb-sf")
 
