@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harmonic_nas.config import load_config
-from harmonic_nas.fusion.evaluation import evaluate
+from harmonic_nas.fusion.scoring import evaluate
 from harmonic_nas.fusion.features import candidate_features
 from harmonic_nas.fusion.stage2 import stage2
 from harmonic_nas.search.evaluator import Evaluator

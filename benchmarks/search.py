@@ -48,7 +48,7 @@ def search_once(config: Path, folder: Path, seed: int, variant: str, workers: in
     executor = make_executor("local", run.spec, workers, None)
     start, cpu = time.perf_counter(), cpu_seconds()
     try:
-        store, front = run_search(run, Variant(variant), executor, force=True)
+        store, front = run_search(run, Variant.named(variant), executor, force=True)
     finally:
         executor.close()
     wall = time.perf_counter() - start

@@ -37,7 +37,7 @@ from harmonic_nas.data.registry import load_dataset
 from harmonic_nas.metrics import score, task_loss
 from harmonic_nas.runtime import configure_threads
 from harmonic_nas.supernet import SupernetTrainer
-from harmonic_nas.supernet.evaluate import predict
+from harmonic_nas.supernet.subnets import predict
 
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 

@@ -27,7 +27,8 @@ from harmonic_nas.config import load_config  # noqa: E402
 from harmonic_nas.data.registry import load_dataset  # noqa: E402
 from harmonic_nas.runtime import configure_threads  # noqa: E402
 from harmonic_nas.cli import main  # noqa: E402
-from harmonic_nas.supernet import SupernetFiles, SupernetTrainer  # noqa: E402
+from harmonic_nas.layout import RunLayout  # noqa: E402
+from harmonic_nas.supernet import SupernetTrainer  # noqa: E402
 from harmonic_nas.supernet.distributed import Dist, from_env, shard_bounds  # noqa: E402
 
 pytestmark = pytest.mark.slow  # torchrun processes, each importing torch and setting up gloo
@@ -111,13 +112,13 @@ def two_rank_epoch(config_path: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="module")
 def two_rank_cli(config_path: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The real command under torchrun, both epochs; returns the run's supernet folder and the output."""
+    """The real command under torchrun, both epochs; returns the run directory and the output."""
     runs = tmp_path_factory.mktemp("two-rank-cli")
     proc = _torchrun(
         "-m", "harmonic_nas", "train-supernet", "--config", str(config_path), "--modality", "image",
         "--keep-checkpoint", "--set", f"output.runs_dir={runs}",
     )
-    return runs / "ddp" / "supernets", proc.stdout + proc.stderr
+    return runs / "ddp", proc.stdout + proc.stderr
 
 
 def test_shards_cover_a_batch_in_order() -> None:
@@ -172,7 +173,7 @@ def test_two_processes_train_like_one(config_path: Path, two_rank_epoch: Path, t
 
 def test_torchrun_command_writes_once_and_logs_once(two_rank_cli: tuple[Path, str]) -> None:
     folder, output = two_rank_cli
-    files = SupernetFiles(folder, "image")
+    files = RunLayout(folder).supernet("image")
     assert files.supernet.is_file() and files.checkpoint.is_file()
     metrics = json.loads(files.metrics.read_text())
     assert metrics["processes"] == 2 and metrics["epochs_run"] == 2
@@ -189,8 +190,8 @@ def test_checkpoint_of_two_processes_resumes_in_one(
          "--set", f"output.runs_dir={runs}"],
     )
     assert code.exit_code == 0, code.output
-    resumed = json.loads(SupernetFiles(runs / "ddp" / "supernets", "image").metrics.read_text())
-    straight = json.loads(SupernetFiles(two_rank_cli[0], "image").metrics.read_text())
+    resumed = json.loads(RunLayout(runs / "ddp").supernet("image").metrics.read_text())
+    straight = json.loads(RunLayout(two_rank_cli[0]).supernet("image").metrics.read_text())
     assert resumed["processes"] == 1 and resumed["epochs_run"] == 2
     assert resumed["fingerprint"] == straight["fingerprint"]
     # Epoch 1 is the two processes' record; epoch 2, run by one process on the weights they left, has

@@ -104,7 +104,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     evaluator = Evaluator(spec)  # loads the dataset through the config, as every command does
     store = RunStore.create(cfg.run_dir, {"config": cfg.model_dump(mode="json"), "variant": "sb-sf-hw", "seed": 0})
     taps = {m: len(space_tap_shapes(cfg.modalities[m], SHAPES[m])) for m in cfg.modalities}
-    engine = SearchEngine(cfg, store, InlineExecutor(evaluator), Variant("sb-sf-hw"),
+    engine = SearchEngine(cfg, store, InlineExecutor(evaluator), Variant.named("sb-sf-hw"),
                           CostModel(lut, cfg, SHAPES, 10), taps)
     add_test_metrics(store, engine.run(), lambda: evaluator)
     front = store.pareto_front()
@@ -398,15 +398,15 @@ def test_export_of_a_run_with_a_crafted_file_is_one_line_and_runs_nothing(
 
     from helpers import write_code_running_file
 
-    from harmonic_nas.fusion.discrete import FORMAT as FUSION_FORMAT
-    from harmonic_nas.search.engine import fusion_path
-    from harmonic_nas.supernet.store import FORMAT as SUPERNET_FORMAT
+    from harmonic_nas.fusion.discrete import FUSION_FILE
+    from harmonic_nas.layout import StoreLayout
+    from harmonic_nas.supernet.supernet_file import SUPERNET_FILE
 
     shared = tmp_path / "shared-run"
     shutil.copytree(run["dir"], shared)
     best = select_model(run["front"], "best-acc")
-    target = (shared / "supernets" / "image.pt", SUPERNET_FORMAT) if which == "supernet" else (
-        fusion_path(shared, best.key), FUSION_FORMAT)
+    target = (shared / "supernets" / "image.pt", SUPERNET_FILE.tag) if which == "supernet" else (
+        StoreLayout(shared).fusion(best.key), FUSION_FILE.tag)
     marker = tmp_path / "pwned"
     write_code_running_file(target[0], marker, target[1])
     code, _, err = cli("export", shared, "--model", best.key, "--format", "pt", "--out", tmp_path / "out")

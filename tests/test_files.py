@@ -12,7 +12,8 @@ import pytest
 
 from harmonic_nas.errors import UserError
 from harmonic_nas.files import atomic_path, is_user_os_error, os_error_line, write_text
-from harmonic_nas.runlock import FILENAME, run_lock
+from harmonic_nas.layout import RunLayout
+from harmonic_nas.runlock import run_lock
 
 
 def test_a_write_replaces_the_file_whole_and_leaves_nothing_beside_it(tmp_path: Path) -> None:
@@ -61,6 +62,6 @@ def test_the_run_lock_is_reentrant_in_a_process_and_records_its_holder(tmp_path:
     run_dir = tmp_path / "run"
     with run_lock(run_dir):
         with run_lock(run_dir / "."):  # run takes it, then its steps: the same directory
-            assert f'"pid": {os.getpid()}' in (run_dir / FILENAME).read_text()
+            assert f'"pid": {os.getpid()}' in RunLayout(run_dir).lock.read_text()
     with run_lock(run_dir):  # released: free again
         pass

@@ -9,7 +9,7 @@ from helpers import COSTS, OPS, dot_product_split, make_lut, small_fusion, synth
 from harmonic_nas.config.schema import LossExponents
 from harmonic_nas.fusion.darts import search
 from harmonic_nas.fusion.discrete import FusionNet
-from harmonic_nas.fusion.evaluation import evaluate
+from harmonic_nas.fusion.scoring import evaluate
 from harmonic_nas.fusion.finetune import finetune
 from harmonic_nas.fusion.derive import best_pair, cell_input_pairs, derive_genotype, modalities_read
 from harmonic_nas.fusion.hardware_loss import HardwareCost

@@ -17,7 +17,8 @@ from harmonic_nas.data import ArrayDataset, SplitData
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings
 from harmonic_nas.fusion.stage2 import candidate_seed, stage2
 from harmonic_nas.space.fusion import live_parts, validate_genotype
-from harmonic_nas.supernet import SupernetFiles, save_supernet
+from harmonic_nas.layout import RunLayout
+from harmonic_nas.supernet import save_supernet
 
 SETTINGS = FeatureSettings(length=4, calib_samples=256, channels_last=False)
 
@@ -103,7 +104,7 @@ def write_run(tmp_path: Path, dataset: ArrayDataset, supernets: bool = True, lut
     run_dir = tmp_path / "runs" / "fus"
     if supernets:
         for modality, model, space in (("image", image_supernet(), IMAGE_SPACE), ("thumb", thumb_supernet(), THUMB_SPACE)):
-            save_supernet(SupernetFiles(run_dir / "supernets", modality), model, space,
+            save_supernet(RunLayout(run_dir).supernet(modality), model, space,
                           dataset.modalities[modality], dataset, {})
     if lut:
         make_lut(8, 4).save(run_dir / "lut" / "testcpu.json")

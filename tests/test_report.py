@@ -52,7 +52,7 @@ def search(cfg: ExperimentConfig, lut: Any, dataset: Any, variant: str, evaluato
     folder = cfg.run_dir if variant == "sb-sf-hw" else cfg.run_dir / "baselines" / variant
     store = RunStore.create(folder, {"config": cfg.model_dump(mode="json"), "variant": variant, "seed": 0})
     costs = CostModel(lut, cfg, SHAPES, 10)
-    front = SearchEngine(cfg, store, InlineExecutor(evaluator), Variant(variant), costs, TAPS).run()
+    front = SearchEngine(cfg, store, InlineExecutor(evaluator), Variant.named(variant), costs, TAPS).run()
     add_test_metrics(store, front, lambda: evaluator)
     return store
 

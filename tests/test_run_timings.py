@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harmonic_nas.run_timings import FILENAME, StepTimer, read_runs
+from harmonic_nas.layout import RunLayout
+from harmonic_nas.run_timings import StepTimer, read_runs
 
 
 def test_each_run_is_kept_and_written_after_every_step(tmp_path: Path) -> None:
@@ -21,7 +22,7 @@ def test_each_run_is_kept_and_written_after_every_step(tmp_path: Path) -> None:
 
 
 def test_a_file_that_is_not_a_history_is_reported_then_replaced(tmp_path: Path) -> None:
-    (tmp_path / FILENAME).write_text('{"prepare": 1.0}')  # the old flat format
+    RunLayout(tmp_path).timings.write_text('{"prepare": 1.0}')  # the old flat format
     with pytest.raises(ValueError, match="expected"):
         read_runs(tmp_path)
     StepTimer(tmp_path).record("prepare", 1.0)

@@ -12,7 +12,8 @@ from helpers import evaluator_spec, search_config
 
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.hardware.cost import CostModel
-from harmonic_nas.search.engine import SearchEngine, fusion_path
+from harmonic_nas.layout import StoreLayout
+from harmonic_nas.search.engine import SearchEngine
 from harmonic_nas.search.evaluator import EvalResult, EvalTask, Evaluator
 from harmonic_nas.search.executors import InlineExecutor
 from harmonic_nas.search.indicators import pareto_mask
@@ -44,7 +45,7 @@ def engine(cfg: ExperimentConfig, lut: Any, dataset: Any, variant: str = "sb-sf-
     path = folder / "run.sqlite"
     store = RunStore.open(folder) if path.exists() else RunStore.create(folder, {"config": cfg.model_dump(mode="json")})
     costs = CostModel(lut, cfg, SHAPES, 10)
-    return SearchEngine(cfg, store, InlineExecutor(evaluator), Variant(variant), costs, TAPS), store, evaluator
+    return SearchEngine(cfg, store, InlineExecutor(evaluator), Variant.named(variant), costs, TAPS), store, evaluator
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_front_is_the_non_dominated_set_of_all_candidates(full_run: dict[str, An
     expected = {e.key for e, keep in zip(candidates, pareto_mask(F)) if keep}
     assert {e.key for e in full_run["front"]} == expected
     for e in candidates:  # every candidate has its derived network, genotype and whole-network cost
-        assert fusion_path(store.path.parent, e.key).is_file()
+        assert StoreLayout(store.path.parent).fusion(e.key).is_file()
         validate_genotype(e.genotype)
         assert e.latency_ms > sum(1 for _ in e.genotype["cells"]) * 0.01
 
@@ -179,7 +180,7 @@ def test_latency_budget_keeps_only_feasible_models_on_the_front(full_run: dict[s
     budget = latencies[0] + (latencies[-1] - latencies[0]) / 2  # between the cheapest and the dearest
     cfg = full_run["cfg"].model_copy(update={"search": full_run["cfg"].search.model_copy(
         update={"max_latency_ms": budget})})
-    eng = SearchEngine(cfg, store, InlineExecutor(full_run["evaluator"]), Variant("sb-sf-hw"),
+    eng = SearchEngine(cfg, store, InlineExecutor(full_run["evaluator"]), Variant.named("sb-sf-hw"),
                        CostModel(lut, cfg, SHAPES, 10), TAPS)
     front = eng._front()
     assert front and all(e.latency_ms <= budget for e in front)

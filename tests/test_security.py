@@ -11,19 +11,16 @@ import pytest
 from helpers import write_code_running_file
 
 from harmonic_nas.errors import UserError
-from harmonic_nas.export.formats import FORMAT as MODEL_FORMAT
-from harmonic_nas.export.formats import load_model
-from harmonic_nas.fusion.discrete import FORMAT as FUSION_FORMAT
-from harmonic_nas.fusion.discrete import load_fusion
-from harmonic_nas.supernet.checkpoint import load_checkpoint
-from harmonic_nas.supernet.store import FORMAT as SUPERNET_FORMAT
-from harmonic_nas.supernet.store import load_supernet
+from harmonic_nas.export.formats import MODEL_FILE, load_model
+from harmonic_nas.fusion.discrete import FUSION_FILE, load_fusion
+from harmonic_nas.supernet.supernet_file import SUPERNET_FILE, load_supernet
+from harmonic_nas.torchfile import load_checkpoint
 
 LOADERS: dict[str, tuple[str, str, Any]] = {
-    "supernet": ("image.pt", SUPERNET_FORMAT, load_supernet),
-    "fusion": ("0123abcd.pt", FUSION_FORMAT, load_fusion),
+    "supernet": ("image.pt", SUPERNET_FILE.tag, load_supernet),
+    "fusion": ("0123abcd.pt", FUSION_FILE.tag, load_fusion),
     "checkpoint": ("image.ckpt", "", load_checkpoint),
-    "model.pt": ("model.pt", MODEL_FORMAT, load_model),
+    "model.pt": ("model.pt", MODEL_FILE.tag, load_model),
 }
 
 

@@ -14,9 +14,10 @@ from torch import nn
 
 from harmonic_nas.errors import UserError
 from harmonic_nas.metrics import score, task_loss
-from harmonic_nas.supernet import SupernetFiles, SupernetTrainer, load_supernet, recalibrate_bn
+from harmonic_nas.layout import RunLayout
+from harmonic_nas.supernet import SupernetTrainer, load_supernet, recalibrate_bn
 from harmonic_nas.supernet.augment import spec_augment
-from harmonic_nas.supernet.checkpoint import load_checkpoint
+from harmonic_nas.torchfile import load_checkpoint
 
 DEVICE = torch.device("cpu")
 
@@ -24,7 +25,7 @@ DEVICE = torch.device("cpu")
 def test_training_writes_supernet_and_metrics(tmp_path: Path, mnist_pair: Any) -> None:
     cfg = small_config(tmp_path, epochs=3, lr=1e-2)  # 48 steps in all: a high lr to learn anything
     metrics = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False).run()
-    files = SupernetFiles(cfg.run_dir / "supernets", "image")
+    files = RunLayout(cfg.run_dir).supernet("image")
     assert files.supernet.is_file() and files.metrics.is_file()
     assert not files.checkpoint.exists()  # the epoch checkpoint (4x the supernet) goes once the supernet is whole
     on_disk = json.loads(files.metrics.read_text())

@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from harmonic_nas.jsonfile import write_json
-
-FILENAME = "timings.json"
+from harmonic_nas.layout import RunLayout
 
 
 def read_runs(run_dir: Path) -> list[dict[str, Any]]:
     """Every recorded run, oldest first: {"started": ISO time, "steps_s": {step: seconds}}. Raises
     ValueError if the file exists but is not such a history."""
-    path = Path(run_dir) / FILENAME
+    path = RunLayout(run_dir).timings
     if not path.is_file():
         return []
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -34,7 +33,7 @@ class StepTimer:
     """Times the steps of one run and appends them to the run directory's history after each step."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / FILENAME
+        self.path = RunLayout(run_dir).timings
         self.steps: dict[str, float] = {}
         self.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         try:

@@ -22,8 +22,7 @@ from typing import IO
 
 from harmonic_nas.errors import UserError
 from harmonic_nas.files import make_dir, os_user_error
-
-FILENAME = ".lock"
+from harmonic_nas.layout import RunLayout
 
 # The locks this process holds: ``run`` takes the run's lock, then its steps (train-supernet, profile,
 # search) take it again. A second flock of the same file from this process would block on itself.
@@ -39,7 +38,7 @@ def run_lock(run_dir: str | Path) -> Iterator[None]:
     if key in _held:
         yield
         return
-    path = folder / FILENAME
+    path = RunLayout(folder).lock
     try:
         handle = open(path, "a+", encoding="utf-8")  # "a+": opening must not wipe the holder's record
     except OSError as exc:

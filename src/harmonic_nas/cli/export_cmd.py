@@ -13,6 +13,7 @@ from harmonic_nas.cli.checks import at_least_one, own_run
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console, make_progress
 from harmonic_nas.jsonfile import write_json
+from harmonic_nas.layout import RunLayout
 
 
 def _diff(value: float) -> str:
@@ -42,7 +43,7 @@ def export(run_dir: Path, which: str, fmt: str, out: Path | None, samples: int, 
         own_run(run_dir, existing=True)
     ctx = RunContext.open(run_dir)
     chosen = select_model(ctx.front, which, str(run_dir))
-    folder = out or run_dir / "models" / chosen.key
+    folder = out or RunLayout(run_dir).models / chosen.key
     console.log(f"exporting {chosen.key} ({which}, one of {len(ctx.front)} Pareto models) to {folder}")
     result = export_model(ctx, chosen, folder, fmt, measure=not no_latency, samples=samples)
     print_export(result)
@@ -99,7 +100,7 @@ def reproduce(arch_path: Path, config_path: Path, epochs: int | None, out: Path 
 
         result = job.run(on_epoch)
     record = result.record
-    path = out or cfg.run_dir / "reproduce" / f"{record['candidate_id']}.json"
+    path = out or cfg.layout.reproduction(record["candidate_id"])
     write_json(path, record)
     save_fusion(result.net, path.with_suffix(".pt"))
     console.print(reproduce_table(record))

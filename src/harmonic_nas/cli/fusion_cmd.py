@@ -73,7 +73,7 @@ def fusion_search(
         outcome = stage2(candidate, supernets, dataset, lut, cfg.fusion, cache=cache, seed=cfg.runtime.seed,
                          score_fraction=cfg.search.val_score_fraction, device=torch_device, on_epoch=on_epoch)
     result = outcome.result
-    out = out_path or cfg.run_dir / "fusion-search" / f"{result['candidate_id']}.json"
+    out = out_path or cfg.layout.fusion_search_result(result["candidate_id"])
     write_json(out, result)
     save_fusion(outcome.fusion, out.with_suffix(".pt"))
     drawn = write_diagram(result["genotype"], out.with_suffix(".dot"), title=f"candidate {result['candidate_id']}")

@@ -113,7 +113,7 @@ def profile_command(
     )
     if out is None:
         own_run(cfg.run_dir)
-        out = cfg.run_dir / "lut" / f"{settings.device_name}.json"
+        out = cfg.layout.lut(settings.device_name)
     configure_measurement(settings.threads)
     sizes, num_classes = input_shapes(cfg, shapes, classes)
     specs = search_space_specs(cfg, sizes, num_classes)

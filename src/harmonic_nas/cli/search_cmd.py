@@ -16,6 +16,7 @@ from harmonic_nas.config import load_config
 from harmonic_nas.config.io import apply_override, validate_config
 from harmonic_nas.console import console, make_progress
 from harmonic_nas.errors import UserError
+from harmonic_nas.layout import RunLayout
 from harmonic_nas.search.variants import VARIANTS, Variant
 
 
@@ -31,19 +32,14 @@ def resolve_config(
     if config_path is not None:
         sets = list(overrides) + ([f"output.run_dir={out}"] if out is not None else [])
         return load_config(config_path, sets)
-    folder = _variant_dir(resume, variant)  # type: ignore[arg-type]
-    with RunStore.open(folder) as store:
+    files = Variant.named(variant).store(RunLayout(resume))  # type: ignore[arg-type]
+    with RunStore.open(files.folder) as store:
         raw = store.raw_config()
     for item in overrides:
         apply_override(raw, item)
-    cfg = validate_config(raw, f"{folder}/run.sqlite")
+    cfg = validate_config(raw, str(files.store))
     # The run is where it is now (it may have been copied or moved), not where it was made.
     return cfg.model_copy(update={"output": cfg.output.model_copy(update={"run_dir": resume})})
-
-
-def _variant_dir(run_dir: Path, variant: str) -> Path:
-    """A run directory holds the full method's store; each baseline has its own folder in it."""
-    return run_dir if variant == "sb-sf-hw" else run_dir / "baselines" / variant
 
 
 @click.command("search")
@@ -80,21 +76,19 @@ def run_search_command(
 ) -> None:
     """Run one search variant with a live progress view, then print its front (shared with ``run``)."""
     from harmonic_nas.report.format import fusion_gain
-    from harmonic_nas.search.runner import (
-        SearchRun, best_backbones, check_same_settings, make_executor, run_search, store_dir,
-    )
+    from harmonic_nas.search.runner import SearchRun, best_backbones, check_same_settings, make_executor, run_search
     from harmonic_nas.search.store import RunStore
 
-    variant = Variant(variant_name)
+    variant = Variant.named(variant_name)
     dataset_modalities(cfg, "the config")
-    stored = store_dir(cfg, variant)
-    own_run(stored)
-    if not force and (stored / "run.sqlite").exists():  # refuse a mismatched resume before any slow set-up
-        with RunStore.open(stored) as store:
+    stored = variant.store(cfg.layout)
+    own_run(stored.folder)
+    if not force and stored.store.exists():  # refuse a mismatched resume before any slow set-up
+        with RunStore.open(stored.folder) as store:
             check_same_settings(store, cfg)
     run = SearchRun.load(cfg, device or cfg.runtime.device, threads)
     pool = make_executor(executor, run.spec, cfg.runtime.workers if workers is None else workers, scheduler)
-    console.log(f"search {variant.name} of {cfg.name}: store {store_dir(cfg, variant) / 'run.sqlite'}, "
+    console.log(f"search {variant.name} of {cfg.name}: store {stored.store}, "
                 f"executor {pool.name}")
     try:
         with make_progress("front", "best", "hv") as progress:
@@ -172,7 +166,7 @@ def status(run_dir: Path, variant: str) -> None:
     """Progress of a search run (also while it runs): generations, evaluations, front, recent events."""
     from harmonic_nas.search.store import RunStore
 
-    with RunStore.open(_variant_dir(run_dir, variant)) as store:
+    with RunStore.open(Variant.named(variant).store(RunLayout(run_dir)).folder) as store:
         meta = store.meta()
         cfg = validate_config(store.raw_config(), str(store.path))
         generations = store.generations()
@@ -183,7 +177,7 @@ def status(run_dir: Path, variant: str) -> None:
     stored_variant = meta.get("variant")
     if stored_variant not in VARIANTS:
         raise UserError(f"{store.path}: stored variant {stored_variant!r}, expected one of {', '.join(VARIANTS)}")
-    total = Variant(stored_variant).generations(cfg.search.generations)
+    total = Variant.named(stored_variant).generations(cfg.search.generations)
     finished = [g for g in generations if g["summary"] is not None]
     console.print(f"[bold]{cfg.name}[/] ({stored_variant}): generation {len(finished)}/{total} finished; "
                   f"{len(backbones)} backbone and {len(candidates)} multimodal evaluations stored")

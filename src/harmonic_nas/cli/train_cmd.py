@@ -64,10 +64,10 @@ def _train(
     cfg: ExperimentConfig, modalities: tuple[str, ...], dist: Dist, *, resume: bool, force: bool, keep_checkpoint: bool
 ) -> None:
     from harmonic_nas.data.registry import load_dataset, missing_modalities
-    from harmonic_nas.supernet import SupernetFiles, SupernetTrainer, remove_outputs
+    from harmonic_nas.supernet import SupernetTrainer, remove_outputs
 
     if dist.is_main:
-        dump_config(cfg, cfg.run_dir / "config.yaml")
+        dump_config(cfg, cfg.layout.config)
         if dist.enabled:
             console.log(f"distributed: {dist.world_size} processes on {dist.device.type}, each batch of "
                         f"{cfg.supernet.batch_size} split between them")
@@ -82,7 +82,7 @@ def _train(
 
     results = {}
     for modality in wanted:
-        files = SupernetFiles(cfg.run_dir / "supernets", modality)
+        files = cfg.layout.supernet(modality)
         if force and dist.is_main:
             remove_outputs(files)
         trainer = SupernetTrainer(cfg, modality, dataset, dist.device, dist=dist)

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, StringConstraints, model_validator
 
+from harmonic_nas.layout import RunLayout
+
 # Names that become parts of file paths (run, LUT and supernet files): a letter or digit first, no slash,
 # so that no name reaches outside the run directory (../../x). Modality names as the dataset cache has them.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -233,6 +235,11 @@ class ExperimentConfig(StrictModel):
         return self.output.run_dir or self.output.runs_dir / self.name
 
     @property
+    def layout(self) -> RunLayout:
+        """The paths of the run directory."""
+        return RunLayout(self.run_dir)
+
+    @property
     def lut_path(self) -> Path:
         """The LUT the search costs with: hardware.lut, or the one `profile` writes into the run."""
-        return self.hardware.lut or self.run_dir / "lut" / f"{self.hardware.device}.json"
+        return self.layout.lut(self.hardware.device, self.hardware.lut)

@@ -19,18 +19,9 @@ from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet, load_fusion
 from harmonic_nas.fusion.features import FeatureSettings, prepared_backbone
 from harmonic_nas.hardware.lut import LookupTable
-from harmonic_nas.search.engine import fusion_path
+from harmonic_nas.layout import RunLayout, StoreLayout
 from harmonic_nas.search.store import Evaluation, RunStore
 from harmonic_nas.search.variants import VARIANTS, Variant
-
-
-def run_root(store_dir: Path, meta: dict[str, Any]) -> Path:
-    """The run directory (supernets/, lut/) of a store: the store's own folder for the full method,
-    RUN_DIR for a baseline's store in RUN_DIR/baselines/<variant>/."""
-    variant = meta.get("variant")
-    if variant in VARIANTS and Variant(variant).is_baseline and store_dir.parent.name == "baselines":
-        return store_dir.parent.parent
-    return store_dir
 
 
 @dataclass
@@ -60,8 +51,10 @@ class RunContext:
             meta = store.meta()
             raw = dict(store.raw_config())
             front = store.pareto_front()
-        raw["output"] = {**raw.get("output", {}), "run_dir": str(run_root(run_dir, meta))}
-        cfg = validate_config(raw, f"{run_dir / 'run.sqlite'}")
+        variant = meta.get("variant")
+        baseline = variant if variant in VARIANTS and Variant.named(variant).baseline else None
+        raw["output"] = {**raw.get("output", {}), "run_dir": str(RunLayout.of_store(run_dir, baseline).root)}
+        cfg = validate_config(raw, str(StoreLayout(run_dir).store))
         supernets = load_run_supernets(cfg)  # the files first: a missing one fails before the data is prepared
         lut = LookupTable.load(cfg.lut_path) if cfg.lut_path.is_file() else None
         dataset = dataset or load_dataset(cfg.dataset, seed=cfg.runtime.seed)
@@ -96,7 +89,7 @@ def build_model(ctx: RunContext, evaluation: Evaluation) -> BuiltModel:
     """The MultimodalNet of ``evaluation``: prepared backbones + its stored derived fusion network."""
     if evaluation.genotype is None or evaluation.kind != "candidate":
         raise UserError(f"model {evaluation.key}: not a multimodal candidate (no fusion genotype)")
-    fusion = load_fusion(fusion_path(ctx.store_dir, evaluation.key))
+    fusion = load_fusion(StoreLayout(ctx.store_dir).fusion(evaluation.key))
     candidate = evaluation.arch
     order = list(dict.fromkeys(m for m, _ in fusion.genotype["taps"]))
     backbones = {

@@ -23,9 +23,9 @@ from harmonic_nas import __version__
 from harmonic_nas.errors import UserError
 from harmonic_nas.hardware.timing import ONNX_OPSET
 from harmonic_nas.files import write_bytes
-from harmonic_nas.supernet.checkpoint import load_checkpoint, save_atomic, serialised
+from harmonic_nas.torchfile import FileFormat, serialised
 
-FORMAT = "harmonic-nas-model/1"
+MODEL_FILE = FileFormat("harmonic-nas-model/1", "model file")
 FORMATS = ("onnx", "torchscript", "pt")
 FILES = {"onnx": "model.onnx", "torchscript": "model.ts", "pt": "model.pt"}
 TOLERANCE = 1e-4
@@ -40,8 +40,7 @@ class ParityError(UserError):
 def save_pt(net: nn.Module, recipe: dict[str, Any], path: Path) -> None:
     """The state dict (on the CPU) plus the recipe, in one file."""
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_atomic({"format": FORMAT, "harmonic_nas": __version__, "torch": str(torch.__version__), **recipe,
-                 "state_dict": state}, Path(path))
+    MODEL_FILE.save({"harmonic_nas": __version__, "torch": str(torch.__version__), **recipe, "state_dict": state}, path)
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
@@ -55,9 +54,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> nn.Modul
     from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet
 
     path = Path(path)
-    data = load_checkpoint(path)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UserError(f"{path}: not a harmonic-nas model file (expected format {FORMAT})")
+    data = MODEL_FILE.load(path)
     try:
         backbones = {}
         for m in data["modalities"]:

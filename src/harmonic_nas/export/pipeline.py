@@ -25,6 +25,7 @@ from harmonic_nas.files import make_dir
 from harmonic_nas.export.latency import LatencyReport, Timing, measure_latency
 from harmonic_nas.hardware.timing import check_runtime
 from harmonic_nas.jsonfile import write_json
+from harmonic_nas.layout import RunLayout
 from harmonic_nas.metrics import metric_name, score
 from harmonic_nas.search.store import Evaluation
 
@@ -202,7 +203,7 @@ def export_front(
     they are exported, then one ParityError names every model that failed."""
     check_format(fmt)
     ctx = RunContext.open(Path(run_dir), dataset)
-    out = Path(out_dir) if out_dir is not None else Path(run_dir) / "models"
+    out = Path(out_dir) if out_dir is not None else RunLayout(run_dir).models
     folders, failed = [], []
     for e in ctx.front:
         if reuse and already_exported(out / e.key, e, fmt):

@@ -21,7 +21,7 @@ from harmonic_nas.errors import UserError
 from harmonic_nas.jsonfile import read_json
 from harmonic_nas.data.val_parts import val_parts
 from harmonic_nas.fusion.discrete import build_fusion
-from harmonic_nas.fusion.evaluation import evaluate
+from harmonic_nas.fusion.scoring import evaluate
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings, candidate_features
 from harmonic_nas.fusion.finetune import train_from_scratch
 from harmonic_nas.metrics import metric_name

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from harmonic_nas.config.schema import FusionConfig
 from harmonic_nas.data import Task
 from harmonic_nas.errors import UserError
-from harmonic_nas.fusion.evaluation import evaluate
+from harmonic_nas.fusion.scoring import evaluate
 from harmonic_nas.fusion.features import SplitFeatures
 from harmonic_nas.fusion.hardware_loss import HardwareCost, HardwareLoss
 from harmonic_nas.fusion.search_net import FusionSearchNet

@@ -12,16 +12,15 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.blocks import CellOutput, FusionHead
 from harmonic_nas.fusion.dense import DenseFusionNet
 from harmonic_nas.fusion.operators import build_operator
 from harmonic_nas.fusion.projection import InputProjection
 from harmonic_nas.fusion.search_net import FusionSearchNet
 from harmonic_nas.space.fusion import is_dense, live_parts, output_cells, validate_genotype
-from harmonic_nas.supernet.checkpoint import load_checkpoint, save_atomic
+from harmonic_nas.torchfile import FileFormat, save_atomic
 
-FORMAT = "harmonic-nas-fusion/1"
+FUSION_FILE = FileFormat("harmonic-nas-fusion/1", "fusion file")
 
 
 class DiscreteCell(nn.Module):
@@ -111,7 +110,7 @@ def fusion_payload(net: nn.Module) -> dict[str, Any]:
     """Genotype, construction settings and weights (on the CPU): what a fusion file holds, and what a
     search worker sends back so that the process owning the run writes the file."""
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-    return {"format": FORMAT, "genotype": net.genotype, **net.settings, "state_dict": state}
+    return FUSION_FILE.payload({"genotype": net.genotype, **net.settings, "state_dict": state})
 
 
 def save_fusion(net: nn.Module, path: Path) -> None:
@@ -122,9 +121,7 @@ def save_fusion(net: nn.Module, path: Path) -> None:
 def load_fusion(path: Path) -> nn.Module:
     """The fusion network saved by :func:`save_fusion` (a ``FusionNet``, or FB+FF's ``DenseFusionNet``), in
     eval mode; a wrong file is one UserError line."""
-    data = load_checkpoint(Path(path))
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UserError(f"{path}: not a harmonic-nas fusion file (expected format {FORMAT})")
+    data = FUSION_FILE.load(path)
     settings = {k: data[k] for k in ("tap_channels", "channels", "length", "num_classes", "dropout")}
     net = build_fusion(data["genotype"], **settings)
     net.load_state_dict(data["state_dict"])

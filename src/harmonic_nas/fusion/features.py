@@ -23,7 +23,7 @@ from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.fusion.projection import pool_to_sequence
 from harmonic_nas.data.batches import iterate_batches
-from harmonic_nas.supernet.evaluate import calibration_indices, prepare_subnet
+from harmonic_nas.supernet.subnets import calibration_indices, prepare_subnet
 
 MB = 1024 * 1024
 

@@ -14,7 +14,7 @@ from torch import nn
 from harmonic_nas.config.schema import FusionConfig
 from harmonic_nas.data import Task
 from harmonic_nas.fusion.darts import EpochCallback, adam, weight_step
-from harmonic_nas.fusion.evaluation import evaluate
+from harmonic_nas.fusion.scoring import evaluate
 from harmonic_nas.fusion.features import SplitFeatures
 
 

@@ -15,7 +15,7 @@ from harmonic_nas.data.val_parts import val_parts
 from harmonic_nas.fusion.darts import search
 from harmonic_nas.fusion.derive import derive_genotype
 from harmonic_nas.fusion.discrete import FusionNet
-from harmonic_nas.fusion.evaluation import evaluate
+from harmonic_nas.fusion.scoring import evaluate
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings, candidate_features
 from harmonic_nas.fusion.finetune import finetune
 from harmonic_nas.fusion.hardware_loss import HardwareCost

@@ -14,12 +14,9 @@ import numpy as np
 from harmonic_nas.errors import UserError
 from harmonic_nas.run_timings import read_runs
 from harmonic_nas.search.indicators import pareto_mask
-from harmonic_nas.search.store import FILENAME, Evaluation, RunStore
-from harmonic_nas.search.variants import VARIANTS
-
-# Figure 4 order (paper), then random search.
-ABLATION_ORDER = ("fb-ff", "fb-sf", "sb-sf", "sb-sf-hw", "random")
-VARIANT_LABELS = {"fb-ff": "FB+FF", "fb-sf": "FB+SF", "sb-sf": "SB+SF", "sb-sf-hw": "SB+SF+HW", "random": "random"}
+from harmonic_nas.layout import RunLayout, StoreLayout
+from harmonic_nas.search.store import Evaluation, RunStore
+from harmonic_nas.search.variants import ABLATION, FULL_METHOD, Variant
 
 
 def pareto_of(evaluations: list[Evaluation]) -> list[Evaluation]:
@@ -61,7 +58,11 @@ class VariantRun:
 
     @property
     def label(self) -> str:
-        return VARIANT_LABELS.get(self.variant, self.variant)
+        return Variant.named(self.variant).label
+
+    @property
+    def is_full_method(self) -> bool:
+        return self.variant == FULL_METHOD.name
 
     @property
     def metric(self) -> str:
@@ -87,12 +88,6 @@ class VariantRun:
         return len(self.generations) >= self.generations_total
 
 
-def _generations_total(config: dict[str, Any], variant: str) -> int:
-    if variant in ("sb-sf-hw", "sb-sf", "random"):
-        return int(config.get("search", {}).get("generations", 1))
-    return 1
-
-
 def read_variant(folder: Path) -> VariantRun:
     """Everything the report needs from the store in ``folder`` (UserError if there is none)."""
     with RunStore.open(folder) as store:
@@ -102,7 +97,7 @@ def read_variant(folder: Path) -> VariantRun:
         front = store.pareto_front()
         events = store.events(100000)
     config = meta.get("config") or {}
-    variant = str(meta.get("variant", "sb-sf-hw"))
+    variant = Variant.named(str(meta.get("variant", FULL_METHOD.name)))
     backbones: dict[str, list[Evaluation]] = {m: [] for m in config.get("modalities", {})}
     for e in evaluations:
         if e.kind == "backbone":
@@ -125,9 +120,9 @@ def read_variant(folder: Path) -> VariantRun:
     if running:  # still running (or stopped mid-generation): up to the last thing that happened
         ends += [ev["time"] for ev in events] + [g["started"] for g in generations]
     return VariantRun(
-        variant=variant, path=folder / FILENAME, config=config, backbones=backbones, candidates=candidates,
+        variant=variant.name, path=StoreLayout(folder).store, config=config, backbones=backbones, candidates=candidates,
         front=front, front_generation=front_generation, generations=rows, generations_started=len(generations),
-        generations_total=_generations_total(config, variant), running=running[-1] if running else None,
+        generations_total=variant.generations(int(config.get("search", {}).get("generations", 1))), running=running[-1] if running else None,
         started=min(times) if times else None, ended=max(ends) if ends else None,
         resumes=sum(1 for ev in events if ev["kind"] == "resume"), hv_reference=meta.get("hv_reference"),
     )
@@ -145,18 +140,6 @@ class LutInfo:
     threads: int | None = None
     entries: int | None = None
     problem: str | None = None  # why the file could not be read
-
-
-def lut_path(run_dir: Path, config: dict[str, Any]) -> Path:
-    """The LUT the search costed with: hardware.lut (relative paths also tried against the run dir), or
-    RUN_DIR/lut/<hardware.device>.json."""
-    hardware = config.get("hardware", {})
-    if hardware.get("lut"):
-        path = Path(hardware["lut"])
-        if not path.is_absolute() and not path.exists() and (run_dir / path).exists():
-            path = run_dir / path
-        return path
-    return run_dir / "lut" / f"{hardware.get('device', 'cpu')}.json"
 
 
 def read_lut(path: Path) -> LutInfo:
@@ -179,7 +162,7 @@ def read_lut(path: Path) -> LutInfo:
 class ReportData:
     run_dir: Path
     main: VariantRun
-    baselines: list[VariantRun]  # in ABLATION_ORDER
+    baselines: list[VariantRun]  # in the Figure 4 order
     lut: LutInfo
     timings: list[dict[str, Any]]
     problems: list[str] = field(default_factory=list)  # baseline stores that could not be read
@@ -201,31 +184,34 @@ class ReportData:
     def variants(self) -> list[VariantRun]:
         """Every variant present, the full method included, in Figure 4 order."""
         runs = {r.variant: r for r in [*self.baselines, self.main]}
-        return [runs[v] for v in ABLATION_ORDER if v in runs] + [r for v, r in runs.items() if v not in ABLATION_ORDER]
+        return [runs[v.name] for v in ABLATION if v.name in runs]
 
 
 def collect(run_dir: Path) -> ReportData:
     """Read the run in ``run_dir``; UserError if it has no search store."""
     run_dir = Path(run_dir)
-    if not (run_dir / FILENAME).is_file():
+    layout = RunLayout(run_dir)
+    if not layout.search().store.is_file():
         if not run_dir.is_dir():
             raise UserError(f"{run_dir}: no such run directory")
-        raise UserError(f"{run_dir / FILENAME}: no search store here (start a search with "
+        raise UserError(f"{layout.search().store}: no search store here (start a search with "
                         f"harmonic-nas search --config C --out {run_dir})")
     main = read_variant(run_dir)
     baselines: list[VariantRun] = []
     problems: list[str] = []
-    for variant in VARIANTS:
-        folder = run_dir / "baselines" / variant
-        if variant == main.variant or not (folder / FILENAME).is_file():
+    for variant in ABLATION:
+        files = variant.store(layout)
+        if variant.name == main.variant or not variant.baseline or not files.store.is_file():
             continue
         try:
-            baselines.append(read_variant(folder))
+            baselines.append(read_variant(files.folder))
         except UserError as exc:
             problems.append(str(exc))
     timings: list[dict[str, Any]] = []
     try:
         timings = read_runs(run_dir)
     except (OSError, ValueError) as exc:
-        problems.append(f"{run_dir / 'timings.json'}: unreadable ({exc})")
-    return ReportData(run_dir, main, baselines, read_lut(lut_path(run_dir, main.config)), timings, problems)
+        problems.append(f"{layout.timings}: unreadable ({exc})")
+    hardware = main.config.get("hardware", {})
+    lut = layout.lut(hardware.get("device", "cpu"), hardware.get("lut"))
+    return ReportData(run_dir, main, baselines, read_lut(lut), timings, problems)

@@ -97,7 +97,7 @@ def hypervolume_plot(runs: Sequence[VariantRun], path: Path) -> Path:
         rows = [r for r in run.generations if r.hypervolume is not None]
         if not rows:
             continue
-        main = run.variant == "sb-sf-hw"
+        main = run.is_full_method
         ax.plot([r.generation for r in rows], [r.hypervolume for r in rows], marker="o", label=run.label,
                 linewidth=2.2 if main else 1.2, color=RED if main else next(others), zorder=3 if main else 2)
         drawn += 1
@@ -117,7 +117,7 @@ def ablation_plot(runs: Sequence[VariantRun], metric: str, path: Path) -> Path:
     fig = Figure(figsize=(10, 3.6), layout="constrained")
     axes = fig.subplots(1, 3)
     labels = [run.label for run, _ in best]
-    colors = [RED if run.variant == "sb-sf-hw" else BLUE for run, _ in best]
+    colors = [RED if run.is_full_method else BLUE for run, _ in best]
     for ax, values, title, fmt in (
         (axes[0], [e.val_metric for _, e in best], f"val {metric}", "{:.3f}"),
         (axes[1], [e.latency_ms for _, e in best], "latency (ms)", "{:.2f}"),

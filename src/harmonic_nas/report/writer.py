@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from harmonic_nas.files import make_dir, write_text
+from harmonic_nas.layout import RunLayout
 from harmonic_nas.report.data import collect
 from harmonic_nas.report.diagrams import Diagram, fusion_diagram
 from harmonic_nas.report.html import Image, render
@@ -23,7 +24,7 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Path:
     path of index.html. UserError if ``run_dir`` has no search store. Works on a run still searching."""
     run_dir = Path(run_dir)
     data = collect(run_dir)
-    out = Path(out_dir) if out_dir is not None else run_dir / "report"
+    out = Path(out_dir) if out_dir is not None else RunLayout(run_dir).report
     make_dir(out)
     run = data.main
     metric = run.metric

@@ -35,6 +35,7 @@ import numpy as np
 
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.hardware.cost import CostModel
+from harmonic_nas.layout import StoreLayout
 from harmonic_nas.runtime import step_rng
 from harmonic_nas.errors import UserError
 from harmonic_nas.search.evaluator import EvalResult, EvalTask, WorkerSetupError
@@ -46,16 +47,11 @@ from harmonic_nas.search.store import Evaluation, RunStore
 from harmonic_nas.search.variants import Variant
 from harmonic_nas.space.candidate import CandidateSpace
 from harmonic_nas.space.fusion import dense_genotype
-from harmonic_nas.supernet.checkpoint import save_atomic
+from harmonic_nas.torchfile import save_atomic
 
 # (stage label, done, total) after every finished evaluation; (generation, summary) after a generation.
 ProgressHook = Callable[[str, int, int], None]
 GenerationHook = Callable[[int, dict[str, Any]], None]
-
-
-def fusion_path(store_dir: Path, key: str) -> Path:
-    """Where the derived fusion network of candidate ``key`` is saved (next to the store)."""
-    return Path(store_dir) / "fusion" / f"{key}.pt"
 
 
 def objectives(evaluations: Sequence[Evaluation], hardware: bool) -> np.ndarray:
@@ -83,7 +79,7 @@ class SearchEngine:
         self.cfg = cfg
         self.search = cfg.search
         self.store = store
-        self.store_dir = store.path.parent
+        self.files = StoreLayout(store.path.parent)
         self.executor = executor
         self.variant = variant
         self.costs = costs
@@ -160,9 +156,9 @@ class SearchEngine:
     # populations ------------------------------------------------------------------------------------
     def _population(self, g: int, elites: list[str]) -> list[dict[str, Any]]:
         rng = step_rng(self.cfg.runtime.seed, "search", self.variant.name, g)
-        if self.variant.name == "fb-ff" or self.variant.name == "fb-sf":
+        if not self.variant.searches_backbones:
             return self._fixed_backbone_candidates()
-        if self.variant.name == "random":
+        if not self.variant.evolves:  # random search: new candidates, as many as the full method's stage 2
             return self._unique(lambda: self.space.sample(rng), self.tuples, self._evaluated_candidates())
         if g == 0 or not elites:
             return self._unique(lambda: self.space.sample(rng), self.population_size, set())
@@ -202,11 +198,7 @@ class SearchEngine:
 
     def _fixed_backbone_candidates(self) -> list[dict[str, Any]]:
         backbones = {m: space.max() for m, space in self.space.backbones.items()}
-        if self.variant.name == "fb-ff":
-            macros = [self.space.macro.max()]
-        else:
-            choices = self.space.macro.choices
-            macros = [{"cells": c, "nodes": d} for c in choices["cells"] for d in choices["nodes"]]
+        macros = self.variant.macros(self.space.macro)
         return [self.space.normalize({"backbones": backbones, "macro": m}) for m in macros[: self.population_size]]
 
     def _evaluated_candidates(self) -> set[str]:
@@ -243,7 +235,7 @@ class SearchEngine:
     def _stage2(self, g: int, candidates: list[dict[str, Any]]) -> list[str]:
         keys = [self.space.candidate_hash(c) for c in candidates]
         known = self.store.known_keys(keys)
-        genotype = self._dense_fusion() if self.variant.name == "fb-ff" else None
+        genotype = None if self.variant.searches_fusion else self._dense_fusion()
         tasks = [
             EvalTask(key, "candidate", c, genotype=genotype, hardware=self.variant.hardware)
             for key, c in dict(zip(keys, candidates)).items() if key not in known
@@ -269,7 +261,7 @@ class SearchEngine:
     def _store(self, g: int, result: EvalResult) -> None:
         task = result.task
         if result.fusion_state is not None:  # the weights first: a stored evaluation always has its network
-            save_atomic(result.fusion_state, fusion_path(self.store_dir, task.key))
+            save_atomic(result.fusion_state, self.files.fusion(task.key))
         self.store.add_evaluation(task.key, task.kind, task.modality, g, task.arch, result.record, worker=result.worker)
 
     def _get(self, key: str) -> Evaluation:

@@ -21,7 +21,7 @@ from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.data import MultimodalDataset, SplitData
 from harmonic_nas.data.val_parts import val_parts
 from harmonic_nas.fusion.discrete import build_fusion, fusion_payload
-from harmonic_nas.fusion.evaluation import evaluate
+from harmonic_nas.fusion.scoring import evaluate
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings, candidate_features
 from harmonic_nas.fusion.finetune import train_from_scratch
 from harmonic_nas.fusion.stage2 import stage2
@@ -29,7 +29,7 @@ from harmonic_nas.hardware.cost import CostModel
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.metrics import metric_name
 from harmonic_nas.runtime import configure_threads, resolve_device
-from harmonic_nas.supernet.evaluate import calibration_indices, evaluate_subnet
+from harmonic_nas.supernet.subnets import calibration_indices, evaluate_subnet
 
 TaskKind = Literal["backbone", "candidate"]
 

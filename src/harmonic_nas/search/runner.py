@@ -15,11 +15,12 @@ from harmonic_nas.config.io import validate_config
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.discrete import load_fusion
-from harmonic_nas.fusion.evaluation import evaluate
+from harmonic_nas.fusion.scoring import evaluate
 from harmonic_nas.fusion.features import candidate_features
 from harmonic_nas.hardware.cost import CostModel
 from harmonic_nas.hardware.lut import LookupTable
-from harmonic_nas.search.engine import GenerationHook, ProgressHook, SearchEngine, fusion_path
+from harmonic_nas.layout import StoreLayout
+from harmonic_nas.search.engine import GenerationHook, ProgressHook, SearchEngine
 from harmonic_nas.search.evaluator import Evaluator, EvaluatorSpec
 from harmonic_nas.search.executors import DaskExecutor, Executor, InlineExecutor, LocalPoolExecutor
 from harmonic_nas.search.store import Evaluation, RunStore
@@ -28,21 +29,16 @@ from harmonic_nas.search.variants import Variant
 EXECUTORS = ("local", "dask", "inline")
 
 
-def store_dir(cfg: ExperimentConfig, variant: Variant) -> Path:
-    """The full method's store lives in the run directory, each baseline's in baselines/<variant>/."""
-    return cfg.run_dir if not variant.is_baseline else cfg.run_dir / "baselines" / variant.name
-
-
 def load_run_supernets(
     cfg: ExperimentConfig, device: torch.device | str = "cpu", config_path: str = "<config>"
 ) -> dict[str, nn.Module]:
     """The trained supernet of every modality of the run, or one error naming the missing file and the
     command that trains it (with ``config_path`` when the caller knows it)."""
-    from harmonic_nas.supernet import SupernetFiles, load_supernet
+    from harmonic_nas.supernet import load_supernet
 
     supernets = {}
     for modality in cfg.modalities:
-        files = SupernetFiles(cfg.run_dir / "supernets", modality)
+        files = cfg.layout.supernet(modality)
         if not files.supernet.is_file():
             raise UserError(f"{files.supernet}: no trained supernet for modality {modality!r}; "
                             f"train it first: harmonic-nas train-supernet --config {config_path}")
@@ -90,10 +86,9 @@ def check_same_settings(store: RunStore, cfg: ExperimentConfig) -> None:
 
 def open_store(cfg: ExperimentConfig, variant: Variant, *, resume: bool, force: bool) -> RunStore:
     """A new store (``force`` replaces an old one) or, with ``resume``, the existing one of the same config."""
-    folder = store_dir(cfg, variant)
-    path = folder / "run.sqlite"
-    if resume and path.exists():
-        store = RunStore.open(folder)
+    files = variant.store(cfg.layout)
+    if resume and files.store.exists():
+        store = RunStore.open(files.folder)
         try:
             check_same_settings(store, cfg)
         except UserError:
@@ -102,8 +97,8 @@ def open_store(cfg: ExperimentConfig, variant: Variant, *, resume: bool, force: 
         return store
     if force:
         for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return RunStore.create(folder, {"config": cfg.model_dump(mode="json"), "variant": variant.name,
+            Path(f"{files.store}{suffix}").unlink(missing_ok=True)
+    return RunStore.create(files.folder, {"config": cfg.model_dump(mode="json"), "variant": variant.name,
                                     "seed": cfg.runtime.seed})
 
 
@@ -158,7 +153,7 @@ def run_search(
     an evaluator for the test metrics (the peak memory of the demo)."""
     store = open_store(run.cfg, variant, resume=resume, force=force)
     engine = SearchEngine(run.cfg, store, executor, variant, run.costs, run.taps, on_progress=on_progress,
-                          on_generation=on_generation, log_path=store.path.parent / "search.log")
+                          on_generation=on_generation, log_path=variant.store(run.cfg.layout).log)
     front = engine.run()
     executor.close()
     add_test_metrics(store, front, lambda: Evaluator(run.spec))
@@ -188,7 +183,7 @@ def add_test_metrics(store: RunStore, front: list[Evaluation], make_evaluator: C
             assert e.modality is not None
             value = evaluator.subnet_metric(e.modality, e.arch, evaluator.dataset.split("test"))
         else:
-            value = score_on_test(evaluator, e.arch, fusion_path(store.path.parent, e.key))
+            value = score_on_test(evaluator, e.arch, StoreLayout(store.path.parent).fusion(e.key))
         store.set_test_metric(e.key, value)
 
 

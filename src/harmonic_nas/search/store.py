@@ -30,10 +30,10 @@ from typing import Any, TypeVar
 
 from harmonic_nas.errors import UserError
 from harmonic_nas.files import make_dir
+from harmonic_nas.layout import StoreLayout
 from harmonic_nas.space.fusion import genotype_modalities
 
 FORMAT = "harmonic-nas-run/1"
-FILENAME = "run.sqlite"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -188,7 +188,7 @@ class RunStore:
     @classmethod
     def create(cls, run_dir: Path, meta: dict[str, Any]) -> RunStore:
         """A new store in ``run_dir``; fails if one exists (resume it instead)."""
-        path = Path(run_dir) / FILENAME
+        path = StoreLayout(Path(run_dir)).store
         if path.exists():
             raise UserError(f"{path}: a search store exists already; continue it with --resume {run_dir} "
                             f"or start over with --force")
@@ -208,7 +208,7 @@ class RunStore:
     @classmethod
     def open(cls, run_dir: Path) -> RunStore:
         """The existing store of ``run_dir``, or one clear error."""
-        path = Path(run_dir) / FILENAME
+        path = StoreLayout(Path(run_dir)).store
         if not path.is_file():
             raise UserError(f"{path}: no search store here (start a search with harmonic-nas search --config C)")
         store = cls._connect(path)

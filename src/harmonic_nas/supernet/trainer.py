@@ -29,10 +29,11 @@ from harmonic_nas.space.encoding import stable_hash
 from harmonic_nas.data.registry import missing_modalities
 from harmonic_nas.data.batches import batch_indices, iterate_batches, to_device
 from harmonic_nas.supernet.augment import spec_augment
-from harmonic_nas.supernet.checkpoint import load_checkpoint, save_atomic
+from harmonic_nas.torchfile import load_checkpoint, save_atomic
 from harmonic_nas.supernet.distributed import Dist, Shard, prepare_model, training_shard
-from harmonic_nas.supernet.evaluate import calibration_indices, evaluate_subnet
-from harmonic_nas.supernet.store import SupernetFiles, save_supernet
+from harmonic_nas.supernet.subnets import calibration_indices, evaluate_subnet
+from harmonic_nas.layout import SupernetFiles
+from harmonic_nas.supernet.supernet_file import save_supernet
 
 EVAL_BATCH = 128  # larger inference batches were slower on CPU (DESIGN notes)
 LEGACY_DEFAULTS = {"bf16": False, "warmup_epochs": 0.0, "label_smoothing": 0.0, "spec_masks": 0, "spec_mask_width": 0.15}
@@ -73,7 +74,7 @@ class SupernetTrainer:
         self.show_progress = show_progress and self.dist.is_main
         self.spec = dataset.modalities[modality]
         self.space_cfg = cfg.modalities[modality]
-        self.files = SupernetFiles(cfg.run_dir / "supernets", modality)
+        self.files = cfg.layout.supernet(modality)
         self.seed = cfg.runtime.seed
         self.channels_last = self.train_cfg.channels_last and len(self.spec.shape) == 3
         self.train = dataset.split("train")

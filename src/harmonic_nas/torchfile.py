@@ -1,4 +1,6 @@
-"""Checkpoints written atomically (temp file + rename): a kill mid-write never leaves a corrupt file.
+"""Our torch files: written atomically (a kill mid-write never leaves a corrupt file), read with the
+restricted unpickler, and for the files that outlive a run (supernet, fusion network, exported model) tagged
+with a versioned format that every load checks.
 
 Every file is read with ``torch.load(weights_only=True)``: run folders and model files are meant to be
 shared, and a full unpickler would run whatever code a crafted file names. What we write holds only
@@ -11,6 +13,7 @@ import io
 import pickle
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,7 @@ def serialised(save: Callable[[io.BytesIO], object]) -> memoryview:
     return buffer.getbuffer()
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+def load_checkpoint(path: Path) -> Any:
     """The content of a file we wrote; a file that names any Python object beyond plain data is refused
     before anything in it runs."""
     if not path.is_file():
@@ -65,3 +68,28 @@ def _looks_like_torch_file(path: Path) -> bool:
     with open(path, "rb") as handle:
         head = handle.read(4)
     return head == b"PK\x03\x04" or head[:1] == b"\x80"
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """A versioned file of ours: a dict whose ``format`` entry is ``tag`` (e.g. harmonic-nas-supernet/1).
+
+    A change that old readers cannot read takes a new tag; a load of any other file is one UserError line.
+    """
+
+    tag: str
+    what: str  # e.g. "supernet file", for the error message
+
+    def payload(self, content: dict[str, Any]) -> dict[str, Any]:
+        """``content`` tagged with this format (first, as the file lists it)."""
+        return {"format": self.tag, **content}
+
+    def save(self, content: dict[str, Any], path: Path) -> None:
+        save_atomic(self.payload(content), Path(path))
+
+    def load(self, path: Path) -> dict[str, Any]:
+        """The content of ``path`` (its ``format`` entry included), or a UserError if it is not this format."""
+        data = load_checkpoint(Path(path))
+        if not isinstance(data, dict) or data.get("format") != self.tag:
+            raise UserError(f"{path}: not a harmonic-nas {self.what} (expected format {self.tag})")
+        return data

@@ -4,7 +4,6 @@ can load it on its own."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,29 +15,10 @@ from harmonic_nas.backbones import build_supernet
 from harmonic_nas.config.schema import BackboneSpace
 from harmonic_nas.data import ModalitySpec, MultimodalDataset
 from harmonic_nas.errors import UserError
-from harmonic_nas.supernet.checkpoint import load_checkpoint, save_atomic
+from harmonic_nas.layout import SupernetFiles
+from harmonic_nas.torchfile import FileFormat
 
-FORMAT = "harmonic-nas-supernet/1"
-
-
-@dataclass(frozen=True)
-class SupernetFiles:
-    """Where one modality's supernet lives inside runs/<name>/supernets/."""
-
-    folder: Path
-    modality: str
-
-    @property
-    def supernet(self) -> Path:
-        return self.folder / f"{self.modality}.pt"
-
-    @property
-    def metrics(self) -> Path:
-        return self.folder / f"{self.modality}.metrics.json"
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.folder / f"{self.modality}.ckpt"
+SUPERNET_FILE = FileFormat("harmonic-nas-supernet/1", "supernet file")
 
 
 def save_supernet(
@@ -49,9 +29,8 @@ def save_supernet(
     dataset: MultimodalDataset,
     metrics: dict[str, Any],
 ) -> None:
-    save_atomic(
+    SUPERNET_FILE.save(
         {
-            "format": FORMAT,
             "modality": files.modality,
             "space": space_cfg.model_dump(mode="json"),
             "kind": spec.kind,
@@ -67,9 +46,7 @@ def save_supernet(
 
 def load_supernet(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a trained supernet from its file; returns (model in eval mode, the file's metadata)."""
-    data = load_checkpoint(Path(path))
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UserError(f"{path}: not a harmonic-nas supernet file (expected format {FORMAT})")
+    data = SUPERNET_FILE.load(path)
     try:
         space_cfg = TypeAdapter(BackboneSpace).validate_python(data["space"])
     except ValidationError as exc:
