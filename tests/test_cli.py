@@ -53,6 +53,7 @@ def test_check_show_prints_defaults(tmp_path: Path) -> None:
         (GOOD.replace("width: 16", "widht: 16"), "modalities.image.stages.0.widht: unknown key"),
         (GOOD.replace("mbv3", "mbv4"), "modalities.image: Input tag 'mbv4'"),
         (GOOD + "fusion: {length: 15}\n", "fusion: length must be a perfect square"),
+        (GOOD + "fusion: {operators: [sum, atention]}\n", "fusion.operators: unknown fusion operator 'atention'; known"),
         (GOOD + "fusion: {min_modalities: 2}\n", "fusion.min_modalities is 2, but the experiment has only 1"),
         (GOOD + "  text: {type: maxout}\n  speech: {type: mbv3, stages: [{width: 8}]}\nfusion: {cells: [1, 2]}\n",
          "fusion.cells: a network of 1 cell(s) reads at most 2 taps, fewer than the 3 modalities"),

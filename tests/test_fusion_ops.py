@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from harmonic_nas.config import operators as config_operators
 from harmonic_nas.config.schema import FusionConfig
 from harmonic_nas.errors import UserError
 from harmonic_nas.fusion import (
@@ -65,10 +66,12 @@ def mish(v: float) -> float:
 @pytest.fixture
 def restore_registry() -> Iterator[None]:
     """Let a test register operators without leaking them into other tests."""
-    saved = dict(operators_module._REGISTRY)
+    saved, names = dict(operators_module._REGISTRY), dict(config_operators._names)
     yield
     operators_module._REGISTRY.clear()
     operators_module._REGISTRY.update(saved)
+    config_operators._names.clear()
+    config_operators._names.update(names)
 
 
 # --- every operator: shape, device, gradients, determinism -------------------------------------------
@@ -230,6 +233,7 @@ def test_user_registered_operator_is_built_and_costed_like_a_builtin() -> None:
     assert isinstance(op, Product) and OPERATORS["product"] is Product
     assert torch.allclose(op(t(X), t(Y)), t([[0.0, -1.0], [2.0, 0.0]]))
     assert op_spec("product", 2, 2).op == "fusion_product"  # costed under its name, like a builtin
+    assert FusionConfig(operators=["sum", "product"]).operators == ["sum", "product"]  # and a config may list it
 
 
 @pytest.mark.usefixtures("restore_registry")

@@ -8,7 +8,7 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from harmonic_nas.config.schema import ExperimentConfig
+from harmonic_nas.config.schema import BACKBONE_SPACES, ExperimentConfig
 from harmonic_nas.errors import UserError, short_repr
 from harmonic_nas.files import os_user_error, write_text
 
@@ -132,7 +132,7 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return f"{source}: {loc}: {message}{more}"
 
 
-_UNION_TAGS = ("mbv3", "maxout")
+_UNION_TAGS = tuple(model.model_fields["type"].default for model in BACKBONE_SPACES)
 
 
 def _is_union_tag(part: Any) -> bool:

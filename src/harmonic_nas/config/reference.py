@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from harmonic_nas.config.schema import ExperimentConfig, MaxoutSpace, MBV3Space, MBV3Stage
+from harmonic_nas.config.schema import BACKBONE_SPACES, ExperimentConfig
 
 
 def _type_name(annotation: Any) -> str:
@@ -61,8 +61,12 @@ def config_reference() -> str:
             for sub, subfield in annotation.model_fields.items():
                 if isinstance(subfield.annotation, type) and issubclass(subfield.annotation, BaseModel):
                     sections.append((subfield.annotation, f"{name}.{sub}"))
-    sections += [(MBV3Space, "modalities.<name> (type: mbv3)"), (MBV3Stage, "modalities.<name>.stages[]"),
-                 (MaxoutSpace, "modalities.<name> (type: maxout)")]
+    for space in BACKBONE_SPACES:
+        sections.append((space, f"modalities.<name> (type: {space.model_fields['type'].default})"))
+        for sub, subfield in space.model_fields.items():
+            item = get_args(subfield.annotation)[0] if get_origin(subfield.annotation) is list else None
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                sections.append((item, f"modalities.<name>.{sub}[]"))
     out = [
         "# Config reference",
         "",

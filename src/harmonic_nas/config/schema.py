@@ -6,8 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, StringConstraints, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, StringConstraints, field_validator, model_validator,
+)
 
+from harmonic_nas.config.operators import BUILTIN_OPERATORS, operator_names
 from harmonic_nas.layout import RunLayout
 
 # Names that become parts of file paths (run, LUT and supernet files): a letter or digit first, no slash,
@@ -81,7 +84,9 @@ class MaxoutSpace(StrictModel):
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
 
 
-BackboneSpace = Annotated[Union[MBV3Space, MaxoutSpace], Field(discriminator="type")]
+# The config model of every backbone family (backbones.family), told apart by ``type``.
+BACKBONE_SPACES: tuple[type[StrictModel], ...] = (MBV3Space, MaxoutSpace)
+BackboneSpace = Annotated[Union[BACKBONE_SPACES], Field(discriminator="type")]
 
 
 class SupernetTraining(StrictModel):
@@ -140,8 +145,8 @@ class FusionConfig(StrictModel):
     cells: list[PositiveInt] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
     nodes: list[PositiveInt] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
     operators: list[str] = Field(
-        default_factory=lambda: ["sum", "attention", "linear_glu", "concat_fc", "squeeze_excitation", "concat_mish"],
-        min_length=1,
+        default_factory=lambda: list(BUILTIN_OPERATORS), min_length=1,
+        description="Fusion operators of the search (fusion.register_operator adds more names).",
     )
     epochs: PositiveInt = 25
     finetune_epochs: PositiveInt = 10
@@ -163,6 +168,16 @@ class FusionConfig(StrictModel):
         "of the experiment). Two taps of one modality never form a cell's input pair, and the derivation "
         "covers the required modalities; 1 lifts the constraint.",
     )
+
+    @field_validator("operators")
+    @classmethod
+    def _known_operators(cls, names: list[str]) -> list[str]:
+        known = operator_names()
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ValueError(f"unknown fusion operator {unknown[0]!r}; known operators: {', '.join(known)} "
+                             "(add one with harmonic_nas.fusion.register_operator)")
+        return names
 
     @model_validator(mode="after")
     def _check_length(self) -> "FusionConfig":

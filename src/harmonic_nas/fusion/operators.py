@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from harmonic_nas.config.operators import add_operator_name
 from harmonic_nas.errors import UserError
 
 
@@ -62,6 +63,7 @@ def register_operator(name: str) -> Callable[[type[OpT]], type[OpT]]:
             )
         cls.name = name
         _REGISTRY[name] = cls
+        add_operator_name(name)
         return cls
 
     return decorate

@@ -1,26 +1,22 @@
 """Architecture encodings (plain JSON-able dicts): sample, mutate, cross over, validate, hash.
 
-Nothing here imports torch: the search and the store handle archs without building networks.
+Nothing here imports torch: the search and the store handle archs without building networks. Each backbone
+family's arch space registers under its config ``type`` (``register_arch_space``); mbv3 and maxout are built in.
 """
 
 from __future__ import annotations
 
-from harmonic_nas.config.schema import MaxoutSpace, MBV3Space
-from harmonic_nas.errors import UserError
-from harmonic_nas.space.base import ArchSpace
+from typing import Any
+
+from harmonic_nas.space.base import ArchSpace, arch_space_class, register_arch_space
 from harmonic_nas.space.encoding import InvalidArchError, canonical_json, stable_hash
 from harmonic_nas.space.maxout import MaxoutArchSpace
 from harmonic_nas.space.mbv3 import MBV3ArchSpace
 
 
-def make_space(space_cfg: MBV3Space | MaxoutSpace, name: str | None = None) -> MBV3ArchSpace | MaxoutArchSpace:
+def make_space(space_cfg: Any, name: str | None = None) -> ArchSpace:
     """The arch space of a backbone config; ``name`` (e.g. the modality) prefixes error messages."""
-    kind = getattr(space_cfg, "type", None)
-    if kind == "mbv3":
-        return MBV3ArchSpace(space_cfg, name)  # type: ignore[arg-type]
-    if kind == "maxout":
-        return MaxoutArchSpace(space_cfg, name)  # type: ignore[arg-type]
-    raise UserError(f"unknown backbone space type {kind!r}: expected one of ['maxout', 'mbv3']")
+    return arch_space_class(getattr(space_cfg, "type", None))(space_cfg, name)  # type: ignore[call-arg]
 
 
 __all__ = [
@@ -28,7 +24,9 @@ __all__ = [
     "InvalidArchError",
     "MaxoutArchSpace",
     "MBV3ArchSpace",
+    "arch_space_class",
     "canonical_json",
     "make_space",
+    "register_arch_space",
     "stable_hash",
 ]

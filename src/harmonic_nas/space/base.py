@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from typing import Any, Protocol, Sequence, TypeVar, runtime_checkable
 
-from harmonic_nas.errors import short_repr
+from harmonic_nas.errors import UserError, short_repr
 from harmonic_nas.space.encoding import InvalidArchError
 
 Choice = TypeVar("Choice", int, float)
@@ -34,6 +35,31 @@ class ArchSpace(Protocol):
     def mutate(self, arch: Any, rng: random.Random, prob: float) -> dict[str, Any]: ...
 
     def crossover(self, a: Any, b: Any, rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]: ...
+
+
+_SPACES: dict[str, type[ArchSpace]] = {}
+SpaceT = TypeVar("SpaceT", bound=type)
+
+
+def register_arch_space(kind: str) -> Callable[[SpaceT], SpaceT]:
+    """Class decorator registering the arch space of the backbone family ``kind`` (the ``type`` of its
+    config model); built as ``cls(space_cfg, name)``. The family's networks register in backbones."""
+
+    def decorate(cls: SpaceT) -> SpaceT:
+        if kind in _SPACES:
+            raise UserError(f"arch space '{kind}' is already registered by {_SPACES[kind].__qualname__}")
+        cls.kind = kind  # type: ignore[attr-defined]
+        _SPACES[kind] = cls  # type: ignore[assignment]
+        return cls
+
+    return decorate
+
+
+def arch_space_class(kind: Any) -> type[ArchSpace]:
+    """The registered arch space of backbone family ``kind``; one UserError line if there is none."""
+    if kind not in _SPACES:
+        raise UserError(f"unknown backbone space type {kind!r}: expected one of {sorted(_SPACES)}")
+    return _SPACES[kind]
 
 
 def match_choice(space_name: str, field: str, value: Any, choices: Sequence[Choice]) -> Choice:

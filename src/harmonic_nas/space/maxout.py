@@ -6,16 +6,15 @@ import random
 from typing import Any
 
 from harmonic_nas.config.schema import MaxoutSpace
-from harmonic_nas.space.base import check_keys, match_choice
+from harmonic_nas.space.base import check_keys, match_choice, register_arch_space
 from harmonic_nas.space.encoding import stable_hash
 
 _FIELDS = ("hidden", "blocks", "factor")
 
 
+@register_arch_space("maxout")
 class MaxoutArchSpace:
     """Three integer genes: hidden units per block, number of blocks, pieces per maxout unit."""
-
-    kind = "maxout"
 
     def __init__(self, cfg: MaxoutSpace, name: str | None = None) -> None:
         self.cfg = cfg

@@ -6,19 +6,18 @@ import random
 from typing import Any
 
 from harmonic_nas.config.schema import MBV3Space
-from harmonic_nas.space.base import check_keys, match_choice
+from harmonic_nas.space.base import check_keys, match_choice, register_arch_space
 from harmonic_nas.space.encoding import InvalidArchError, stable_hash
 
 _KEYS = ("ks", "e", "d")
 
 
+@register_arch_space("mbv3")
 class MBV3ArchSpace:
     """One ks and one e per block slot (``num_stages * max_depth`` slots, stage-major), one d per stage.
 
     Block ``i`` of stage ``s`` (slot ``s * max_depth + i``) is active when ``i < d[s]``.
     """
-
-    kind = "mbv3"
 
     def __init__(self, cfg: MBV3Space, name: str | None = None) -> None:
         self.cfg = cfg
