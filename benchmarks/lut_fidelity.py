@@ -23,11 +23,11 @@ import torch
 
 from harmonic_nas.cli.profile_cmd import dataset_shapes
 from harmonic_nas.config import load_config
-from harmonic_nas.hardware.catalog import search_space_specs
+from harmonic_nas.costing.catalog import search_space_specs
 from harmonic_nas.hardware.host import cpu_model, library_versions
-from harmonic_nas.hardware.profiler import ProfileSettings, profile
+from harmonic_nas.costing.profiler import ProfileSettings, profile
 from harmonic_nas.hardware.timing import TimingProtocol, configure_measurement
-from harmonic_nas.hardware.validate import plot, validate_lut
+from harmonic_nas.costing.validate import plot, validate_lut
 
 GOALS = {"within_10": 0.95, "spearman": 0.95, "profile_seconds": 300.0}
 

@@ -47,7 +47,7 @@ def mnist_pair() -> ArrayDataset:
 def lut() -> Any:
     """A fixture LUT with every layer of the search space of IMAGE_SPACE and THUMB_SPACE on mnist-pair."""
     from harmonic_nas.config.schema import ExperimentConfig
-    from harmonic_nas.hardware.catalog import search_space_specs
+    from harmonic_nas.costing.catalog import search_space_specs
 
     cfg = ExperimentConfig.model_validate({"name": "x", "modalities": {"image": IMAGE_SPACE.model_dump(mode="json"),
                                           "thumb": THUMB_SPACE.model_dump(mode="json")},

@@ -15,14 +15,14 @@ from helpers import tiny_config
 
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.hardware.calibration import Calibration, LinearFit, fit_linear
-from harmonic_nas.hardware.catalog import candidate_specs, search_space_specs
-from harmonic_nas.hardware.cost import CostModel
+from harmonic_nas.costing.catalog import candidate_specs, search_space_specs
+from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.hardware.lut import LookupTable, LutEntry, LutHeader, MissingLutEntryError
 from harmonic_nas.hardware.meters import EnergyMeter, EstimatedEnergy
-from harmonic_nas.hardware.profiler import ProfileSettings
+from harmonic_nas.costing.profiler import ProfileSettings
 from harmonic_nas.hardware.specs import lut_key
 from harmonic_nas.hardware.timing import TimingProtocol
-from harmonic_nas.hardware.validate import Figures, cross_validated, plot, random_genotype, validate_lut
+from harmonic_nas.costing.validate import Figures, cross_validated, plot, random_genotype, validate_lut
 from harmonic_nas.space.candidate import CandidateSpace
 from harmonic_nas.space.fusion import validate_genotype
 
@@ -136,7 +136,7 @@ class FakeMeter(EnergyMeter):
 
 
 def test_validation_reports_both_models_and_stores_the_calibration(tmp_path: Path) -> None:
-    from harmonic_nas.hardware.profiler import profile
+    from harmonic_nas.costing.profiler import profile
 
     cfg = tiny_config()
     fast = TimingProtocol(warmup=1, repeats=5, rounds=1, min_seconds=0.0)

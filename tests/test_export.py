@@ -29,8 +29,8 @@ from harmonic_nas.export import (
 from harmonic_nas.export.latency import Timing, measure_latency, protocol_of
 from harmonic_nas.fusion.features import FeatureSettings
 from harmonic_nas.export.reproduce import ArchFile, reproduce
-from harmonic_nas.hardware.catalog import search_space_specs
-from harmonic_nas.hardware.cost import CostModel
+from harmonic_nas.costing.catalog import search_space_specs
+from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.hardware.lut import LutEntry
 from harmonic_nas.hardware.timing import TimingProtocol
 from harmonic_nas.search.engine import SearchEngine

@@ -20,14 +20,15 @@ from harmonic_nas.backbones import build_supernet
 from harmonic_nas.backbones.specs import build_layer as build_backbone_layer
 from harmonic_nas.backbones.specs import layer_specs, space_layer_specs, tap_shapes
 from harmonic_nas.cli import main
-from harmonic_nas.hardware import profiler, timing
-from harmonic_nas.hardware.catalog import build_layer, candidate_specs, search_space_specs
+from harmonic_nas.costing import profiler
+from harmonic_nas.hardware import timing
+from harmonic_nas.costing.catalog import build_layer, candidate_specs, search_space_specs
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.hardware.meters import EstimatedEnergy
-from harmonic_nas.hardware.profiler import ProfileSettings, profile
+from harmonic_nas.costing.profiler import ProfileSettings, profile
 from harmonic_nas.hardware.specs import lut_key
 from harmonic_nas.hardware.timing import TimingProtocol
-from harmonic_nas.hardware.validate import random_models
+from harmonic_nas.costing.validate import random_models
 
 SHAPES = {"image": (1, 8, 8), "thumb": (12,)}
 CLASSES = 3

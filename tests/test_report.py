@@ -17,8 +17,8 @@ from helpers import IMAGE_SPACE, THUMB_SPACE, image_supernet, make_lut, small_fu
 
 from harmonic_nas.cli import main
 from harmonic_nas.config.schema import ExperimentConfig
-from harmonic_nas.hardware.catalog import search_space_specs
-from harmonic_nas.hardware.cost import CostModel
+from harmonic_nas.costing.catalog import search_space_specs
+from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.report import write_report
 from harmonic_nas.report.format import arch_fields, short_id
 from harmonic_nas.search.engine import SearchEngine

@@ -11,7 +11,7 @@ import pytest
 from helpers import evaluator_spec, search_config
 
 from harmonic_nas.config.schema import ExperimentConfig
-from harmonic_nas.hardware.cost import CostModel
+from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.layout import StoreLayout
 from harmonic_nas.search.engine import SearchEngine
 from harmonic_nas.search.evaluator import EvalResult, EvalTask, Evaluator

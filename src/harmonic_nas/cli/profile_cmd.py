@@ -88,10 +88,10 @@ def profile_command(
     overrides: tuple[str, ...],
 ) -> None:
     """Profile every layer of the search space into a LUT (killed runs resume where they stopped)."""
-    from harmonic_nas.hardware.catalog import search_space_specs
-    from harmonic_nas.hardware.profiler import ProfileSettings, profile
+    from harmonic_nas.costing.catalog import search_space_specs
+    from harmonic_nas.costing.profiler import ProfileSettings, profile
     from harmonic_nas.hardware.timing import TimingProtocol, check_runtime, configure_measurement
-    from harmonic_nas.hardware.validate import MIN_MODELS, plot, validate_lut
+    from harmonic_nas.costing.validate import MIN_MODELS, plot, validate_lut
     from harmonic_nas.runtime import resolve_device
 
     cfg = load_config(config_path, list(overrides))

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from harmonic_nas.config.schema import HardwareConfig
 from harmonic_nas.hardware.lut import LookupTable
-from harmonic_nas.hardware.profiler import ProfileSettings
+from harmonic_nas.costing.profiler import ProfileSettings
 from harmonic_nas.hardware.timing import TimingProtocol, configure_measurement, make_runner, measure
 
 _METHOD = re.compile(

@@ -113,7 +113,7 @@ class Job:
     def run(self, on_epoch: EpochHook | None = None) -> Reproduction:
         """Features, training from scratch with the best epoch on the val select part kept, metrics on the
         val score part and test, LUT cost."""
-        from harmonic_nas.hardware.cost import CostModel
+        from harmonic_nas.costing.cost import CostModel
         from harmonic_nas.search.runner import load_run_lut
 
         cfg, fusion, dataset = self.cfg, self.cfg.fusion, self.dataset

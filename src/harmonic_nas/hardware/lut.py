@@ -122,7 +122,7 @@ class LookupTable:
         self.header = header
         self._entries: dict[str, LutEntry] = {}
         self.path = path  # where it was loaded from or last saved to; named in error messages
-        self.calibration = calibration  # whole-model correction of the additive cost (hardware/cost.py)
+        self.calibration = calibration  # whole-model correction of the additive cost (costing/cost.py)
         for key, entry in (entries or {}).items():
             self.add(key, entry)
 

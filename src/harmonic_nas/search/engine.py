@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from harmonic_nas.config.schema import ExperimentConfig
-from harmonic_nas.hardware.cost import CostModel
+from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.layout import StoreLayout
 from harmonic_nas.runtime import step_rng
 from harmonic_nas.errors import UserError

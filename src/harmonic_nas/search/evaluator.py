@@ -25,7 +25,7 @@ from harmonic_nas.fusion.scoring import evaluate
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings, candidate_features
 from harmonic_nas.fusion.finetune import train_from_scratch
 from harmonic_nas.fusion.stage2 import stage2
-from harmonic_nas.hardware.cost import CostModel
+from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.metrics import metric_name
 from harmonic_nas.runtime import configure_threads, resolve_device

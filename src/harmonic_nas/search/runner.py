@@ -17,7 +17,7 @@ from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.discrete import load_fusion
 from harmonic_nas.fusion.scoring import evaluate
 from harmonic_nas.fusion.features import candidate_features
-from harmonic_nas.hardware.cost import CostModel
+from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.layout import StoreLayout
 from harmonic_nas.search.engine import GenerationHook, ProgressHook, SearchEngine

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harmonic_nas.config.schema import ExperimentConfig
-from harmonic_nas.hardware.catalog import candidate_specs
+from harmonic_nas.costing.catalog import candidate_specs
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.hardware.specs import LayerSpec
 

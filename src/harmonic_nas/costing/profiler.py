@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from harmonic_nas.console import make_progress
-from harmonic_nas.hardware.catalog import build_layer
+from harmonic_nas.costing.catalog import build_layer
 from harmonic_nas.hardware.lut import LookupTable, LutEntry, LutHeader
 from harmonic_nas.hardware.lut_writer import LutWriter
 from harmonic_nas.hardware.meters import EnergyMeter, EstimatedEnergy, detect_meter

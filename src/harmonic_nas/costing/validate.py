@@ -25,10 +25,10 @@ from harmonic_nas.console import make_progress
 from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet
 from harmonic_nas.hardware.calibration import Calibration, fit_linear
-from harmonic_nas.hardware.cost import CostModel
+from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.hardware.meters import EnergyMeter
-from harmonic_nas.hardware.profiler import ProfileSettings
+from harmonic_nas.costing.profiler import ProfileSettings
 from harmonic_nas.hardware.timing import Measurement, make_runner, measure
 from harmonic_nas.space.candidate import CandidateSpace
 
