@@ -24,6 +24,7 @@ from harmonic_nas.fusion.specs import op_spec
 from harmonic_nas.hardware.lut import LookupTable, LutEntry, LutHeader
 from harmonic_nas.hardware.specs import LayerSpec
 from harmonic_nas.search.evaluator import EvaluatorSpec
+from harmonic_nas.space import Candidate, CandidateSpace, FusionMacroSpace
 
 
 # ---- MNIST and a crafted file ----------------------------------------------------------------------------
@@ -218,6 +219,12 @@ def thumb_supernet(seed: int = 0) -> torch.nn.Module:
     """An untrained supernet for the conftest's 49-d thumbnail modality."""
     torch.manual_seed(seed)
     return build_supernet(THUMB_SPACE, (49,), 10).eval()
+
+
+def candidate_of(raw: dict[str, Any], supernets: Mapping[str, Any], fusion: FusionConfig) -> Candidate:
+    """``raw`` (a candidate's JSON) parsed against the supernets' spaces and the fusion config's macros."""
+    spaces = {m: net.space for m, net in supernets.items()}
+    return CandidateSpace(spaces, FusionMacroSpace(fusion.cells, fusion.nodes)).parse(raw)
 
 
 def synthetic_split(n: int, seed: int) -> SplitFeatures:

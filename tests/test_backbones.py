@@ -22,7 +22,7 @@ from harmonic_nas.backbones.common import fused_for_inference
 from harmonic_nas.backbones.elastic import ElasticBatchNorm2d
 from harmonic_nas.config.schema import MaxoutSpace, MBV3Space, MBV3Stage
 from harmonic_nas.errors import UserError
-from harmonic_nas.space import InvalidArchError
+from harmonic_nas.space import BackboneArch, InvalidArchError, MaxoutArch, MBV3Arch
 
 PLAIN = (
     nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d, nn.Linear, nn.ReLU, nn.Hardswish, nn.Dropout,
@@ -69,7 +69,7 @@ def close(a: BackboneOutput, b: BackboneOutput, atol: float = 1e-5) -> bool:
     return len(a.taps) == len(b.taps) and all(torch.allclose(x, y, atol=atol, rtol=1e-4) for x, y in pairs)
 
 
-def all_mbv3_archs(model: ElasticMBV3) -> list[dict]:
+def all_mbv3_archs(model: ElasticMBV3) -> list[MBV3Arch]:
     """Every distinct network of the (tiny) space."""
     space = model.space
     per_stage = []
@@ -83,7 +83,7 @@ def all_mbv3_archs(model: ElasticMBV3) -> list[dict]:
     archs = []
     for combo in itertools.product(*per_stage):
         slots = [g for _, genes in combo for g in genes]
-        archs.append({"ks": [k for k, _ in slots], "e": [e for _, e in slots], "d": [d for d, _ in combo]})
+        archs.append(MBV3Arch(ks=[k for k, _ in slots], e=[e for _, e in slots], d=[d for d, _ in combo]))
     return archs
 
 
@@ -132,14 +132,16 @@ def test_build_supernet_dispatch_and_errors() -> None:
         build_supernet(MaxoutSpace(), (5,), 0)
 
 
-def test_set_active_validates() -> None:
+def test_an_arch_outside_the_space_never_reaches_the_supernet() -> None:
+    """Archs are parsed where they enter (the supernet's space); set_active and extract trust them."""
     net = ElasticMBV3(tiny_space(), 1, 10)
-    bad = net.space.max()
+    bad = net.space.max().to_json()
     bad["ks"][1] = 7
     with pytest.raises(InvalidArchError, match=r"ks\[1\] = 7 is not one of \[3, 5\]"):
-        net.set_active(bad)
+        net.set_active(net.space.parse(bad))
     with pytest.raises(InvalidArchError, match="factor"):
-        ElasticMaxout(MaxoutSpace(), 5, 2).set_active({"hidden": 64, "blocks": 1, "factor": 9})
+        maxout = ElasticMaxout(MaxoutSpace(), 5, 2)
+        maxout.set_active(maxout.space.parse({"hidden": 64, "blocks": 1, "factor": 9}))
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
@@ -173,7 +175,7 @@ def test_maxout_shapes_for_every_arch() -> None:
     x = torch.randn(3, 10)
     with torch.no_grad():
         for h, n, k in itertools.product([8, 16], [1, 2, 3], [2, 3]):
-            arch = {"hidden": h, "blocks": n, "factor": k}
+            arch = MaxoutArch(hidden=h, blocks=n, factor=k)
             net.set_active(arch)
             out = net(x)
             assert [tuple(t.shape) for t in out.taps] == [(3, h)] * n
@@ -181,7 +183,7 @@ def test_maxout_shapes_for_every_arch() -> None:
             assert net.tap_channels(arch) == [h] * n
 
 
-def assert_extraction_equal(net: nn.Module, arch: dict, x: torch.Tensor) -> None:
+def assert_extraction_equal(net: nn.Module, arch: BackboneArch, x: torch.Tensor) -> None:
     static = net.extract(arch)
     for m in static.modules():  # plain torch layers, or the small static containers of the package
         ours = type(m).__module__.startswith("harmonic_nas.backbones.") and "Elastic" not in type(m).__name__
@@ -204,7 +206,7 @@ def test_mbv3_extraction_equals_active_path() -> None:
     # extraction leaves the active subnet alone
     net.set_active(archs[2])
     net.extract(archs[0])
-    assert net.active_arch == net.space.validate(archs[2])
+    assert net.active_arch == net.space.parse(archs[2].to_json()) == archs[2]
 
 
 def test_extracted_subnet_is_smaller_and_standalone() -> None:
@@ -376,8 +378,7 @@ def test_kernel_transforms_get_gradients() -> None:
     x = torch.randn(2, 1, 16, 16)
     for ks, expect in ((3, {"7to5", "5to3"}), (5, {"7to5"}), (7, set())):
         net.zero_grad(set_to_none=True)
-        arch = net.space.max()
-        arch["ks"] = [ks] * net.space.num_slots
+        arch = net.space.max().model_copy(update={"ks": (ks,) * net.space.num_slots})
         net.set_active(arch)
         net(x).logits.square().sum().backward()
         got = {k for k, p in block.transforms.items() if p.grad is not None and p.grad.abs().sum() > 0}
@@ -396,9 +397,7 @@ def test_identity_transforms_give_centre_crops() -> None:
 def test_gradient_reaches_stored_kernel_for_every_size(ks: int) -> None:
     torch.manual_seed(0)
     net = ElasticMBV3(small_space(), 1, 10)
-    arch = net.space.max()
-    arch["ks"] = [ks] * net.space.num_slots
-    arch["e"] = [3.0] * net.space.num_slots
+    arch = net.space.max().model_copy(update={"ks": (ks,) * net.space.num_slots, "e": (3.0,) * net.space.num_slots})
     net.set_active(arch)
     net(torch.randn(2, 1, 16, 16)).logits.square().sum().backward()
     block = net.stages[0][0]

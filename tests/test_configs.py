@@ -27,7 +27,7 @@ def test_config_is_valid_and_its_space_samples(path: Path) -> None:
     rng = random.Random(0)
     for _ in range(5):
         candidate = space.sample(rng)
-        assert space.validate(candidate) == candidate
+        assert space.parse(candidate.to_json()) == candidate
     if path.stem in PAPER:
         s = cfg.search
         assert (s.population, s.generations, s.top_fraction, s.elite_fraction) == (128, 30, 0.25, 0.5)

@@ -24,7 +24,7 @@ from harmonic_nas.hardware.specs import lut_key
 from harmonic_nas.hardware.timing import TimingProtocol
 from harmonic_nas.costing.validate import Figures, cross_validated, plot, random_genotype, validate_lut
 from harmonic_nas.space.candidate import CandidateSpace
-from harmonic_nas.space.fusion import validate_genotype
+from harmonic_nas.space import Candidate, Genotype
 
 SHAPES = {"image": (1, 8, 8), "thumb": (12,)}
 CLASSES = 3
@@ -41,11 +41,11 @@ def synthetic_table(cfg: ExperimentConfig, runtime: str = "torch") -> LookupTabl
     return table
 
 
-def sample(cfg: ExperimentConfig, seed: int) -> tuple[dict, dict]:
+def sample(cfg: ExperimentConfig, seed: int) -> tuple[Candidate, Genotype]:
     rng = random.Random(seed)
     candidate = CandidateSpace.from_config(cfg).sample(rng)
-    taps = [("image", 0), ("image", 1)] + [("thumb", b) for b in range(candidate["backbones"]["thumb"]["blocks"])]
-    return candidate, random_genotype(taps, candidate["macro"], cfg.fusion.operators, rng)
+    taps = [("image", 0), ("image", 1)] + [("thumb", b) for b in range(candidate.backbones["thumb"].blocks)]
+    return candidate, random_genotype(taps, candidate.macro, cfg.fusion.operators, rng)
 
 
 @pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
@@ -55,14 +55,14 @@ def test_cost_is_the_sum_of_the_entries_of_what_runs(runtime: str) -> None:
     model = CostModel(table, cfg, SHAPES, CLASSES)
     for seed in range(5):
         candidate, genotype = sample(cfg, seed)
-        validate_genotype(genotype)
-        specs = candidate_specs(cfg, candidate, genotype, SHAPES, CLASSES)
+        Genotype.parse(genotype.to_json())
+        specs = candidate_specs(cfg, candidate.backbones, genotype, SHAPES, CLASSES)
         cost = model.cost(candidate, genotype)
         expected = sum(table.lookup(s).latency_ms for s in specs)
         assert cost.layers == len(specs) and cost.latency_ms == pytest.approx(expected)
         assert cost.energy_mj == pytest.approx(2 * expected)
         unimodal = model.cost(candidate)  # every backbone as a classifier, no fusion
-        assert unimodal.layers == len(candidate_specs(cfg, candidate, None, SHAPES, CLASSES))
+        assert unimodal.layers == len(candidate_specs(cfg, candidate.backbones, None, SHAPES, CLASSES))
 
 
 def test_calibration_is_applied_and_survives_the_file(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_missing_entry_names_the_key_and_the_profile_command(tmp_path: Path) -> 
     cfg = tiny_config()
     full = synthetic_table(cfg)
     candidate, genotype = sample(cfg, 1)
-    specs = candidate_specs(cfg, candidate, genotype, SHAPES, CLASSES)
+    specs = candidate_specs(cfg, candidate.backbones, genotype, SHAPES, CLASSES)
     missing = lut_key(specs[-1])
     table = LookupTable(full.header, {k: v for k, v in full.entries.items() if k != missing})
     table.save(tmp_path / "cpu.json")

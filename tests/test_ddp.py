@@ -200,11 +200,11 @@ def test_checkpoint_of_two_processes_resumes_in_one(
     assert resumed["history"][1]["loss"] == pytest.approx(straight["history"][1]["loss"], rel=1e-5)
     # The optimizer and the schedule continued: Adam's per-parameter step counts (2 where both steps'
     # subnets reached the parameter) are those of the run that stayed on two processes.
-    def steps(folder: Path) -> tuple[int, dict[int, float]]:
-        state = torch.load(folder / "image.ckpt", weights_only=False)
+    def steps(run_dir: Path) -> tuple[int, dict[int, float]]:
+        state = torch.load(RunLayout(run_dir).supernet("image").checkpoint, weights_only=False)
         return state["scheduler"]["last_epoch"], {k: float(v["step"]) for k, v in state["optimizer"]["state"].items()}
 
-    assert steps(runs / "ddp" / "supernets") == steps(two_rank_cli[0])
+    assert steps(runs / "ddp") == steps(two_rank_cli[0])
     assert max(steps(two_rank_cli[0])[1].values()) == 2.0
 
 def test_bf16_switch_trains_under_autocast(config_path: Path, tmp_path: Path) -> None:

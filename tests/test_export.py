@@ -149,7 +149,7 @@ def test_built_model_reproduces_the_searched_val_metric(ctx: RunContext) -> None
 
     e = ctx.front[0]
     built = build_model(ctx, e)
-    assert built.modalities == list(dict.fromkeys(m for m, _ in e.genotype["taps"]))
+    assert built.modalities == list(dict.fromkeys(m for m, _ in e.genotype.taps))
     assert val_metric_of(built, ctx.val_score, ctx.dataset.task, 128) == pytest.approx(e.val_metric, abs=1e-6)
 
 
@@ -189,10 +189,10 @@ def test_export_onnx_parity_and_latency(run: dict[str, Any], ctx: RunContext) ->
     assert "measured/LUT" in err and "onnx" in err
     arch = json.loads((out / "arch.json").read_text())
     e = select_model(ctx.front, "fastest")
-    assert arch["id"] == e.key and arch["candidate"] == e.arch and arch["genotype"] == e.genotype
+    assert arch["id"] == e.key and arch["candidate"] == e.arch.to_json() and arch["genotype"] == e.genotype.to_json()
     assert arch["export"]["files"] == ["arch.json", "model.pt", "model.onnx"]
     assert arch["num_classes"] == 10 and arch["output"]["shape"] == ["batch", 10]
-    assert [i["name"] for i in arch["inputs"]] == list(dict.fromkeys(m for m, _ in e.genotype["taps"]))
+    assert [i["name"] for i in arch["inputs"]] == list(dict.fromkeys(m for m, _ in e.genotype.taps))
     assert arch["inputs"][0]["shape"][1:] == list(SHAPES[arch["inputs"][0]["name"]])
     assert arch["lut"]["latency_ms"] == e.latency_ms and arch["lut"]["runtime"] == "torch"
     assert arch["measured"]["latency_ms"] > 0 and arch["measured"]["runtime"] == "torch"
@@ -287,7 +287,7 @@ def test_reproduce_from_exported_arch_json(run: dict[str, Any]) -> None:
 
 def test_reproduce_plain_candidate_and_genotype(run: dict[str, Any], ctx: RunContext) -> None:
     e = ctx.front[-1]
-    arch = ArchFile(Path("plain.json"), e.arch, e.genotype)
+    arch = ArchFile(Path("plain.json"), e.arch.to_json(), e.genotype.to_json())
     result = reproduce(run["cfg"], arch, 1, dataset=ctx.dataset, supernets=ctx.supernets)
     assert result.record["epochs"] == 1 and result.record["searched"] == {}
     assert math.isfinite(result.record["val_metric"]) and math.isfinite(result.record["test_metric"])
@@ -314,15 +314,16 @@ def test_bad_export_input_is_one_line(run: dict[str, Any], tmp_path: Path) -> No
 
 def test_bad_reproduce_input_is_one_line(run: dict[str, Any], ctx: RunContext, tmp_path: Path) -> None:
     e = ctx.front[0]
-    bad_taps = {**e.genotype, "taps": e.genotype["taps"][:-1] + [[e.genotype["taps"][-1][0], 9]]}
+    genotype, candidate = e.genotype.to_json(), e.arch.to_json()
+    bad_taps = {**genotype, "taps": genotype["taps"][:-1] + [[genotype["taps"][-1][0], 9]]}
     files = {
         "missing.json": None,
         "broken.json": "{not json",
         "list.json": "[1, 2]",
-        "nogenotype.json": json.dumps({"candidate": e.arch}),
-        "modality.json": json.dumps({"candidate": {**e.arch, "backbones": {"text": {}}}, "genotype": e.genotype}),
-        "taps.json": json.dumps({"candidate": e.arch, "genotype": bad_taps}),
-        "good.json": json.dumps({"candidate": e.arch, "genotype": e.genotype}),
+        "nogenotype.json": json.dumps({"candidate": candidate}),
+        "modality.json": json.dumps({"candidate": {**candidate, "backbones": {"text": {}}}, "genotype": genotype}),
+        "taps.json": json.dumps({"candidate": candidate, "genotype": bad_taps}),
+        "good.json": json.dumps({"candidate": candidate, "genotype": genotype}),
     }
     for name, text in files.items():
         if text is not None:
@@ -353,14 +354,15 @@ def _mixed_net(cells: list[list[int]]) -> Any:
     from helpers import image_supernet, thumb_supernet
 
     from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet
+    from harmonic_nas.space import Genotype
 
     archs = {"image": {"ks": [5, 3, 3, 5], "e": [4, 3, 3, 4], "d": [1, 2]}, "thumb": {"hidden": 32, "blocks": 2, "factor": 2}}
     supernets = {"image": image_supernet(), "thumb": thumb_supernet()}
-    backbones = {m: supernets[m].extract(a).eval() for m, a in archs.items()}
+    backbones = {m: supernets[m].extract(supernets[m].space.parse(a)).eval() for m, a in archs.items()}
     taps = [["image", 0], ["image", 1], ["thumb", 0], ["thumb", 1]]
     genotype = {"taps": taps, "cells": [{"inputs": cells[0], "nodes": [{"inputs": [0, 1], "op": "attention"}]},
                                         {"inputs": cells[1], "nodes": [{"inputs": [0, 1], "op": "linear_glu"}]}]}
-    return MultimodalNet(backbones, FusionNet(genotype, [8, 16, 32, 32], 8, 4, 10, 0.1)).eval()
+    return MultimodalNet(backbones, FusionNet(Genotype.parse(genotype), [8, 16, 32, 32], 8, 4, 10, 0.1)).eval()
 
 
 def test_vector_modality_exports_with_a_dynamic_batch(mnist_pair: Any, tmp_path: Path) -> None:

@@ -19,11 +19,11 @@ from harmonic_nas.backbones.specs import tap_shapes
 from harmonic_nas.fusion.specs import build_layer, fusion_layer_specs
 from harmonic_nas.hardware.specs import LayerSpec
 from harmonic_nas.space import InvalidArchError
-from harmonic_nas.space.fusion import dense_genotype, genotype_macro, live_parts, validate_genotype
+from harmonic_nas.space import Genotype, MaxoutArch
 
 # Taps 0, 1 (image), 2, 3 (thumb). Cell 0 is read by no one: dead. Cell 1 (node 0 dead: node 1 reads
 # X and Y directly) and cell 2 form the output; cell 2 reads cell 1 (index 5) and thumb tap 1.
-GENOTYPE = {
+RAW = {
     "taps": [["image", 0], ["image", 1], ["thumb", 0], ["thumb", 1]],
     "cells": [
         {"inputs": [0, 2], "nodes": [{"inputs": [0, 1], "op": "attention"}, {"inputs": [0, 2], "op": "sum"}]},
@@ -31,28 +31,30 @@ GENOTYPE = {
         {"inputs": [3, 5], "nodes": [{"inputs": [0, 1], "op": "squeeze_excitation"}, {"inputs": [1, 2], "op": "concat_mish"}]},
     ],
 }
+GENOTYPE = Genotype.parse(RAW)
 CHANNELS = [8, 16, 16, 16]
+THUMB = MaxoutArch(hidden=16, blocks=2, factor=2)
 
 
 def test_live_parts_of_a_genotype() -> None:
-    live = live_parts(GENOTYPE)
+    live = GENOTYPE.live
     assert live.cells == (1, 2)
     assert live.nodes == ((), (1,), (0, 1))
     assert live.taps == (1, 2, 3)
 
 
 def test_genotype_validation_names_the_problem() -> None:
-    assert validate_genotype(GENOTYPE, OPS) == GENOTYPE
-    bad_cell = {**GENOTYPE, "cells": [{"inputs": [2, 1], "nodes": [{"inputs": [0, 1], "op": "sum"}]}]}
+    assert Genotype.parse(RAW, OPS) == GENOTYPE and GENOTYPE.to_json() == RAW
+    bad_cell = {**RAW, "cells": [{"inputs": [2, 1], "nodes": [{"inputs": [0, 1], "op": "sum"}]}]}
     with pytest.raises(InvalidArchError, match=r"cells\[0\].inputs = \[2, 1\]"):
-        validate_genotype(bad_cell)
-    bad_node = {**GENOTYPE, "cells": [{"inputs": [0, 1], "nodes": [{"inputs": [0, 2], "op": "sum"}]}]}
+        Genotype.parse(bad_cell)
+    bad_node = {**RAW, "cells": [{"inputs": [0, 1], "nodes": [{"inputs": [0, 2], "op": "sum"}]}]}
     with pytest.raises(InvalidArchError, match=r"nodes\[0\].inputs = \[0, 2\] must be two indices i < j below 2"):
-        validate_genotype(bad_node)
+        Genotype.parse(bad_node)
     with pytest.raises(InvalidArchError, match="op must be one of"):
-        validate_genotype(GENOTYPE, ["sum"])
+        Genotype.parse(RAW, ["sum"])
     with pytest.raises(InvalidArchError, match="unknown key 'extra'"):
-        validate_genotype({**GENOTYPE, "extra": 1})
+        Genotype.parse({**RAW, "extra": 1})
 
 
 def test_only_live_parts_are_built_and_unused_taps_may_be_none() -> None:
@@ -74,7 +76,7 @@ def test_warm_start_copies_the_searched_weights_of_the_kept_parts() -> None:
 
 def test_multimodal_net_equals_fusion_on_cached_features(mnist_pair: Any) -> None:
     supernets = {"image": image_supernet(), "thumb": thumb_supernet()}
-    archs = {"image": supernets["image"].space.max(), "thumb": {"hidden": 16, "blocks": 2, "factor": 2}}
+    archs = {"image": supernets["image"].space.max(), "thumb": THUMB}
     settings = FeatureSettings(length=4, calib_samples=256, channels_last=False)
     cache = FeatureCache(settings)
     cached = [t[:40] for m in ("image", "thumb") for t in cache.get(m, supernets[m], archs[m], mnist_pair, ["val"])["val"]]
@@ -90,21 +92,21 @@ def test_multimodal_net_equals_fusion_on_cached_features(mnist_pair: Any) -> Non
     assert torch.allclose(end_to_end, on_features, atol=1e-5)
 
 
-EARLY = {"taps": GENOTYPE["taps"], "cells": [{"inputs": [0, 2], "nodes": [{"inputs": [0, 1], "op": "concat_fc"}]}]}
+EARLY = Genotype.parse({"taps": RAW["taps"], "cells": [{"inputs": [0, 2], "nodes": [{"inputs": [0, 1], "op": "concat_fc"}]}]})
 
 
 @pytest.mark.parametrize("genotype", [GENOTYPE, EARLY], ids=["last-taps", "first-taps"])
 def test_multimodal_net_runs_backbones_only_up_to_the_last_tap_read(genotype: dict[str, Any]) -> None:
     image, thumb = image_supernet(), thumb_supernet()
     backbones = {"image": image.extract(image.space.max()).eval(),
-                 "thumb": thumb.extract({"hidden": 16, "blocks": 2, "factor": 2}).eval()}
+                 "thumb": thumb.extract(THUMB).eval()}
     torch.manual_seed(2)
     fusion = FusionNet(genotype, CHANNELS, 8, 4, 10, 0.1).eval()
     model = MultimodalNet(backbones, fusion).eval()
     inputs = {"image": torch.randn(5, 1, 28, 28), "thumb": torch.randn(5, 49)}
     with torch.no_grad():
         full = {m: backbones[m](x).taps for m, x in inputs.items()}  # every backbone's whole forward, as before
-        before = fusion([full[m][s] for m, s in genotype["taps"]])
+        before = fusion([full[m][s] for m, s in genotype.taps])
         after = model(inputs["image"], inputs["thumb"])
     assert torch.equal(after, before)
     kept = {id(p) for p in model.parameters()}
@@ -133,7 +135,7 @@ def test_saved_fusion_rebuilds_alone(tmp_path: Any) -> None:
 
 def test_layer_specs_cover_every_layer_of_the_derived_network() -> None:
     image, thumb = image_supernet(), thumb_supernet()
-    archs = {"image": image.space.min(), "thumb": {"hidden": 16, "blocks": 2, "factor": 2}}
+    archs = {"image": image.space.min(), "thumb": THUMB}
     shapes = {"image": tap_shapes(image, archs["image"], (1, 28, 28)), "thumb": tap_shapes(thumb, archs["thumb"], (49,))}
     assert shapes == {"image": [(8, 14, 14), (16, 7, 7)], "thumb": [(16,), (16,)]}
     specs = fusion_layer_specs(GENOTYPE, shapes, channels=8, length=4, num_classes=10)
@@ -168,21 +170,21 @@ def test_diagram_dot_text(tmp_path: Any) -> None:
 
 
 # FB+FF's dense fusion ----------------------------------------------------------------------------------------
-DENSE = dense_genotype({"image": 2, "thumb": 2}, 2, 2, OPS, 2)
+DENSE = Genotype.dense_over({"image": 2, "thumb": 2}, 2, 2, OPS, 2)
 
 
 def test_dense_genotype_is_the_whole_hypernet() -> None:
-    assert validate_genotype(DENSE, OPS) == DENSE and genotype_macro(DENSE) == (2, 2)
-    live = live_parts(DENSE)
+    assert Genotype.parse(DENSE.to_json(), OPS) == DENSE and DENSE.macro == (2, 2)
+    live = DENSE.live
     assert live.taps == (0, 1, 2, 3) and live.cells == (0, 1) and live.nodes == ((0, 1), (0, 1))
     with pytest.raises(InvalidArchError, match="dense.operators"):
-        validate_genotype(DENSE, ["sum"])
+        Genotype.parse(DENSE.to_json(), ["sum"])
 
 
 def test_dense_fusion_trains_its_weights_with_every_pair_and_operator_weighted_alike(tmp_path: Any) -> None:
     torch.manual_seed(0)
     net = build_fusion(DENSE, CHANNELS, 8, 4, 10, 0.1)
-    assert isinstance(net, DenseFusionNet) and net.genotype == DENSE and net.live == live_parts(DENSE)
+    assert isinstance(net, DenseFusionNet) and net.genotype == DENSE and net.live == DENSE.live
     assert all(not p.requires_grad and not p.any() for p in net.arch_parameters())
     assert torch.allclose(net.op_probs(), torch.full((2, 2, len(OPS)), 1 / len(OPS)))
     pairs = pair_distribution(net.alpha[0], net.cell_masks[0])  # uniform over the cross-modal pairs

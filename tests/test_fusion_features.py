@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from helpers import image_supernet, thumb_supernet
 
+from harmonic_nas.space import MaxoutArch
 from harmonic_nas.fusion.features import (
     FeatureCache,
     FeatureSettings,
@@ -35,7 +36,7 @@ def test_features_are_computed_once_and_hit_afterwards(mnist_pair: Any) -> None:
     assert (cache.hits, cache.misses) == (2, 2)
     assert all(a is b for a, b in zip(first["train"], second["train"]))  # the same tensors, not recomputed
     # An arch building the same network (inactive genes differ) is the same entry.
-    same = dict(arch, ks=[arch["ks"][0]] * len(arch["ks"][:-1]) + [5])
+    same = arch.model_copy(update={"ks": (arch.ks[0],) * len(arch.ks[:-1]) + (5,)})
     assert supernet.space.arch_hash(same) == supernet.space.arch_hash(arch)
     cache.get("image", supernet, same, mnist_pair, ["val"])
     assert cache.misses == 2
@@ -73,7 +74,7 @@ def test_cached_features_are_the_pooled_taps_of_the_recalibrated_backbone(mnist_
 
 def test_candidate_features_concatenate_taps_in_modality_then_stage_order(mnist_pair: Any) -> None:
     supernets = {"image": image_supernet(), "thumb": thumb_supernet()}
-    backbones = {"image": supernets["image"].space.min(), "thumb": {"hidden": 16, "blocks": 2, "factor": 2}}
+    backbones = {"image": supernets["image"].space.min(), "thumb": MaxoutArch(hidden=16, blocks=2, factor=2)}
     features = candidate_features(FeatureCache(SETTINGS), backbones, supernets, mnist_pair)
     assert features.taps == [("image", 0), ("image", 1), ("thumb", 0), ("thumb", 1)]
     assert features.channels == [8, 16, 16, 16]

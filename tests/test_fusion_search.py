@@ -14,7 +14,7 @@ from harmonic_nas.fusion.finetune import finetune
 from harmonic_nas.fusion.derive import best_pair, cell_input_pairs, derive_genotype, modalities_read
 from harmonic_nas.fusion.hardware_loss import HardwareCost
 from harmonic_nas.fusion.search_net import FusionSearchNet, _mix, pair_distribution, pair_weights
-from harmonic_nas.space.fusion import validate_genotype
+from harmonic_nas.space import Genotype
 
 TAPS = [("image", 0), ("image", 1), ("text", 0)]
 
@@ -65,7 +65,7 @@ def test_any_number_of_modalities() -> None:
     out = net([torch.randn(2, 3, 4), torch.randn(2, 4, 2, 2), torch.randn(2, 5), torch.randn(2, 6, 4)])
     assert out.shape == (2, 2)
     genotype = derive_genotype(net, [("a", 0), ("b", 0), ("c", 0), ("d", 0)])
-    assert validate_genotype(genotype, ["sum", "concat_fc"]) == genotype
+    assert Genotype.parse(genotype.to_json(), ["sum", "concat_fc"]) == genotype
 
 
 def test_derivation_keeps_the_best_pairs_and_the_argmax_ops() -> None:
@@ -82,7 +82,7 @@ def test_derivation_keeps_the_best_pairs_and_the_argmax_ops() -> None:
         net.gamma[0, 0, OPS.index("attention")] = 1.0
         net.gamma[0, 1, OPS.index("concat_mish")] = 1.0
         net.gamma[1, 1, OPS.index("sum")] = 1.0
-    genotype = derive_genotype(net, TAPS)
+    genotype = derive_genotype(net, TAPS).to_json()
     assert genotype["taps"] == [["image", 0], ["image", 1], ["text", 0]]
     assert genotype["cells"][0] == {
         "inputs": [1, 2],
@@ -90,7 +90,7 @@ def test_derivation_keeps_the_best_pairs_and_the_argmax_ops() -> None:
     }
     assert genotype["cells"][1]["inputs"] == [0, 3]
     assert genotype["cells"][1]["nodes"][1]["op"] == "sum"
-    assert validate_genotype(genotype, OPS) == genotype
+    assert Genotype.parse(genotype, OPS).to_json() == genotype
 
 
 def _expensive_share(net: FusionSearchNet) -> float:
@@ -149,7 +149,7 @@ def _dot_search(exponents: LossExponents, costs: dict[str, float] = COSTS, cells
 
 
 def _ops(net: FusionSearchNet) -> list[str]:
-    return [node["op"] for cell in derive_genotype(net, DOT_TAPS)["cells"] for node in cell["nodes"]]
+    return [node.op for cell in derive_genotype(net, DOT_TAPS).cells for node in cell.nodes]
 
 
 def test_only_the_dearer_operators_solve_the_dot_product_task() -> None:
@@ -160,7 +160,7 @@ def test_only_the_dearer_operators_solve_the_dot_product_task() -> None:
     for op in OPS:
         torch.manual_seed(0)
         genotype = {"taps": [["a", 0], ["b", 0]], "cells": [{"inputs": [0, 1], "nodes": [{"inputs": [0, 1], "op": op}]}]}
-        net = FusionNet(genotype, [4, 4], 16, 4, 2, 0.0)
+        net = FusionNet(Genotype.parse(genotype), [4, 4], 16, 4, 2, 0.0)
         cfg = small_fusion(channels=16, finetune_epochs=6, finetune_lr=3e-3, batch_size=64)
         finetune(net, train, val, cfg, "multiclass", torch.Generator().manual_seed(0))
         accuracy[op] = evaluate(net, held_out, 256, "multiclass")
@@ -223,7 +223,7 @@ def test_two_taps_of_one_modality_never_form_a_cell_pair() -> None:
     pairs = pair_distribution(net.alpha[0], net.cell_masks[0])
     assert pairs[0, 1] == 0 and torch.isclose(pairs.sum(), torch.tensor(1.0))
     assert best_pair(net.alpha[0]) == [0, 1]  # what the argmax alone would keep
-    genotype = derive_genotype(net, TAPS)
+    genotype = derive_genotype(net, TAPS).to_json()
     assert {tuple(c["inputs"]) for c in genotype["cells"]} <= {(0, 2), (1, 2), (0, 3), (1, 3), (2, 3)}
     assert genotype["cells"][0]["inputs"] in ([0, 2], [1, 2])
     assert modalities_read([c["inputs"] for c in genotype["cells"]], ["image", "image", "text"]) == {"image", "text"}
@@ -237,7 +237,7 @@ def test_min_modalities_one_lifts_the_constraint() -> None:
     net = FusionSearchNet([6, 5, 7], 1, 1, OPS, 8, 4, 3, 0.0, tap_modalities=["image", "image", "text"], min_modalities=1)
     _favour(net, 0, {0: 5.0, 1: 5.0})
     assert net.cell_masks == [None]
-    assert derive_genotype(net, TAPS)["cells"][0]["inputs"] == [0, 1]
+    assert derive_genotype(net, TAPS).to_json()["cells"][0]["inputs"] == [0, 1]
 
 
 def test_derivation_covers_three_modalities_with_the_most_probable_pairs() -> None:

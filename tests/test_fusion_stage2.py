@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import IMAGE_SPACE, THUMB_SPACE, image_supernet, make_lut, small_fusion, thumb_supernet
+from helpers import IMAGE_SPACE, THUMB_SPACE, candidate_of, image_supernet, make_lut, small_fusion, thumb_supernet
 
 from harmonic_nas.cli import main
 from harmonic_nas.data import ArrayDataset, SplitData
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings
 from harmonic_nas.fusion.stage2 import candidate_seed, stage2
-from harmonic_nas.space.fusion import live_parts, validate_genotype
+from harmonic_nas.space import Genotype
 from harmonic_nas.layout import RunLayout
 from harmonic_nas.supernet import save_supernet
 
@@ -51,14 +51,14 @@ def test_stage2_searches_derives_and_finetunes_without_test_data(mnist_pair: Any
     cfg = small_fusion(batch_size=128)
     seen = []
     cache = FeatureCache(SETTINGS)
-    result = stage2(CANDIDATE, supernets, without_test(mnist_pair), make_lut(8, 4), cfg, cache=cache,
+    result = stage2(candidate_of(CANDIDATE, supernets, cfg), supernets, without_test(mnist_pair), make_lut(8, 4), cfg, cache=cache,
                     on_epoch=lambda phase, n, record: seen.append((phase, n, record["epoch"]))).result
     assert seen == [("search", 2, 1), ("search", 2, 2), ("finetune", 2, 1), ("finetune", 2, 2)]
-    genotype = validate_genotype(result["genotype"], cfg.operators)
-    assert genotype["taps"] == [["image", 0], ["image", 1], ["thumb", 0], ["thumb", 1]]
-    assert len(genotype["cells"]) == 2 and len(genotype["cells"][0]["nodes"]) == 2
-    live = live_parts(genotype)
-    assert {genotype["taps"][t][0] for t in live.taps} == {"image", "thumb"}  # multimodal by construction
+    genotype = Genotype.parse(result["genotype"], cfg.operators)
+    assert genotype.to_json()["taps"] == [["image", 0], ["image", 1], ["thumb", 0], ["thumb", 1]]
+    assert len(genotype.cells) == 2 and len(genotype.cells[0].nodes) == 2
+    live = genotype.live
+    assert {genotype.taps[t][0] for t in live.taps} == {"image", "thumb"}  # multimodal by construction
     assert result["metric"] == "accuracy" and 0.3 < result["val_metric"] <= 1.0  # random features, 10 classes
     assert result["select_metric"] >= max(r["select_metric"] for r in result["finetune_history"])  # chosen there
     timings = result["timings"]  # the val metric is scored on the other half of val, chosen on nothing
@@ -71,8 +71,9 @@ def test_stage2_searches_derives_and_finetunes_without_test_data(mnist_pair: Any
     # A second candidate sharing the backbones reuses every cached feature.
     misses, hits = cache.misses, cache.hits
     assert misses == 4  # two backbones x (train, val)
-    other = stage2({**CANDIDATE, "macro": {"cells": 1, "nodes": 1}}, supernets, without_test(mnist_pair),
-                   make_lut(8, 4), small_fusion(epochs=1, finetune_epochs=1, batch_size=256), cache=cache).result
+    small = small_fusion(epochs=1, finetune_epochs=1, batch_size=256)
+    other = stage2(candidate_of({**CANDIDATE, "macro": {"cells": 1, "nodes": 1}}, supernets, small), supernets,
+                   without_test(mnist_pair), make_lut(8, 4), small, cache=cache).result
     assert cache.misses == misses and cache.hits == hits + 4
     assert other["seed"] != result["seed"]  # each candidate draws from its own seed
     assert result["seed"] == candidate_seed(0, result["candidate_id"])
@@ -80,8 +81,9 @@ def test_stage2_searches_derives_and_finetunes_without_test_data(mnist_pair: Any
 
 def test_stage2_scores_multilabel_tasks_with_weighted_f1(mnist_pair: Any) -> None:
     supernets = {"image": image_supernet(), "thumb": thumb_supernet()}
-    result = stage2(CANDIDATE, supernets, multilabel(mnist_pair), make_lut(8, 4),
-                    small_fusion(epochs=1, finetune_epochs=1, batch_size=256), cache=FeatureCache(SETTINGS)).result
+    small = small_fusion(epochs=1, finetune_epochs=1, batch_size=256)
+    result = stage2(candidate_of(CANDIDATE, supernets, small), supernets, multilabel(mnist_pair), make_lut(8, 4),
+                    small, cache=FeatureCache(SETTINGS)).result
     assert result["metric"] == "f1_weighted" and 0.0 <= result["val_metric"] <= 1.0
 
 
@@ -178,7 +180,7 @@ def test_finetune_runs_at_its_own_learning_rate(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(finetune_module, "adam", lambda params, lr: seen.append(lr) or real_adam(params, lr))
     genotype = {"taps": [["a", 0], ["a", 1], ["b", 0]],
                 "cells": [{"inputs": [0, 2], "nodes": [{"inputs": [0, 1], "op": "concat_fc"}]}]}
-    net = FusionNet(genotype, [6, 5, 7], 8, 4, 3, 0.1)
+    net = FusionNet(Genotype.parse(genotype), [6, 5, 7], 8, 4, 3, 0.1)
     cfg = small_fusion(lr=1e-4, finetune_lr=5e-4, finetune_epochs=1)
     finetune_module.finetune(net, synthetic_split(64, 0), synthetic_split(32, 1), cfg, "multiclass",
                              torch.Generator().manual_seed(0))

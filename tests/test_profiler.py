@@ -93,9 +93,9 @@ def test_multimodal_specs_cover_what_the_network_runs() -> None:
     cfg = tiny_config()
     space = set(search_space_specs(cfg, SHAPES, CLASSES))
     for model in random_models(cfg, SHAPES, CLASSES, n=6, seed=1):
-        specs = candidate_specs(cfg, model.candidate, model.genotype, SHAPES, CLASSES)
+        specs = candidate_specs(cfg, model.candidate.backbones, model.genotype, SHAPES, CLASSES)
         assert executed_leaves(model.module, *model.inputs) == leaves_of_specs(specs)
-        pruned = candidate_specs(cfg, model.candidate, model.genotype, SHAPES, CLASSES)
+        pruned = candidate_specs(cfg, model.candidate.backbones, model.genotype, SHAPES, CLASSES)
         assert set(specs) <= space and set(pruned) <= space
         assert Counter(pruned) - Counter(specs) == Counter()  # pruning only ever removes layers
 
@@ -115,7 +115,7 @@ def test_onnx_export_runs_exactly_the_pruned_specs() -> None:
 
     cfg = tiny_config()
     for model in random_models(cfg, SHAPES, CLASSES, n=3, seed=2):
-        specs = candidate_specs(cfg, model.candidate, model.genotype, SHAPES, CLASSES)
+        specs = candidate_specs(cfg, model.candidate.backbones, model.genotype, SHAPES, CLASSES)
         expected: Counter = Counter()
         for spec in specs:
             expected += nodes(*build_layer(spec))

@@ -20,13 +20,14 @@ from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.costing.catalog import search_space_specs
 from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.report import write_report
-from harmonic_nas.report.format import arch_fields, short_id
+from harmonic_nas.report.format import short_id
 from harmonic_nas.search.engine import SearchEngine
 from harmonic_nas.search.evaluator import Evaluator, EvaluatorSpec
 from harmonic_nas.search.executors import InlineExecutor
 from harmonic_nas.search.runner import add_test_metrics
 from harmonic_nas.search.store import RunStore
 from harmonic_nas.search.variants import Variant
+from harmonic_nas.space import Genotype, MaxoutArch, MBV3Arch
 
 SHAPES = {"image": (1, 28, 28), "thumb": (49,)}
 TAPS = {"image": 2, "thumb": 2}
@@ -108,7 +109,7 @@ def test_pareto_table_has_one_row_per_front_model(run: dict[str, Any]) -> None:
     for e in run["front"]:
         assert f"{e.val_metric:.4f}" in table and f"{e.latency_ms:.3f}" in table and f"{e.energy_mj:.3f}" in table
         assert e.test_metric is not None and f"{e.test_metric:.4f}" in table
-        for _, value in arch_fields(e.arch["backbones"]["image"]) + arch_fields(e.arch["backbones"]["thumb"]):
+        for _, value in e.arch.backbones["image"].table_fields() + e.arch.backbones["thumb"].table_fields():
             assert value in table
     assert "<th>K</th><th>E</th><th>D</th>" in table and "<th>hidden</th><th>blocks</th><th>factor</th>" in table
     assert "val accuracy" in table and "test accuracy" in table
@@ -133,9 +134,10 @@ def test_fusion_diagrams_and_ablation(run: dict[str, Any]) -> None:
 
 
 def test_arch_fields_show_active_blocks() -> None:
-    arch = {"ks": [3, 5, 7, 3], "e": [4.0, 3.0, 6.0, 3.0], "d": [1, 2]}
-    assert arch_fields(arch) == [("K", "[3, 7, 3]"), ("E", "[4, 6, 3]"), ("D", "[1, 2]")]
-    assert arch_fields({"hidden": 128, "blocks": 2, "factor": 2}) == [("hidden", "128"), ("blocks", "2"), ("factor", "2")]
+    arch = MBV3Arch(ks=[3, 5, 7, 3], e=[4.0, 3.0, 6.0, 3.0], d=[1, 2])
+    assert arch.table_fields() == [("K", "[3, 7, 3]"), ("E", "[4, 6, 3]"), ("D", "[1, 2]")]
+    maxout = MaxoutArch(hidden=128, blocks=2, factor=2)
+    assert maxout.table_fields() == [("hidden", "128"), ("blocks", "2"), ("factor", "2")]
 
 
 def _result(val: float, latency: float, genotype: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -149,9 +151,12 @@ def test_report_of_a_run_without_a_finished_generation(tmp_path: Path) -> None:
         store.start_generation(0, {"population": []})
         image = {"ks": [3, 3, 5, 3], "e": [3.0, 3.0, 4.0, 3.0], "d": [1, 2]}
         thumb = {"hidden": 16, "blocks": 1, "factor": 2}
-        store.add_evaluation("image:aaaa1111", "backbone", "image", 0, image, _result(0.8, 1.0))
-        store.add_evaluation("thumb:bbbb2222", "backbone", "thumb", 0, thumb, _result(0.6, 0.5))
-        candidate = {"backbones": {"image": image, "thumb": thumb}, "macro": {"cells": 1, "nodes": 1}}
+        space = store.space
+        store.add_evaluation("image:aaaa1111", "backbone", "image", 0, space.backbones["image"].parse(image),
+                             _result(0.8, 1.0))
+        store.add_evaluation("thumb:bbbb2222", "backbone", "thumb", 0, space.backbones["thumb"].parse(thumb),
+                             _result(0.6, 0.5))
+        candidate = space.parse({"backbones": {"image": image, "thumb": thumb}, "macro": {"cells": 1, "nodes": 1}})
         store.add_evaluation("c0ffee0000000001", "candidate", None, 0, candidate, _result(0.9, 2.0, GENOTYPE))
         store.add_evaluation("c0ffee0000000002", "candidate", None, 0, candidate, _result(0.85, 3.0, GENOTYPE))
     html = write_report(cfg.run_dir, tmp_path / "out").read_text(encoding="utf-8")
@@ -171,8 +176,9 @@ def test_report_without_graphviz_shows_dot_text(tmp_path: Path, monkeypatch: pyt
     cfg = config(tmp_path / "run")
     with RunStore.create(cfg.run_dir, {"config": cfg.model_dump(mode="json"), "variant": "sb-sf-hw", "seed": 0}) as store:
         store.start_generation(0, {"population": []})
-        candidate = {"backbones": {"image": {"ks": [3] * 4, "e": [3.0] * 4, "d": [1, 1]},
-                                   "thumb": {"hidden": 16, "blocks": 1, "factor": 2}}, "macro": {"cells": 1, "nodes": 1}}
+        candidate = store.space.parse({"backbones": {"image": {"ks": [3] * 4, "e": [3.0] * 4, "d": [1, 1]},
+                                                     "thumb": {"hidden": 16, "blocks": 1, "factor": 2}},
+                                       "macro": {"cells": 1, "nodes": 1}})
         store.add_evaluation("feed000000000001", "candidate", None, 0, candidate, _result(0.7, 1.0, GENOTYPE))
         store.finish_generation(0, {"hypervolume": 0.3, "front_size": 1, "best_val_metric": 0.7, "seconds": 1.0},
                                 store.evaluations("candidate"))
@@ -218,7 +224,8 @@ def test_fusion_gain_counts_only_models_that_read_two_modalities() -> None:
     from harmonic_nas.search.store import Evaluation
 
     def model(key: str, val: float, taps: list[list[Any]], cells: list[dict[str, Any]]) -> Evaluation:
-        return Evaluation(key, "candidate", None, 0, {}, val, 1.0, 1.0, {"taps": taps, "cells": cells}, val, {}, 0.0)
+        genotype = Genotype.parse({"taps": taps, "cells": cells})
+        return Evaluation(key, "candidate", None, 0, {}, val, 1.0, 1.0, genotype, val, {}, 0.0)
 
     taps = [["image", 0], ["image", 1], ["audio", 0]]
     node = [{"inputs": [0, 1], "op": "sum"}]

@@ -20,7 +20,7 @@ from harmonic_nas.search.indicators import pareto_mask
 from harmonic_nas.search.runner import add_test_metrics
 from harmonic_nas.search.store import RunStore
 from harmonic_nas.search.variants import Variant
-from harmonic_nas.space.fusion import dense_genotype, validate_genotype
+from harmonic_nas.space import Genotype
 
 SHAPES = {"image": (1, 28, 28), "thumb": (49,)}
 TAPS = {"image": 2, "thumb": 2}
@@ -79,24 +79,25 @@ def test_front_is_the_non_dominated_set_of_all_candidates(full_run: dict[str, An
     assert {e.key for e in full_run["front"]} == expected
     for e in candidates:  # every candidate has its derived network, genotype and whole-network cost
         assert StoreLayout(store.path.parent).fusion(e.key).is_file()
-        validate_genotype(e.genotype)
-        assert e.latency_ms > sum(1 for _ in e.genotype["cells"]) * 0.01
+        Genotype.parse(e.genotype.to_json())
+        assert e.latency_ms > sum(1 for _ in e.genotype.cells) * 0.01
 
 
 def test_next_generation_keeps_the_elites_and_uses_inherited_genes(full_run: dict[str, Any]) -> None:
     store: RunStore = full_run["store"]
     space = full_run["engine"].space
     g0, g1 = store.generations()
-    population = g1["state"]["population"]
+    population = [space.parse(c) for c in g1["state"]["population"]]
     keys = [space.candidate_hash(c) for c in population]
     assert set(g0["summary"]["elites"]) <= set(keys)
     assert len(population) == 4 and len(set(keys)) == 4
     for g in (g0, g1):  # stage 2 evaluated population genomes as they are, or pairs of their backbones
-        members = {space.candidate_hash(c) for c in g["state"]["population"]}
-        archs = {m: [c["backbones"][m] for c in g["state"]["population"]] for m in space.backbones}
+        stored = [space.parse(c) for c in g["state"]["population"]]
+        members = {space.candidate_hash(c) for c in stored}
+        archs = {m: [c.backbones[m] for c in stored] for m in space.backbones}
         for e in store.evaluations("candidate"):
             if e.generation == g["generation"]:
-                assert e.key in members or all(a in archs[m] for m, a in e.arch["backbones"].items())
+                assert e.key in members or all(a in archs[m] for m, a in e.arch.backbones.items())
     assert not set(g0["summary"]["elites"]) & {e.key for e in store.evaluations("candidate") if e.generation == 1}
 
 
@@ -160,12 +161,12 @@ def test_baseline_variants(variant: str, tmp_path: Path, lut: Any, mnist_pair: A
     if variant.startswith("fb"):
         assert not store.evaluations("backbone")
         maxed = {m: s.max() for m, s in eng.space.backbones.items()}
-        assert all(c.arch["backbones"] == {m: eng.space.backbones[m].normalize(a) for m, a in maxed.items()}
+        assert all(c.arch.backbones == {m: eng.space.backbones[m].normalize(a) for m, a in maxed.items()}
                    for c in candidates)
     if variant == "fb-ff":
         macro = eng.space.macro.max()
         assert len(candidates) == 1
-        assert candidates[0].genotype == dense_genotype(TAPS, macro["cells"], macro["nodes"], cfg.fusion.operators, 2)
+        assert candidates[0].genotype == Genotype.dense_over(TAPS, macro.cells, macro.nodes, cfg.fusion.operators, 2)
     if variant == "fb-sf":
         assert len(candidates) == 4  # every (cells, nodes) choice: 2 x 2
     if variant == "random":

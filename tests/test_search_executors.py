@@ -13,18 +13,21 @@ from helpers import evaluator_spec, search_config
 
 from harmonic_nas.search.evaluator import EvalResult, EvalTask, Evaluator
 from harmonic_nas.search.executors import DaskExecutor, LocalPoolExecutor
+from harmonic_nas.space import CandidateSpace
 
 distributed = pytest.importorskip("distributed")
 
+SPACE = CandidateSpace.from_config(search_config(Path("unused")))
+IMAGE, THUMB = SPACE.backbones["image"], SPACE.backbones["thumb"]
 TASKS = [
-    EvalTask("image:a", "backbone", {"ks": [3, 5, 5, 3], "e": [3, 4, 4, 3], "d": [2, 1]}, modality="image"),
-    EvalTask("image:b", "backbone", {"ks": [5, 5, 3, 3], "e": [4, 4, 3, 3], "d": [1, 2]}, modality="image"),
-    EvalTask("image:c", "backbone", {"ks": [3, 3, 3, 3], "e": [3, 3, 3, 3], "d": [1, 1]}, modality="image"),
-    EvalTask("thumb:a", "backbone", {"hidden": 32, "blocks": 2, "factor": 2}, modality="thumb"),
-    EvalTask("thumb:b", "backbone", {"hidden": 16, "blocks": 1, "factor": 2}, modality="thumb"),
-    EvalTask("cand", "candidate", {"backbones": {"image": {"ks": [3, 5, 5, 3], "e": [3, 4, 4, 3], "d": [2, 1]},
-                                                 "thumb": {"hidden": 32, "blocks": 2, "factor": 2}},
-                                   "macro": {"cells": 1, "nodes": 1}}),
+    EvalTask("image:a", "backbone", IMAGE.parse({"ks": [3, 5, 5, 3], "e": [3, 4, 4, 3], "d": [2, 1]}), modality="image"),
+    EvalTask("image:b", "backbone", IMAGE.parse({"ks": [5, 5, 3, 3], "e": [4, 4, 3, 3], "d": [1, 2]}), modality="image"),
+    EvalTask("image:c", "backbone", IMAGE.parse({"ks": [3, 3, 3, 3], "e": [3, 3, 3, 3], "d": [1, 1]}), modality="image"),
+    EvalTask("thumb:a", "backbone", THUMB.parse({"hidden": 32, "blocks": 2, "factor": 2}), modality="thumb"),
+    EvalTask("thumb:b", "backbone", THUMB.parse({"hidden": 16, "blocks": 1, "factor": 2}), modality="thumb"),
+    EvalTask("cand", "candidate", SPACE.parse({"backbones": {"image": {"ks": [3, 5, 5, 3], "e": [3, 4, 4, 3], "d": [2, 1]},
+                                                             "thumb": {"hidden": 32, "blocks": 2, "factor": 2}},
+                                               "macro": {"cells": 1, "nodes": 1}})),
 ]
 
 

@@ -3,23 +3,32 @@ survivor pairs only for the free slots, nothing evaluated twice."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from harmonic_nas.search.pairing import stage2_candidates
+from harmonic_nas.space import BackboneArch, Candidate, Macro
 from harmonic_nas.space.encoding import stable_hash
 
 
-def cand(image: str, audio: str, cells: int, nodes: int = 1) -> dict[str, Any]:
-    return {"backbones": {"image": {"id": image}, "audio": {"id": audio}}, "macro": {"cells": cells, "nodes": nodes}}
+class Named(BackboneArch):
+    """A backbone arch known by a name alone: pairing only reads the backbones' keys."""
+
+    id: str
 
 
-def bkey(modality: str, arch: dict[str, Any]) -> str:
-    return f"{modality}:{arch['id']}"
+def cand(image: str, audio: str, cells: int, nodes: int = 1) -> Candidate:
+    return Candidate(backbones={"image": Named(id=image), "audio": Named(id=audio)}, macro=Macro(cells=cells, nodes=nodes))
 
 
-def choose(population: list[dict[str, Any]], survivors: dict[str, list[str]], slots: int,
-           evaluated: set[str] = frozenset()) -> list[dict[str, Any]]:  # type: ignore[assignment]
-    return stage2_candidates(population, survivors, bkey, stable_hash, slots, set(evaluated))
+def bkey(modality: str, arch: Named) -> str:
+    return f"{modality}:{arch.id}"
+
+
+def key(candidate: Candidate) -> str:
+    return stable_hash(candidate.to_json())
+
+
+def choose(population: list[Candidate], survivors: dict[str, list[str]], slots: int,
+           evaluated: set[str] = frozenset()) -> list[Candidate]:  # type: ignore[assignment]
+    return stage2_candidates(population, survivors, bkey, key, slots, set(evaluated))
 
 
 SURVIVORS = {"image": ["image:i0", "image:i1", "image:i2"], "audio": ["audio:a0", "audio:a1", "audio:a2"]}
@@ -44,7 +53,7 @@ def test_free_slots_pair_the_unused_survivors_rank_by_rank() -> None:
 
 def test_evaluated_candidates_take_no_slot_and_nothing_repeats() -> None:
     population = [cand("i0", "a0", 1), cand("i1", "a1", 2), cand("i1", "a1", 2)]
-    elite = stable_hash(cand("i0", "a0", 1))
+    elite = key(cand("i0", "a0", 1))
     survivors = {"image": ["image:i0", "image:i1"], "audio": ["audio:a0", "audio:a1"]}
     # (i1, a1) once; the pair of the unused survivors (i0, a0) with i0's macro is the elite itself: skipped
     assert choose(population, survivors, 3, {elite}) == [cand("i1", "a1", 2)]

@@ -56,25 +56,26 @@ def test_json_round_trip(mbv3: MBV3ArchSpace, maxout: MaxoutArchSpace) -> None:
     for space in (mbv3, maxout):
         for _ in range(20):
             arch = space.sample(rng)
-            back = space.validate(json.loads(canonical_json(arch)))
+            back = space.parse(json.loads(canonical_json(arch.to_json())))
             assert back == arch
             assert space.arch_hash(back) == space.arch_hash(arch)
 
 
 def test_mbv3_layout_min_max(mbv3: MBV3ArchSpace) -> None:
     assert mbv3.num_slots == 12 and mbv3.max_depth == 4
-    assert mbv3.min() == {"ks": [3] * 12, "e": [3.0] * 12, "d": [2] * 3}
-    assert mbv3.max() == {"ks": [7] * 12, "e": [6.0] * 12, "d": [4] * 3}
-    assert mbv3.validate(mbv3.min()) == mbv3.min()
+    assert mbv3.min().to_json() == {"ks": [3] * 12, "e": [3.0] * 12, "d": [2] * 3}
+    assert mbv3.max().to_json() == {"ks": [7] * 12, "e": [6.0] * 12, "d": [4] * 3}
+    assert mbv3.parse(mbv3.min()) == mbv3.min()
+    assert mbv3.parse(mbv3.min().to_json()) == mbv3.min()
 
 
 def test_mbv3_validate_normalises_types(mbv3: MBV3ArchSpace) -> None:
     arch = {"ks": [7.0] * 12, "e": [6] * 12, "d": (4.0, 4, 4)}
-    clean = mbv3.validate(arch)
+    clean = mbv3.parse(arch)
     assert clean == mbv3.max()
-    assert all(type(k) is int for k in clean["ks"]) and all(type(e) is float for e in clean["e"])
-    assert all(type(d) is int for d in clean["d"])
-    assert clean["ks"] is not arch["ks"]  # a copy, never the caller's lists
+    assert all(type(k) is int for k in clean.ks) and all(type(e) is float for e in clean.e)
+    assert all(type(d) is int for d in clean.d)
+    assert clean.ks is not arch["ks"]  # a copy, never the caller's lists
 
 
 @pytest.mark.parametrize(
@@ -93,10 +94,10 @@ def test_mbv3_validate_normalises_types(mbv3: MBV3ArchSpace) -> None:
     ],
 )
 def test_mbv3_validate_rejects(mbv3: MBV3ArchSpace, edit, message: str) -> None:
-    arch = mbv3.max()
+    arch = mbv3.max().to_json()
     edit(arch)
     with pytest.raises(InvalidArchError) as info:
-        mbv3.validate(arch)
+        mbv3.parse(arch)
     assert str(info.value).startswith("arch 'image': ")
     assert message in str(info.value)
     assert isinstance(info.value, UserError)
@@ -104,34 +105,34 @@ def test_mbv3_validate_rejects(mbv3: MBV3ArchSpace, edit, message: str) -> None:
 
 def test_validate_rejects_non_dict(mbv3: MBV3ArchSpace, maxout: MaxoutArchSpace) -> None:
     with pytest.raises(InvalidArchError, match="expected a dict with keys \\['d', 'e', 'ks'\\], found list"):
-        mbv3.validate([1, 2])
+        mbv3.parse([1, 2])
     with pytest.raises(InvalidArchError, match="found NoneType"):
-        maxout.validate(None)
+        maxout.parse(None)
 
 
 def test_mbv3_hash_ignores_inactive_slots(mbv3: MBV3ArchSpace) -> None:
-    a = mbv3.max()
+    a = mbv3.max().to_json()
     a["d"] = [2, 3, 4]
     b = json.loads(json.dumps(a))
     b["ks"][mbv3.slot(0, 2)] = 3  # stage 0 runs 2 blocks: slots 2, 3 are inactive
     b["e"][mbv3.slot(0, 3)] = 3.0
     b["ks"][mbv3.slot(1, 3)] = 5
     assert a != b
-    assert mbv3.arch_hash(a) == mbv3.arch_hash(b)
-    assert mbv3.normalize(a) == mbv3.normalize(b)
+    assert mbv3.arch_hash(mbv3.parse(a)) == mbv3.arch_hash(mbv3.parse(b))
+    assert mbv3.normalize(mbv3.parse(a)) == mbv3.normalize(mbv3.parse(b))
     c = json.loads(json.dumps(a))
     c["ks"][mbv3.slot(0, 1)] = 3  # active slot: a different network
-    assert mbv3.arch_hash(a) != mbv3.arch_hash(c)
+    assert mbv3.arch_hash(mbv3.parse(a)) != mbv3.arch_hash(mbv3.parse(c))
     c = json.loads(json.dumps(a))
     c["d"][0] = 3
-    assert mbv3.arch_hash(a) != mbv3.arch_hash(c)
+    assert mbv3.arch_hash(mbv3.parse(a)) != mbv3.arch_hash(mbv3.parse(c))
 
 
 def test_mbv3_hashes_of_samples_are_distinct(mbv3: MBV3ArchSpace) -> None:
     rng = random.Random(0)
     archs = [mbv3.sample(rng) for _ in range(200)]
     hashes = {mbv3.arch_hash(a) for a in archs}
-    networks = {canonical_json(mbv3.normalize(a)) for a in archs}
+    networks = {canonical_json(mbv3.normalize(a).to_json()) for a in archs}
     assert len(hashes) == len(networks) > 190
 
 
@@ -139,10 +140,10 @@ def test_sample_covers_choices(mbv3: MBV3ArchSpace) -> None:
     rng = random.Random(3)
     archs = [mbv3.sample(rng) for _ in range(100)]
     for a in archs:
-        assert mbv3.validate(a) == a
-    assert {k for a in archs for k in a["ks"]} == {3, 5, 7}
-    assert {e for a in archs for e in a["e"]} == {3.0, 4.0, 6.0}
-    assert {d for a in archs for d in a["d"]} == {2, 3, 4}
+        assert mbv3.parse(a.to_json()) == a
+    assert {k for a in archs for k in a.ks} == {3, 5, 7}
+    assert {e for a in archs for e in a.e} == {3.0, 4.0, 6.0}
+    assert {d for a in archs for d in a.d} == {2, 3, 4}
 
 
 def test_mbv3_mutate(mbv3: MBV3ArchSpace) -> None:
@@ -152,7 +153,7 @@ def test_mbv3_mutate(mbv3: MBV3ArchSpace) -> None:
     changed = 0
     for _ in range(50):
         child = mbv3.mutate(base, rng, 0.4)
-        assert mbv3.validate(child) == child
+        assert mbv3.parse(child.to_json()) == child
         changed += child != base
     assert changed > 40
     assert base == mbv3.min()  # parent untouched
@@ -160,7 +161,7 @@ def test_mbv3_mutate(mbv3: MBV3ArchSpace) -> None:
     seen = [set() for _ in range(12)]
     for _ in range(40):
         child = mbv3.mutate(base, rng, 1.0)
-        for j, k in enumerate(child["ks"]):
+        for j, k in enumerate(child.ks):
             seen[j].add(k)
     assert all(len(s) == 3 for s in seen)
 
@@ -171,37 +172,38 @@ def test_mbv3_crossover_swaps_whole_slots(mbv3: MBV3ArchSpace) -> None:
     swapped_any = False
     for _ in range(20):
         x, y = mbv3.crossover(a, b, rng)
-        assert mbv3.validate(x) == x and mbv3.validate(y) == y
+        assert mbv3.parse(x.to_json()) == x and mbv3.parse(y.to_json()) == y
         for j in range(mbv3.num_slots):
             # (k, e) travel together and the children are complementary
-            assert (x["ks"][j], x["e"][j]) in {(3, 3.0), (7, 6.0)}
-            assert {(x["ks"][j], x["e"][j]), (y["ks"][j], y["e"][j])} == {(3, 3.0), (7, 6.0)}
+            assert (x.ks[j], x.e[j]) in {(3, 3.0), (7, 6.0)}
+            assert {(x.ks[j], x.e[j]), (y.ks[j], y.e[j])} == {(3, 3.0), (7, 6.0)}
         for s in range(3):
-            assert {x["d"][s], y["d"][s]} == {2, 4}
+            assert {x.d[s], y.d[s]} == {2, 4}
         swapped_any |= x != a
     assert swapped_any
     assert a == mbv3.min() and b == mbv3.max()
 
 
 def test_maxout_space(maxout: MaxoutArchSpace) -> None:
-    assert maxout.min() == {"hidden": 64, "blocks": 1, "factor": 2}
-    assert maxout.max() == {"hidden": 256, "blocks": 3, "factor": 4}
-    assert maxout.validate({"hidden": 128.0, "blocks": 2, "factor": 2}) == {"hidden": 128, "blocks": 2, "factor": 2}
+    assert maxout.min().to_json() == {"hidden": 64, "blocks": 1, "factor": 2}
+    assert maxout.max().to_json() == {"hidden": 256, "blocks": 3, "factor": 4}
+    parsed = maxout.parse({"hidden": 128.0, "blocks": 2, "factor": 2})
+    assert parsed.to_json() == {"hidden": 128, "blocks": 2, "factor": 2}
     with pytest.raises(InvalidArchError, match=r"arch 'text': factor = 5 is not one of \[2, 3, 4\]"):
-        maxout.validate({"hidden": 128, "blocks": 2, "factor": 5})
+        maxout.parse({"hidden": 128, "blocks": 2, "factor": 5})
     with pytest.raises(InvalidArchError, match="missing key 'blocks'"):
-        maxout.validate({"hidden": 128, "factor": 2})
+        maxout.parse({"hidden": 128, "factor": 2})
     with pytest.raises(InvalidArchError, match="unknown key 'depth'"):
-        maxout.validate({"hidden": 128, "blocks": 2, "factor": 2, "depth": 1})
+        maxout.parse({"hidden": 128, "blocks": 2, "factor": 2, "depth": 1})
     rng = random.Random(0)
     archs = [maxout.sample(rng) for _ in range(60)]
-    assert len({maxout.arch_hash(a) for a in archs}) == len({canonical_json(a) for a in archs}) > 15
+    assert len({maxout.arch_hash(a) for a in archs}) == len({canonical_json(a.to_json()) for a in archs}) > 15
     for a in archs[:20]:
         child = maxout.mutate(a, rng, 0.5)
-        assert maxout.validate(child) == child
+        assert maxout.parse(child.to_json()) == child
         x, y = maxout.crossover(a, maxout.max(), rng)
         for f in ("hidden", "blocks", "factor"):
-            assert {x[f], y[f]} == {a[f], maxout.max()[f]}
+            assert {getattr(x, f), getattr(y, f)} == {getattr(a, f), getattr(maxout.max(), f)}
     assert maxout.mutate(archs[0], rng, 0.0) == archs[0]
 
 

@@ -52,13 +52,13 @@ class StoreLayout:
     def store(self) -> Path:
         return self.folder / "run.sqlite"
 
-    def fusion(self, key: str) -> Path:
-        """The derived fusion network of candidate ``key``."""
-        return self.folder / "fusion" / f"{key}.pt"
-
     @property
     def log(self) -> Path:
         return self.folder / "search.log"
+
+    def fusion(self, key: str) -> Path:
+        """The derived fusion network of candidate ``key``."""
+        return self.folder / "fusion" / f"{key}.pt"
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,10 @@ class RunLayout:
     def supernet(self, modality: str) -> SupernetFiles:
         return SupernetFiles(self.root / "supernets", modality)
 
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
     def lut(self, device: str, given: Path | None = None) -> Path:
         """The LUT of ``device``: ``given`` (hardware.lut; a relative path that does not exist from here
         but does inside the run is taken there, so a copied run finds its table), else lut/<device>.json."""
@@ -96,28 +100,26 @@ class RunLayout:
             return self.root / given
         return given
 
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
     def search(self, baseline: str | None = None) -> StoreLayout:
         """The store of the full method (``baseline`` None) or of the baseline variant ``baseline``."""
         return StoreLayout(self.root if baseline is None else self.root / "baselines" / baseline)
 
     @property
-    def report(self) -> Path:
-        return self.root / "report"
-
-    @property
-    def models(self) -> Path:
-        return self.root / "models"
-
-    def fusion_search_result(self, candidate_id: str) -> Path:
-        return self.root / "fusion-search" / f"{candidate_id}.json"
-
-    def reproduction(self, candidate_id: str) -> Path:
-        return self.root / "reproduce" / f"{candidate_id}.json"
-
-    @property
     def timings(self) -> Path:
         return self.root / "timings.json"
+
+    def fusion_search_result(self, candidate_id: str) -> Path:
+        """Where `fusion-search` writes its result JSON (weights and diagram beside it)."""
+        return self.root / "fusion-search" / f"{candidate_id}.json"
 
     @property
     def lock(self) -> Path:
         return self.root / ".lock"
+
+    def reproduction(self, candidate_id: str) -> Path:
+        """Where `reproduce` writes its result JSON (weights beside it)."""
+        return self.root / "reproduce" / f"{candidate_id}.json"

@@ -24,6 +24,7 @@ from harmonic_nas.errors import UserError
 from harmonic_nas.hardware.specs import LayerSpec
 from harmonic_nas.space import arch_space_class
 from harmonic_nas.space.base import ArchSpace
+from harmonic_nas.space.values import BackboneArch
 
 
 class BackboneFamily(abc.ABC):
@@ -60,7 +61,7 @@ class BackboneFamily(abc.ABC):
         return self.supernet(space_cfg, shape[0], num_classes)
 
     @abc.abstractmethod
-    def layer_specs(self, space_cfg: Any, arch: Any, input_shape: tuple[int, ...], include_head: bool,
+    def layer_specs(self, space_cfg: Any, arch: BackboneArch, input_shape: tuple[int, ...], include_head: bool,
                     num_classes: int | None, last_tap: int | None) -> list[LayerSpec]:
         """Every layer subnet ``arch`` runs, in execution order, up to ``last_tap`` (see backbones.specs)."""
 
@@ -70,7 +71,7 @@ class BackboneFamily(abc.ABC):
         """Every distinct layer any arch of the space can run."""
 
     @abc.abstractmethod
-    def tap_shapes(self, space_cfg: Any, arch: Any, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    def tap_shapes(self, space_cfg: Any, arch: BackboneArch, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
         """Per-sample shape of every tap of ``arch``, in order."""
 
     @abc.abstractmethod

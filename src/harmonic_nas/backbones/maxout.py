@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,7 +10,7 @@ from torch import nn
 from harmonic_nas.backbones.common import BackboneOutput, BackboneTrunk
 from harmonic_nas.backbones.elastic import ElasticBatchNorm1d
 from harmonic_nas.config.schema import MaxoutSpace
-from harmonic_nas.space.maxout import MaxoutArchSpace
+from harmonic_nas.space.maxout import MaxoutArch, MaxoutArchSpace
 
 
 class MaxoutBlock(nn.Module):
@@ -85,17 +83,17 @@ class ElasticMaxout(nn.Module):
         self.space = MaxoutArchSpace(space_cfg)
         self.in_features, self.num_classes = in_features, num_classes
         max_arch = self.space.max()
-        hidden, factor = max_arch["hidden"], max_arch["factor"]
+        hidden, factor = max_arch.hidden, max_arch.factor
         self.blocks = nn.ModuleList(
             ElasticMaxoutBlock(in_features if i == 0 else hidden, hidden, factor, space_cfg.dropout)
-            for i in range(max_arch["blocks"])
+            for i in range(max_arch.blocks)
         )
         self.classifier = nn.Linear(hidden, num_classes)
         self.set_active(max_arch)
 
-    def set_active(self, arch: dict[str, Any]) -> None:
-        self.active_arch = self.space.validate(arch)
-        self._hidden, self._blocks, self._factor = (self.active_arch[k] for k in ("hidden", "blocks", "factor"))
+    def set_active(self, arch: MaxoutArch) -> None:
+        self.active_arch = arch
+        self._hidden, self._blocks, self._factor = arch.hidden, arch.blocks, arch.factor
 
     def forward(self, x: torch.Tensor) -> BackboneOutput:
         taps = []
@@ -110,13 +108,12 @@ class ElasticMaxout(nn.Module):
         consumer defines their importance; the nets are small and trained with every width, so the
         hidden units keep their original order."""
 
-    def extract(self, arch: dict[str, Any]) -> StaticMaxout:
+    def extract(self, arch: MaxoutArch) -> StaticMaxout:
         """A plain network equal to subnet ``arch`` (weights copied; the supernet's active arch is untouched)."""
-        arch = self.space.validate(arch)
-        hidden, factor = arch["hidden"], arch["factor"]
+        hidden, factor = arch.hidden, arch.factor
         blocks = [
             block.to_static(hidden, factor, self.in_features if i == 0 else hidden)
-            for i, block in enumerate(self.blocks[: arch["blocks"]])
+            for i, block in enumerate(self.blocks[: arch.blocks])
         ]
         weight = self.classifier.weight
         classifier = nn.Linear(hidden, self.num_classes, device=weight.device, dtype=weight.dtype)
@@ -125,6 +122,5 @@ class ElasticMaxout(nn.Module):
             classifier.bias.copy_(self.classifier.bias)
         return StaticMaxout(blocks, classifier).train(self.training)
 
-    def tap_channels(self, arch: dict[str, Any]) -> list[int]:
-        arch = self.space.validate(arch)
-        return [arch["hidden"]] * arch["blocks"]
+    def tap_channels(self, arch: MaxoutArch) -> list[int]:
+        return [arch.hidden] * arch.blocks

@@ -3,15 +3,13 @@ module per spec. Op names: ``maxout`` (a block), ``linear`` (the classifier)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import nn
 
 from harmonic_nas.backbones.family import BackboneFamily, register_backbone, spec_field
 from harmonic_nas.backbones.maxout import ElasticMaxout, ElasticMaxoutBlock
 from harmonic_nas.config.schema import MaxoutSpace
 from harmonic_nas.hardware.specs import LayerSpec
-from harmonic_nas.space.maxout import MaxoutArchSpace
+from harmonic_nas.space.maxout import MaxoutArch
 
 
 def _block(inputs: int, hidden: int, factor: int) -> LayerSpec:
@@ -28,11 +26,10 @@ class MaxoutFamily(BackboneFamily):
     input_layout = "(D,)"
     ops = ("maxout", "linear")
 
-    def layer_specs(self, space_cfg: MaxoutSpace, arch: Any, input_shape: tuple[int, ...], include_head: bool,
+    def layer_specs(self, space_cfg: MaxoutSpace, arch: MaxoutArch, input_shape: tuple[int, ...], include_head: bool,
                     num_classes: int | None, last_tap: int | None) -> list[LayerSpec]:
-        arch = MaxoutArchSpace(space_cfg).validate(arch)
-        hidden, factor = arch["hidden"], arch["factor"]
-        blocks = [_block(input_shape[0] if i == 0 else hidden, hidden, factor) for i in range(arch["blocks"])]
+        hidden, factor = arch.hidden, arch.factor
+        blocks = [_block(input_shape[0] if i == 0 else hidden, hidden, factor) for i in range(arch.blocks)]
         specs = blocks[: None if last_tap is None else last_tap + 1]
         return specs + ([LayerSpec("linear", (hidden,), out=num_classes)] if include_head else [])
 
@@ -47,9 +44,8 @@ class MaxoutFamily(BackboneFamily):
                 specs.append(LayerSpec("linear", (hidden,), out=num_classes))
         return list(dict.fromkeys(specs))
 
-    def tap_shapes(self, space_cfg: MaxoutSpace, arch: Any, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-        arch = MaxoutArchSpace(space_cfg).validate(arch)
-        return [(arch["hidden"],)] * arch["blocks"]
+    def tap_shapes(self, space_cfg: MaxoutSpace, arch: MaxoutArch, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+        return [(arch.hidden,)] * arch.blocks
 
     def space_tap_shapes(self, space_cfg: MaxoutSpace, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
         return [(hidden,) for hidden in sorted(space_cfg.hidden)]

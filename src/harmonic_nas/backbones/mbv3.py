@@ -4,7 +4,7 @@ ratio and depth (the once-for-all mechanics), plus extraction of any subnet to a
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +14,7 @@ from harmonic_nas.backbones.common import BackboneOutput, make_divisible
 from harmonic_nas.backbones.elastic import ElasticBatchNorm2d, ElasticDepthwiseConv, permute_
 from harmonic_nas.backbones.mbv3_static import ACTIVATIONS, MBConv, SqueezeExcite, StaticMBV3
 from harmonic_nas.config.schema import MBV3Space
-from harmonic_nas.space.mbv3 import MBV3ArchSpace
+from harmonic_nas.space.mbv3 import MBV3Arch, MBV3ArchSpace
 
 _ACT_FN: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": F.relu, "hswish": F.hardswish}
 
@@ -169,13 +169,12 @@ class ElasticMBV3(nn.Module):
                 nn.init.normal_(m.weight, 0.0, 0.01)
                 nn.init.zeros_(m.bias)
 
-    def set_active(self, arch: dict[str, Any]) -> None:
-        arch = self.space.validate(arch)
+    def set_active(self, arch: MBV3Arch) -> None:
         for s, blocks in enumerate(self.stages):
             for i, block in enumerate(blocks):
                 j = self.space.slot(s, i)
-                block.set_active(arch["ks"][j], arch["e"][j])
-        self.depths = arch["d"]
+                block.set_active(arch.ks[j], arch.e[j])
+        self.depths = arch.d
         self.active_arch = arch
 
     def forward(self, x: torch.Tensor) -> BackboneOutput:
@@ -198,19 +197,17 @@ class ElasticMBV3(nn.Module):
             for block in blocks:
                 block.sort_channels(optimizer)
 
-    def extract(self, arch: dict[str, Any]) -> StaticMBV3:
+    def extract(self, arch: MBV3Arch) -> StaticMBV3:
         """A plain network equal to subnet ``arch`` (weights copied; the supernet's active arch is untouched)."""
-        arch = self.space.validate(arch)
         stages = []
         for s, blocks in enumerate(self.stages):
-            slots = [self.space.slot(s, i) for i in range(arch["d"][s])]
-            active = [blocks[i].to_static(arch["ks"][j], arch["e"][j]) for i, j in enumerate(slots)]
+            slots = [self.space.slot(s, i) for i in range(arch.d[s])]
+            active = [blocks[i].to_static(arch.ks[j], arch.e[j]) for i, j in enumerate(slots)]
             stages.append(nn.Sequential(*active))
         static = StaticMBV3(
             copy.deepcopy(self.stem), stages, copy.deepcopy(self.head), self.dropout.p, copy.deepcopy(self.classifier)
         )
         return static.train(self.training)
 
-    def tap_channels(self, arch: dict[str, Any]) -> list[int]:
-        self.space.validate(arch)
+    def tap_channels(self, arch: MBV3Arch) -> list[int]:
         return list(self.stage_widths)

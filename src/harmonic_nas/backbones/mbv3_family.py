@@ -8,8 +8,6 @@ an extracted subnet cannot drift apart. Op names: ``conv_bn_act`` (stem, head), 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,7 +17,7 @@ from harmonic_nas.backbones.family import BackboneFamily, register_backbone, spe
 from harmonic_nas.backbones.mbv3 import ElasticMBConv, ElasticMBV3, _conv_bn_act
 from harmonic_nas.config.schema import MBV3Space
 from harmonic_nas.hardware.specs import LayerSpec
-from harmonic_nas.space.mbv3 import MBV3ArchSpace
+from harmonic_nas.space.mbv3 import MBV3Arch
 
 
 @dataclass(frozen=True)
@@ -104,17 +102,16 @@ class MBV3Family(BackboneFamily):
     input_layout = "(C, H, W)"
     ops = ("conv_bn_act", "mbconv", "pool_linear")
 
-    def layer_specs(self, space_cfg: MBV3Space, arch: Any, input_shape: tuple[int, ...], include_head: bool,
+    def layer_specs(self, space_cfg: MBV3Space, arch: MBV3Arch, input_shape: tuple[int, ...], include_head: bool,
                     num_classes: int | None, last_tap: int | None) -> list[LayerSpec]:
-        space = MBV3ArchSpace(space_cfg)
-        arch = space.validate(arch)
+        max_depth = max(space_cfg.depths)
         stem, slots, head = _geometry(space_cfg, input_shape)
-        stop = None if last_tap is None else (last_tap + 1) * space.max_depth
+        stop = None if last_tap is None else (last_tap + 1) * max_depth
         specs = [stem]
         for slot in slots[:stop]:
-            if slot.index < arch["d"][slot.stage]:
-                j = space.slot(slot.stage, slot.index)
-                specs.append(_mbconv(slot, arch["ks"][j], _mid(slot.input_shape[0], arch["e"][j])))
+            if slot.index < arch.d[slot.stage]:
+                j = slot.stage * max_depth + slot.index
+                specs.append(_mbconv(slot, arch.ks[j], _mid(slot.input_shape[0], arch.e[j])))
         if include_head:
             specs += [head, _pool_linear(head, num_classes)]
         return specs
@@ -130,8 +127,7 @@ class MBV3Family(BackboneFamily):
             specs += [head, _pool_linear(head, num_classes)]
         return list(dict.fromkeys(specs))
 
-    def tap_shapes(self, space_cfg: MBV3Space, arch: Any, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-        MBV3ArchSpace(space_cfg).validate(arch)
+    def tap_shapes(self, space_cfg: MBV3Space, arch: MBV3Arch, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
         return _tap_shapes(space_cfg, input_shape)
 
     def space_tap_shapes(self, space_cfg: MBV3Space, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:

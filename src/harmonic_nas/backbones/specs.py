@@ -12,6 +12,7 @@ from torch import nn
 from harmonic_nas.backbones.family import FAMILIES, BackboneFamily, example_input, family_of
 from harmonic_nas.errors import UserError
 from harmonic_nas.hardware.specs import LayerSpec
+from harmonic_nas.space.values import BackboneArch
 
 
 def _unpack(model: Any, num_classes: int | None, include_head: bool) -> tuple[BackboneFamily, Any, int | None]:
@@ -27,7 +28,7 @@ def _unpack(model: Any, num_classes: int | None, include_head: bool) -> tuple[Ba
 
 def layer_specs(
     supernet_or_space_cfg: Any,
-    arch: dict[str, Any],
+    arch: BackboneArch,
     input_shape: tuple[int, ...],
     include_head: bool = True,
     num_classes: int | None = None,
@@ -54,7 +55,7 @@ def space_layer_specs(
     return family.space_layer_specs(space_cfg, family.check_shape(input_shape), num_classes, include_head)
 
 
-def tap_shapes(supernet_or_space_cfg: Any, arch: dict[str, Any], input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+def tap_shapes(supernet_or_space_cfg: Any, arch: BackboneArch, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     """Per-sample shape of every tap of ``arch`` in stage order: what the fusion projections receive."""
     family, cfg, _ = _unpack(supernet_or_space_cfg, None, include_head=False)
     return family.tap_shapes(cfg, arch, family.check_shape(input_shape))

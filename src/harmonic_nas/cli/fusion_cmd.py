@@ -46,7 +46,7 @@ def fusion_search(
         own_run(cfg.run_dir, existing=True)
     raw = read_json(arch_path, "arch file")
     try:
-        candidate = CandidateSpace.from_config(cfg).validate(raw)
+        candidate = CandidateSpace.from_config(cfg).parse(raw)
     except UserError as exc:
         raise UserError(f"{arch_path}: {exc}") from None
     configure_threads(cfg.runtime.threads)
@@ -76,7 +76,7 @@ def fusion_search(
     out = out_path or cfg.layout.fusion_search_result(result["candidate_id"])
     write_json(out, result)
     save_fusion(outcome.fusion, out.with_suffix(".pt"))
-    drawn = write_diagram(result["genotype"], out.with_suffix(".dot"), title=f"candidate {result['candidate_id']}")
+    drawn = write_diagram(outcome.fusion.genotype, out.with_suffix(".dot"), title=f"candidate {result['candidate_id']}")
     console.log(
         f"{result['metric']} (val score part) {result['val_metric']:.4f} | derived fusion ops "
         f"{result['derived']['latency_ms']:.3f} ms, {result['derived']['energy_mj']:.3f} mJ | "

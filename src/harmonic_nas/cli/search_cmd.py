@@ -128,19 +128,12 @@ def front_table(front: list[Any], title: str) -> Table:
     for column in ("id", "backbones", "cells x nodes", "reads", "val", "test", "latency ms", "energy mJ"):
         table.add_column(column, justify="right" if column in ("val", "test", "latency ms", "energy mJ") else "left")
     for e in front:
-        macro = e.arch["macro"]
-        backbones = " ".join(f"{m}:{_short(a)}" for m, a in e.arch["backbones"].items())
+        macro = e.candidate.macro
+        backbones = " ".join(f"{m}:{a.short_text()}" for m, a in e.candidate.backbones.items())
         test = "-" if e.test_metric is None else f"{e.test_metric:.4f}"
-        table.add_row(e.key[:10], backbones, f"{macro['cells']}x{macro['nodes']}", modalities_text(e),
+        table.add_row(e.key[:10], backbones, f"{macro.cells}x{macro.nodes}", modalities_text(e),
                       f"{e.val_metric:.4f}", test, f"{e.latency_ms:.3f}", f"{e.energy_mj:.3f}")
     return table
-
-
-def _short(arch: dict[str, Any]) -> str:
-    """d/k/e of an mbv3 arch in one short token; other archs as key=value."""
-    if {"d", "ks", "e"} <= set(arch):
-        return "d" + "".join(map(str, arch["d"]))
-    return ",".join(f"{k}={v}" for k, v in arch.items())
 
 
 def _search_process_state(owner: dict[str, Any] | None) -> str:

@@ -5,7 +5,6 @@ the cost model work from, built from the backbone and fusion spec functions so t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from torch import Tensor, nn
 
@@ -14,7 +13,9 @@ from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.errors import UserError
 from harmonic_nas.fusion import specs as fusion_specs
 from harmonic_nas.hardware.specs import LayerSpec
-from harmonic_nas.space.fusion import live_parts, output_cells
+from harmonic_nas.space.fusion import output_cells
+from harmonic_nas.space.genotype import Genotype
+from harmonic_nas.space.values import BackboneArch
 
 Shapes = Mapping[str, tuple[int, ...]]
 
@@ -49,19 +50,19 @@ def search_space_specs(cfg: ExperimentConfig, input_shapes: Shapes, num_classes:
 
 def candidate_specs(
     cfg: ExperimentConfig,
-    candidate: dict[str, Any],
-    genotype: dict[str, Any] | None,
+    archs: Mapping[str, BackboneArch],
+    genotype: Genotype | None,
     input_shapes: Shapes,
     num_classes: int,
 ) -> list[LayerSpec]:
-    """Every layer one candidate runs at inference, once per occurrence (repeats are real cost).
+    """Every layer a candidate with backbones ``archs`` runs at inference, once per occurrence (repeats are
+    real cost).
 
     With a fusion ``genotype``: what ``MultimodalNet`` runs, the backbones whose taps a live cell reads up
     to the last such tap (no head: ONNX Runtime executes only what feeds the outputs, and in torch eager
     MultimodalNet keeps only each backbone's trunk up to that tap), then the fusion network. Without one:
     every backbone as a standalone classifier (unimodal costing).
     """
-    archs = candidate["backbones"]
     if genotype is None:
         return [
             spec
@@ -70,13 +71,10 @@ def candidate_specs(
                 cfg.modalities[modality], arch, _shape(input_shapes, modality), True, num_classes
             )
         ]
-    last_tap: dict[str, int] = {}
-    for t in live_parts(genotype).taps:
-        modality, stage = genotype["taps"][t]
-        last_tap[modality] = max(stage, last_tap.get(modality, stage))
+    last_tap = genotype.last_taps
     specs: list[LayerSpec] = []
     shapes: dict[str, list[tuple[int, ...]]] = {}
-    for modality in dict.fromkeys(m for m, _ in genotype["taps"]):
+    for modality in genotype.tap_modalities:
         if modality not in cfg.modalities or modality not in archs:
             raise UserError(f"fusion genotype reads modality {modality!r}, which the candidate does not have")
         space_cfg, shape = cfg.modalities[modality], _shape(input_shapes, modality)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.costing.catalog import candidate_specs
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.hardware.specs import LayerSpec
+from harmonic_nas.space.candidate import Candidate
+from harmonic_nas.space.genotype import Genotype
+from harmonic_nas.space.values import BackboneArch
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,16 @@ class CostModel:
         self.num_classes = num_classes
         self.calibration = table.calibration if calibrated else None
 
-    def specs(self, candidate: dict[str, Any], genotype: dict[str, Any] | None = None) -> list[LayerSpec]:
+    def specs(self, candidate: Candidate, genotype: Genotype | None = None) -> list[LayerSpec]:
         """What the candidate runs: its multimodal network with ``genotype``, its standalone backbones without."""
-        return candidate_specs(self.cfg, candidate, genotype, self.input_shapes, self.num_classes)
+        return candidate_specs(self.cfg, candidate.backbones, genotype, self.input_shapes, self.num_classes)
 
-    def cost(self, candidate: dict[str, Any], genotype: dict[str, Any] | None = None) -> Cost:
+    def cost(self, candidate: Candidate, genotype: Genotype | None = None) -> Cost:
         return self.cost_of(self.specs(candidate, genotype))
+
+    def backbone(self, modality: str, arch: BackboneArch) -> Cost:
+        """One backbone as a standalone classifier (stage 1's unimodal costing)."""
+        return self.cost_of(candidate_specs(self.cfg, {modality: arch}, None, self.input_shapes, self.num_classes))
 
     def additive(self, specs: Sequence[LayerSpec]) -> Cost:
         """Sum of the LUT entries of ``specs`` (each occurrence counts)."""

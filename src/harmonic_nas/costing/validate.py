@@ -30,33 +30,35 @@ from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.hardware.meters import EnergyMeter
 from harmonic_nas.costing.profiler import ProfileSettings
 from harmonic_nas.hardware.timing import Measurement, make_runner, measure
-from harmonic_nas.space.candidate import CandidateSpace
+from harmonic_nas.space.candidate import Candidate, CandidateSpace
+from harmonic_nas.space.fusion import Macro
+from harmonic_nas.space.genotype import Cell, Genotype, Node
 
 MIN_MODELS = 6  # five folds, each fitted on at least four models
 FOLDS = 5
 
 
 def random_genotype(
-    taps: Sequence[tuple[str, int]], macro: Mapping[str, int], operators: Sequence[str], rng: random.Random
-) -> dict[str, Any]:
+    taps: Sequence[tuple[str, int]], macro: Macro, operators: Sequence[str], rng: random.Random
+) -> Genotype:
     """A genotype of the shape derivation produces (first node reads the cell's two inputs) with random
     cell inputs, node inputs and operators."""
     cells = []
-    for p in range(macro["cells"]):
+    for p in range(macro.cells):
         nodes = [
-            {"inputs": [0, 1] if d == 0 else sorted(rng.sample(range(2 + d), 2)), "op": rng.choice(list(operators))}
-            for d in range(macro["nodes"])
+            Node(inputs=[0, 1] if d == 0 else sorted(rng.sample(range(2 + d), 2)), op=rng.choice(list(operators)))
+            for d in range(macro.nodes)
         ]
-        cells.append({"inputs": sorted(rng.sample(range(len(taps) + p), 2)), "nodes": nodes})
-    return {"taps": [[m, s] for m, s in taps], "cells": cells}
+        cells.append(Cell(inputs=sorted(rng.sample(range(len(taps) + p), 2)), nodes=nodes))
+    return Genotype(taps=taps, cells=cells)
 
 
 @dataclass(frozen=True)
 class RandomModel:
     """One random candidate, its genotype (None: a lone backbone) and the module that runs it."""
 
-    candidate: dict[str, Any]
-    genotype: dict[str, Any] | None
+    candidate: Candidate
+    genotype: Genotype | None
     module: nn.Module
     inputs: tuple[Tensor, ...]
 
@@ -74,7 +76,7 @@ def random_models(
     models = []
     for _ in range(n):
         candidate = space.sample(rng)
-        archs = candidate["backbones"]
+        archs = candidate.backbones
         shapes = {m: tap_shapes(supernets[m], archs[m], input_shapes[m]) for m in archs}
         taps = [(m, s) for m in archs for s in range(len(shapes[m]))]
         backbones = {m: supernets[m].extract(archs[m]).eval() for m in archs}
@@ -82,7 +84,7 @@ def random_models(
             (modality,) = archs
             models.append(RandomModel(candidate, None, backbones[modality], (_example(input_shapes[modality]),)))
             continue
-        genotype = random_genotype(taps, candidate["macro"], cfg.fusion.operators, rng)
+        genotype = random_genotype(taps, candidate.macro, cfg.fusion.operators, rng)
         fusion = FusionNet(
             genotype, [shapes[m][s][0] for m, s in taps], cfg.fusion.channels, cfg.fusion.length,
             num_classes, cfg.fusion.dropout,
@@ -175,7 +177,8 @@ def validate_lut(
         for metric, (additive, actual) in series.items():
             row.update({f"{metric}_measured": actual[i], f"{metric}_additive": additive[i],
                         f"{metric}_fitted": held_out[metric][i]})
-        report.rows.append({**row, "candidate": model.candidate, "genotype": model.genotype})
+        genotype = None if model.genotype is None else model.genotype.to_json()
+        report.rows.append({**row, "candidate": model.candidate.to_json(), "genotype": genotype})
     table.calibration = Calibration(
         latency=fit_linear(series["latency"][0], layers, series["latency"][1]),
         energy=fit_linear(series["energy"][0], layers, series["energy"][1]),

@@ -90,11 +90,10 @@ def build_model(ctx: RunContext, evaluation: Evaluation) -> BuiltModel:
     if evaluation.genotype is None or evaluation.kind != "candidate":
         raise UserError(f"model {evaluation.key}: not a multimodal candidate (no fusion genotype)")
     fusion = load_fusion(StoreLayout(ctx.store_dir).fusion(evaluation.key))
-    candidate = evaluation.arch
-    order = list(dict.fromkeys(m for m, _ in fusion.genotype["taps"]))
+    candidate = evaluation.candidate
     backbones = {
-        m: prepared_backbone(ctx.supernets[m], candidate["backbones"][m], m, ctx.dataset, ctx.settings)
-        for m in order
+        m: prepared_backbone(ctx.supernets[m], candidate.backbones[m], m, ctx.dataset, ctx.settings)
+        for m in fusion.genotype.tap_modalities
     }
     # Contiguous weights, as the LUT's layers were timed and as load_model rebuilds them (the features were
     # computed channels-last when configured so: same numbers up to float rounding).
@@ -107,8 +106,8 @@ def recipe(ctx: RunContext, evaluation: Evaluation, fusion: FusionNet, net: Mult
     shapes = ctx.input_shapes
     return {
         "key": evaluation.key,
-        "candidate": evaluation.arch,
-        "genotype": fusion.genotype,
+        "candidate": evaluation.candidate.to_json(),
+        "genotype": fusion.genotype.to_json(),
         "modalities": list(net.modalities),
         "input_shapes": {m: list(shapes[m]) for m in net.modalities},
         "num_classes": ctx.dataset.num_classes,

@@ -52,6 +52,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> nn.Modul
     from harmonic_nas.backbones import build_supernet
     from harmonic_nas.config.schema import BackboneSpace
     from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet
+    from harmonic_nas.space import Genotype, make_space
 
     path = Path(path)
     data = MODEL_FILE.load(path)
@@ -60,11 +61,11 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> nn.Modul
         for m in data["modalities"]:
             space = TypeAdapter(BackboneSpace).validate_python(data["spaces"][m])
             supernet = build_supernet(space, tuple(data["input_shapes"][m]), data["num_classes"])
-            backbones[m] = supernet.extract(data["candidate"]["backbones"][m])
-        fusion = FusionNet(data["genotype"], **data["fusion"])
+            backbones[m] = supernet.extract(make_space(space, m).parse(data["candidate"]["backbones"][m]))
+        fusion = FusionNet(Genotype.parse(data["genotype"]), **data["fusion"])
         net = MultimodalNet(backbones, fusion)
         net.load_state_dict(data["state_dict"])
-    except (KeyError, ValidationError, RuntimeError, ValueError) as exc:
+    except (KeyError, ValidationError, RuntimeError, ValueError, UserError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"{path}: cannot rebuild the model ({type(exc).__name__}: {first})") from None
     return net.to(device).eval()

@@ -25,8 +25,8 @@ from harmonic_nas.fusion.scoring import evaluate
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings, candidate_features
 from harmonic_nas.fusion.finetune import train_from_scratch
 from harmonic_nas.metrics import metric_name
-from harmonic_nas.space.candidate import CandidateSpace
-from harmonic_nas.space.fusion import genotype_macro, validate_genotype
+from harmonic_nas.space.candidate import Candidate, CandidateSpace
+from harmonic_nas.space.genotype import Genotype
 
 
 @dataclass(frozen=True)
@@ -55,33 +55,34 @@ def read_arch(path: Path) -> ArchFile:
 
 
 def check_arch(arch: ArchFile, cfg: ExperimentConfig, supernets: Mapping[str, nn.Module],
-               input_shapes: Mapping[str, tuple[int, ...]]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-    """(candidate, genotype, modality order) checked against the config: the candidate is of its space,
-    the genotype uses its operators, has the candidate's C x D cells and nodes, and lists exactly the taps
-    of the candidate's backbones in modality then stage order."""
+               input_shapes: Mapping[str, tuple[int, ...]]) -> tuple[Candidate, Genotype]:
+    """(candidate, genotype) parsed and checked against the config: the candidate is of its space, the
+    genotype uses its operators, has the candidate's C x D cells and nodes, and lists exactly the taps of
+    the candidate's backbones in modality then stage order."""
     from harmonic_nas.backbones.specs import tap_shapes
 
     where = str(arch.path)
     try:
-        candidate = CandidateSpace.from_config(cfg).validate(arch.candidate)
-        genotype = validate_genotype(arch.genotype, cfg.fusion.operators)
+        candidate = CandidateSpace.from_config(cfg).parse(arch.candidate)
+        genotype = Genotype.parse(arch.genotype, cfg.fusion.operators)
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
-    macro = candidate["macro"]
-    cells, nodes = genotype_macro(genotype)
-    if (cells, nodes) != (macro["cells"], macro["nodes"]):
+    macro = candidate.macro
+    cells, nodes = genotype.macro
+    if (cells, nodes) != (macro.cells, macro.nodes):
         raise UserError(f"{where}: the genotype has {cells} cells x {nodes} nodes, the candidate's macro "
-                        f"{macro['cells']} x {macro['nodes']}")
-    order = list(dict.fromkeys(m for m, _ in genotype["taps"]))
-    unknown = [m for m in order if m not in candidate["backbones"]]
+                        f"{macro.cells} x {macro.nodes}")
+    order = genotype.tap_modalities
+    unknown = [m for m in order if m not in candidate.backbones]
     if unknown:
         raise UserError(f"{where}: the genotype taps modality {unknown[0]!r}, which the candidate does not have")
-    expected = [[m, s] for m in order
-                for s in range(len(tap_shapes(supernets[m], candidate["backbones"][m], tuple(input_shapes[m]))))]
-    if genotype["taps"] != expected:
-        raise UserError(f"{where}: the genotype's taps {genotype['taps']} are not the taps of the candidate's "
-                        f"backbones {expected}")
-    return candidate, genotype, order
+    expected = [(m, s) for m in order
+                for s in range(len(tap_shapes(supernets[m], candidate.backbones[m], tuple(input_shapes[m]))))]
+    if list(genotype.taps) != expected:
+        found = [list(tap) for tap in genotype.taps]
+        raise UserError(f"{where}: the genotype's taps {found} are not the taps of the candidate's "
+                        f"backbones {[list(tap) for tap in expected]}")
+    return candidate, genotype
 
 
 @dataclass
@@ -102,9 +103,8 @@ class Job:
     cfg: ExperimentConfig
     arch: ArchFile
     epochs: int
-    candidate: dict[str, Any]
-    genotype: dict[str, Any]
-    order: list[str]
+    candidate: Candidate
+    genotype: Genotype
     dataset: MultimodalDataset
     supernets: dict[str, nn.Module]
     device: torch.device
@@ -118,8 +118,8 @@ class Job:
 
         cfg, fusion, dataset = self.cfg, self.cfg.fusion, self.dataset
         cache = FeatureCache(FeatureSettings.from_config(cfg, self.device))
-        features = candidate_features(cache, {m: self.candidate["backbones"][m] for m in self.order}, self.supernets,
-                                      dataset, splits=("train", "val", "test"))
+        backbones = {m: self.candidate.backbones[m] for m in self.genotype.tap_modalities}
+        features = candidate_features(cache, backbones, self.supernets, dataset, splits=("train", "val", "test"))
         train, val, test = (features.splits[s].to(self.device) for s in ("train", "val", "test"))
         parts = val_parts(len(val), cfg.search.val_score_fraction, cfg.runtime.seed)
         features_s = time.perf_counter() - self.started
@@ -139,9 +139,9 @@ class Job:
             pass
         record = {
             "arch_file": str(self.arch.path),
-            "candidate": self.candidate,
+            "candidate": self.candidate.to_json(),
             "candidate_id": CandidateSpace.from_config(cfg).candidate_hash(self.candidate),
-            "genotype": net.genotype,
+            "genotype": net.genotype.to_json(),
             "metric": metric_name(dataset.task),
             "val_metric": val_metric,
             "select_metric": tuned.select_metric,
@@ -183,8 +183,8 @@ def prepare(
     supernets = dict(supernets) if supernets is not None else load_run_supernets(cfg, torch_device)
     dataset = dataset or load_dataset(cfg.dataset, seed=cfg.runtime.seed)
     shapes = {m: tuple(spec.shape) for m, spec in dataset.modalities.items()}
-    candidate, genotype, order = check_arch(arch, cfg, supernets, shapes)
-    return Job(cfg, arch, epochs, candidate, genotype, order, dataset, supernets, torch_device, started)
+    candidate, genotype = check_arch(arch, cfg, supernets, shapes)
+    return Job(cfg, arch, epochs, candidate, genotype, dataset, supernets, torch_device, started)
 
 
 def reproduce(

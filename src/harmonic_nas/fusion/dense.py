@@ -7,27 +7,27 @@ far cheaper than the paper's and flattered every ratio measured against it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
 from harmonic_nas.fusion.search_net import FusionSearchNet
-from harmonic_nas.space.fusion import live_parts, validate_genotype
+from harmonic_nas.space.genotype import Genotype
 
 
 class DenseFusionNet(FusionSearchNet):
-    """FB+FF's fusion for a dense ``genotype`` (:func:`harmonic_nas.space.fusion.dense_genotype`); the
+    """FB+FF's fusion for a dense ``genotype`` (:meth:`harmonic_nas.space.genotype.Genotype.dense_over`); the
     same constructor and attributes (``genotype``, ``settings``, ``live``) as a derived ``FusionNet``."""
 
-    def __init__(self, genotype: dict[str, Any], tap_channels: Sequence[int], channels: int, length: int,
+    def __init__(self, genotype: Genotype, tap_channels: Sequence[int], channels: int, length: int,
                  num_classes: int, dropout: float) -> None:
-        genotype = validate_genotype(genotype)
-        dense = genotype["dense"]
-        if len(tap_channels) != len(genotype["taps"]):
-            raise ValueError(f"{len(tap_channels)} tap channel counts for {len(genotype['taps'])} taps")
-        super().__init__(tap_channels, dense["cells"], dense["nodes"], dense["operators"], channels, length,
-                         num_classes, dropout, tap_modalities=[m for m, _ in genotype["taps"]],
-                         min_modalities=dense["min_modalities"])
+        dense = genotype.dense
+        if dense is None:
+            raise ValueError("a DenseFusionNet needs a dense genotype")
+        if len(tap_channels) != len(genotype.taps):
+            raise ValueError(f"{len(tap_channels)} tap channel counts for {len(genotype.taps)} taps")
+        super().__init__(tap_channels, dense.cells, dense.nodes, dense.operators, channels, length,
+                         num_classes, dropout, tap_modalities=[m for m, _ in genotype.taps],
+                         min_modalities=dense.min_modalities)
         with torch.no_grad():
             for param in self.arch_parameters():
                 param.zero_()  # identity and zero logits equal: uniform over pairs; uniform over operators
@@ -35,4 +35,4 @@ class DenseFusionNet(FusionSearchNet):
         self.genotype = genotype
         self.settings = {"tap_channels": list(tap_channels), "channels": channels, "length": length,
                          "num_classes": num_classes, "dropout": dropout}
-        self.live = live_parts(genotype)
+        self.live = genotype.live

@@ -12,13 +12,13 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import Tensor
 
 from harmonic_nas.fusion.search_net import FusionSearchNet, pair_distribution
 from harmonic_nas.space.fusion import output_cells
+from harmonic_nas.space.genotype import Cell, Genotype, Node
 
 # Derivations explored before giving up on covering the modalities (never reached when a pair mask
 # already guarantees two modalities; a cap so that a pathological request cannot hang a worker).
@@ -74,7 +74,7 @@ def cell_input_pairs(net: FusionSearchNet) -> list[list[int]]:
     raise ValueError(f"no derivation of {net.num_cells} cell(s) reads {net.min_modalities} modalities")
 
 
-def derive_genotype(net: FusionSearchNet, taps: Sequence[tuple[str, int]]) -> dict[str, Any]:
+def derive_genotype(net: FusionSearchNet, taps: Sequence[tuple[str, int]]) -> Genotype:
     """Each cell keeps its best allowed input pair (covering the required modalities), each node its best
     input pair and its argmax op (eq. 10).
 
@@ -88,8 +88,8 @@ def derive_genotype(net: FusionSearchNet, taps: Sequence[tuple[str, int]]) -> di
     for p in range(net.num_cells):
         betas = net.cell_betas(p)
         nodes = [
-            {"inputs": [0, 1] if d == 0 else best_pair(betas[d - 1]), "op": net.operators[ops[p][d]]}
+            Node(inputs=[0, 1] if d == 0 else best_pair(betas[d - 1]), op=net.operators[ops[p][d]])
             for d in range(net.num_nodes)
         ]
-        cells.append({"inputs": cell_inputs[p], "nodes": nodes})
-    return {"taps": [[m, s] for m, s in taps], "cells": cells}
+        cells.append(Cell(inputs=cell_inputs[p], nodes=nodes))
+    return Genotype(taps=taps, cells=cells)

@@ -23,6 +23,7 @@ from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.fusion.projection import pool_to_sequence
 from harmonic_nas.data.batches import iterate_batches
+from harmonic_nas.space.values import BackboneArch
 from harmonic_nas.supernet.subnets import calibration_indices, prepare_subnet
 
 MB = 1024 * 1024
@@ -53,7 +54,7 @@ def _pool(tap: Tensor, length: int) -> Tensor:
 
 
 def prepared_backbone(
-    supernet: Any, arch: dict[str, Any], modality: str, dataset: MultimodalDataset, settings: FeatureSettings
+    supernet: Any, arch: BackboneArch, modality: str, dataset: MultimodalDataset, settings: FeatureSettings
 ) -> nn.Module:
     """The plain backbone ``arch`` with BatchNorm recalibrated on the fixed seeded train subset, in eval
     mode: the network whose taps the fusion is trained on (and so the one to export with it)."""
@@ -66,7 +67,7 @@ def prepared_backbone(
 
 @torch.no_grad()
 def backbone_features(
-    supernet: Any, arch: dict[str, Any], modality: str, dataset: MultimodalDataset, splits: Sequence[str],
+    supernet: Any, arch: BackboneArch, modality: str, dataset: MultimodalDataset, splits: Sequence[str],
     settings: FeatureSettings,
 ) -> dict[str, list[Tensor]]:
     """Pooled taps of the prepared backbone ``arch`` for each split (eval mode; neither the backbone's
@@ -112,7 +113,7 @@ class FeatureCache:
         return key in self._entries
 
     def get(
-        self, modality: str, supernet: Any, arch: dict[str, Any], dataset: MultimodalDataset, splits: Sequence[str]
+        self, modality: str, supernet: Any, arch: BackboneArch, dataset: MultimodalDataset, splits: Sequence[str]
     ) -> dict[str, list[Tensor]]:
         """Features of ``arch`` per split; the missing splits are computed together (one extraction)."""
         arch_hash = supernet.space.arch_hash(arch)
@@ -180,7 +181,7 @@ class CandidateFeatures:
 
 def candidate_features(
     cache: FeatureCache,
-    backbones: Mapping[str, dict[str, Any]],
+    backbones: Mapping[str, BackboneArch],
     supernets: Mapping[str, Any],
     dataset: MultimodalDataset,
     splits: Sequence[str] = ("train", "val"),

@@ -21,7 +21,6 @@ of another device). The loss of one architecture step is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -29,7 +28,7 @@ from torch import Tensor
 from harmonic_nas.config.schema import LossExponents
 from harmonic_nas.fusion.specs import op_spec
 from harmonic_nas.hardware.lut import LookupTable
-from harmonic_nas.space.fusion import live_parts
+from harmonic_nas.space.genotype import Genotype
 
 
 def _unit_range(values: Tensor, low: float, high: float) -> Tensor:
@@ -70,11 +69,11 @@ class HardwareCost:
         probs = op_probs.detach().double().cpu()
         return float((probs * self.latency_ms).sum()), float((probs * self.energy_mj).sum())
 
-    def genotype_cost(self, genotype: dict[str, Any]) -> tuple[float, float]:
+    def genotype_cost(self, genotype: Genotype) -> tuple[float, float]:
         """(ms, mJ) of the operators of the nodes the derived network runs."""
-        live = live_parts(genotype)
+        live = genotype.live
         index = {name: i for i, name in enumerate(self.operators)}
-        ops = [index[genotype["cells"][p]["nodes"][d]["op"]] for p in live.cells for d in live.nodes[p]]
+        ops = [index[genotype.cells[p].nodes[d].op] for p in live.cells for d in live.nodes[p]]
         return float(self.latency_ms[ops].sum()), float(self.energy_mj[ops].sum())
 
 

@@ -7,7 +7,6 @@ Every name starts with ``fusion_`` so fusion layers never share a LUT key with b
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -16,7 +15,7 @@ from harmonic_nas.fusion.blocks import CellOutput, OutputNorm
 from harmonic_nas.fusion.operators import OPERATORS, build_operator
 from harmonic_nas.fusion.projection import InputProjection
 from harmonic_nas.hardware.specs import LayerSpec
-from harmonic_nas.space.fusion import is_dense, live_parts, output_cells
+from harmonic_nas.space.genotype import Genotype
 
 PREFIX = "fusion_"
 PROJECTION, CELL_NORM, OUT_NORM, CLASSIFIER = "fusion_proj", "fusion_cell_norm", "fusion_out_norm", "fusion_classifier"
@@ -45,7 +44,7 @@ def classifier_spec(num_inputs: int, channels: int, length: int, num_classes: in
 
 
 def fusion_layer_specs(
-    genotype: dict[str, Any],
+    genotype: Genotype,
     tap_shapes: Mapping[str, Sequence[Sequence[int]]],
     channels: int,
     length: int,
@@ -57,21 +56,21 @@ def fusion_layer_specs(
     ``{"image": [(24, 14, 14), (40, 7, 7)], "text": [(128,), (128,)]}``. Dead cells and nodes are left
     out because the discrete network never builds them.
     """
-    if is_dense(genotype):
+    if genotype.dense is not None:
         return dense_layer_specs(genotype, tap_shapes, channels, length, num_classes)
-    live = live_parts(genotype)
-    specs = [projection_spec(tap_shapes[genotype["taps"][t][0]][genotype["taps"][t][1]], channels, length) for t in live.taps]
+    live = genotype.live
+    specs = [projection_spec(tap_shapes[genotype.taps[t][0]][genotype.taps[t][1]], channels, length) for t in live.taps]
     for p in live.cells:
-        nodes = genotype["cells"][p]["nodes"]
-        specs += [op_spec(nodes[d]["op"], channels, length) for d in live.nodes[p]]
+        nodes = genotype.cells[p].nodes
+        specs += [op_spec(nodes[d].op, channels, length) for d in live.nodes[p]]
         specs.append(cell_norm_spec(channels, length))
-    k = len(output_cells(len(genotype["cells"])))
+    k = len(genotype.outputs)
     specs += [out_norm_spec(k, channels, length), classifier_spec(k, channels, length, num_classes)]
     return specs
 
 
 def dense_layer_specs(
-    genotype: dict[str, Any],
+    genotype: Genotype,
     tap_shapes: Mapping[str, Sequence[Sequence[int]]],
     channels: int,
     length: int,
@@ -80,12 +79,13 @@ def dense_layer_specs(
     """Every layer FB+FF's dense fusion runs: each tap's projection, every operator at every node, each
     cell's norm, the output norm and the classifier (the weighted mixing of inputs and operators is not
     in the LUT, so the cost is a lower bound)."""
-    dense = genotype["dense"]
-    specs = [projection_spec(tap_shapes[m][s], channels, length) for m, s in genotype["taps"]]
-    for _ in range(dense["cells"]):
-        specs += [op_spec(op, channels, length) for _ in range(dense["nodes"]) for op in dense["operators"]]
+    dense = genotype.dense
+    assert dense is not None
+    specs = [projection_spec(tap_shapes[m][s], channels, length) for m, s in genotype.taps]
+    for _ in range(dense.cells):
+        specs += [op_spec(op, channels, length) for _ in range(dense.nodes) for op in dense.operators]
         specs.append(cell_norm_spec(channels, length))
-    k = len(output_cells(dense["cells"]))
+    k = len(genotype.outputs)
     return specs + [out_norm_spec(k, channels, length), classifier_spec(k, channels, length, num_classes)]
 
 

@@ -23,7 +23,7 @@ from harmonic_nas.fusion.search_net import FusionSearchNet
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.metrics import metric_name
 from harmonic_nas.space.encoding import stable_hash
-from harmonic_nas.space.fusion import FusionMacroSpace
+from harmonic_nas.space.candidate import Candidate
 
 # (phase "search" | "finetune", epochs of the phase, the epoch's record)
 Stage2Callback = Callable[[str, int, dict[str, Any]], None]
@@ -31,11 +31,11 @@ Stage2Callback = Callable[[str, int, dict[str, Any]], None]
 
 class Stage2Outcome(NamedTuple):
     result: dict[str, Any]  # JSON-able
-    fusion: FusionNet  # the selected derived network (eval mode), on the device it was trained on
+    fusion: FusionNet  # the selected derived network (eval mode), on the device it was trained on; its genotype
 
 
 def stage2(
-    candidate: dict[str, Any],
+    candidate: Candidate,
     supernets: Mapping[str, Any],
     dataset: MultimodalDataset,
     lut: LookupTable,
@@ -47,7 +47,7 @@ def stage2(
     device: torch.device | str = "cpu",
     on_epoch: Stage2Callback | None = None,
 ) -> Stage2Outcome:
-    """Search, derive and fine-tune the fusion of ``candidate`` ({"backbones": ..., "macro": ...}).
+    """Search, derive and fine-tune the fusion of ``candidate``.
 
     ``supernets`` maps each modality of the candidate (in its order) to its trained supernet; ``cache``
     shares backbone features between candidates (a private one is made if None). The search and fine-tune
@@ -60,8 +60,8 @@ def stage2(
     """
     device = torch.device(device)
     started = time.perf_counter()
-    macro = FusionMacroSpace(fusion_cfg.cells, fusion_cfg.nodes).validate(candidate["macro"])
-    backbones = {m: supernets[m].space.normalize(arch) for m, arch in candidate["backbones"].items()}
+    macro = candidate.macro
+    backbones = {m: supernets[m].space.normalize(arch) for m, arch in candidate.backbones.items()}
     cost = HardwareCost(lut, fusion_cfg.operators, fusion_cfg.channels, fusion_cfg.length).to(device)
     if cache is None:
         cache = FeatureCache(FeatureSettings(length=fusion_cfg.length, seed=seed, device=device))
@@ -71,11 +71,12 @@ def stage2(
     select, scored = val.subset(parts.select), val.subset(parts.score)
     features_s = time.perf_counter() - started
 
-    candidate_id = stable_hash({"backbones": backbones, "macro": macro})
+    normalized = Candidate(backbones=backbones, macro=macro)
+    candidate_id = stable_hash(normalized.to_json())
     run_seed = candidate_seed(seed, candidate_id)
     torch.manual_seed(run_seed)
     generator = torch.Generator().manual_seed(run_seed)
-    net = FusionSearchNet.for_search(features.taps, features.channels, macro["cells"], macro["nodes"], fusion_cfg,
+    net = FusionSearchNet.for_search(features.taps, features.channels, macro.cells, macro.nodes, fusion_cfg,
                                      dataset.num_classes).to(device)
     history = search(net, train, select, cost, fusion_cfg, dataset.task, generator,
                      _phase(on_epoch, "search", fusion_cfg.epochs))
@@ -93,8 +94,8 @@ def stage2(
     result = {
         "candidate_id": candidate_id,
         "seed": run_seed,
-        "candidate": {"backbones": backbones, "macro": macro},
-        "genotype": genotype,
+        "candidate": normalized.to_json(),
+        "genotype": genotype.to_json(),
         "metric": metric_name(dataset.task),
         "val_metric": val_metric,
         "val_scored_on": f"score part ({len(scored)} of {len(val)} val samples)",

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harmonic_nas.fusion.diagram import genotype_dot, write_diagram
-from harmonic_nas.space.fusion import is_dense
 from harmonic_nas.search.store import Evaluation
 
 _PROLOG = re.compile(r"<\?xml.*?\?>|<!DOCTYPE.*?>|<!--.*?-->", re.DOTALL)
@@ -38,13 +37,13 @@ def inline_svg(svg: str) -> str:
 
 def fusion_diagram(evaluation: Evaluation, folder: Path, metric: str) -> Diagram:
     """Write ``folder``/<key>.dot (+ .svg, .png with Graphviz) for ``evaluation``'s fusion genotype."""
-    genotype = evaluation.genotype or evaluation.result.get("genotype")
-    if not genotype:
+    genotype = evaluation.genotype
+    if genotype is None:
         return Diagram(evaluation.key, "", None, [], problem="no fusion genotype stored")
-    if is_dense(genotype):
+    if genotype.is_dense:
         return Diagram(evaluation.key, "", None, [], problem="FB+FF's dense fusion: every tap, pair and operator")
-    macro = evaluation.arch.get("macro", {})
-    title = (f"{evaluation.key}: {macro.get('cells', '?')} cells x {macro.get('nodes', '?')} nodes, reads "
+    macro = evaluation.candidate.macro
+    title = (f"{evaluation.key}: {macro.cells} cells x {macro.nodes} nodes, reads "
              f"{'+'.join(evaluation.modalities_used) or '?'}, val {metric} {evaluation.val_metric:.4f}")
     path = folder / f"{evaluation.key}.dot"
     try:

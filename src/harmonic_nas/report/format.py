@@ -1,4 +1,4 @@
-"""Compact text of architectures and numbers for the report's tables (as in the paper's Tables 4-9)."""
+"""Compact text of ids and numbers for the report's tables (an arch describes itself: ``table_fields``)."""
 
 from __future__ import annotations
 
@@ -10,43 +10,6 @@ ID_CHARS = 8  # short ids: a prefix of the ids `harmonic-nas status` prints
 def short_id(key: str) -> str:
     """Candidate hash prefix; a backbone key "<modality>:<hash>" keeps only the hash."""
     return key.split(":", 1)[-1][:ID_CHARS]
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _list(values: list[Any]) -> str:
-    return "[" + ", ".join(_number(v) for v in values) + "]"
-
-
-def arch_kind(arch: dict[str, Any]) -> str:
-    if {"ks", "e", "d"} <= set(arch):
-        return "mbv3"
-    if {"hidden", "blocks", "factor"} <= set(arch):
-        return "maxout"
-    return "other"
-
-
-def arch_fields(arch: dict[str, Any]) -> list[tuple[str, str]]:
-    """(column label, value) pairs of one backbone arch.
-
-    mbv3: K (kernel sizes), E (expand ratios) of the active blocks only, stage after stage, and D (depth
-    per stage): block i of stage s is active when i < d[s], so the lists read like the paper's Table 7.
-    maxout: hidden, blocks, factor. Anything else: one column of key=value.
-    """
-    kind = arch_kind(arch)
-    if kind == "mbv3":
-        depths = list(arch["d"])
-        per_stage = len(arch["ks"]) // max(len(depths), 1)
-        active = [s * per_stage + i for s, d in enumerate(depths) for i in range(min(d, per_stage))]
-        return [("K", _list([arch["ks"][i] for i in active])), ("E", _list([arch["e"][i] for i in active])),
-                ("D", _list(depths))]
-    if kind == "maxout":
-        return [(name, _number(arch[name])) for name in ("hidden", "blocks", "factor")]
-    return [("arch", ", ".join(f"{k}={_number(v) if not isinstance(v, list) else _list(v)}" for k, v in arch.items()))]
 
 
 def metric(value: float | None, digits: int = 4) -> str:

@@ -15,7 +15,7 @@ from markupsafe import Markup
 from harmonic_nas import __version__
 from harmonic_nas.report.data import ReportData, VariantRun, pareto_of
 from harmonic_nas.report.diagrams import Diagram
-from harmonic_nas.report.format import arch_fields, arch_kind, fusion_gain, metric, modalities_text, seconds, short_id
+from harmonic_nas.report.format import fusion_gain, metric, modalities_text, seconds, short_id
 from harmonic_nas.search.store import Evaluation
 
 
@@ -37,22 +37,22 @@ def _columns(models: list[Evaluation], modalities: list[str]) -> list[tuple[str,
     """(modality, sub-column labels) of the backbone part of a table."""
     out = []
     for m in modalities:
-        arch = next((e.arch["backbones"][m] for e in models if m in e.arch.get("backbones", {})), None)
+        arch = next((e.candidate.backbones[m] for e in models if m in e.candidate.backbones), None)
         if arch is not None:
-            out.append((m, [label for label, _ in arch_fields(arch)]))
+            out.append((m, [label for label, _ in arch.table_fields()]))
     return out
 
 
 def _model_row(e: Evaluation, columns: list[tuple[str, list[str]]]) -> dict[str, Any]:
-    backbones = e.arch.get("backbones", {})
+    backbones = e.candidate.backbones
     cells = []
     for m, labels in columns:
-        values = dict(arch_fields(backbones[m])) if m in backbones else {}
+        values = dict(backbones[m].table_fields()) if m in backbones else {}
         cells += [values.get(label, "–") for label in labels]
-    macro = e.arch.get("macro", {})
+    macro = e.candidate.macro
     return {
         "id": short_id(e.key), "key": e.key, "generation": e.generation, "backbones": cells,
-        "cells": macro.get("cells", "–"), "nodes": macro.get("nodes", "–"), "reads": modalities_text(e),
+        "cells": macro.cells, "nodes": macro.nodes, "reads": modalities_text(e),
         "val": metric(e.val_metric),
         "test": metric(e.test_metric), "latency": f"{e.latency_ms:.3f}", "energy": f"{e.energy_mj:.3f}",
     }
@@ -60,7 +60,7 @@ def _model_row(e: Evaluation, columns: list[tuple[str, list[str]]]) -> dict[str,
 
 def _modalities(data: ReportData) -> list[str]:
     order = list(data.main.config.get("modalities", {}))
-    seen = {m for e in data.main.candidates for m in e.arch.get("backbones", {})} | set(data.main.backbones)
+    seen = {m for e in data.main.candidates for m in e.candidate.backbones} | set(data.main.backbones)
     return [m for m in order if m in seen] + sorted(seen - set(order))
 
 
@@ -141,18 +141,18 @@ def render(data: ReportData, images: dict[str, Image], diagrams: list[Diagram]) 
     for m in modalities:
         evals = run.backbones.get(m, [])
         front = sorted(pareto_of(evals), key=lambda e: (-e.val_metric, e.latency_ms, e.key))
-        labels = [label for label, _ in arch_fields(front[0].arch)] if front else []
-        rows = [{"id": short_id(e.key), "key": e.key, "fields": [v for _, v in arch_fields(e.arch)],
+        labels = [label for label, _ in front[0].arch.table_fields()] if front else []
+        rows = [{"id": short_id(e.key), "key": e.key, "fields": [v for _, v in e.arch.table_fields()],
                  "val": metric(e.val_metric), "test": metric(e.test_metric), "latency": f"{e.latency_ms:.3f}",
                  "energy": f"{e.energy_mj:.3f}"}
                 for e in front]
         unimodal.append({"modality": m, "image": images.get(f"unimodal-{m}"), "count": len(evals),
                          "labels": labels, "rows": rows,
-                         "kind": arch_kind(evals[0].arch) if evals else "-"})
+                         "kind": run.config.get("modalities", {}).get(m, {}).get("type", "-")})
     by_key = {e.key: e for e in run.front}
     figures = [{"key": d.key, "id": short_id(d.key), "svg": Markup(d.svg) if d.svg else None, "dot": d.dot,
                 "problem": d.problem, "files": [f.name for f in d.files],
-                "macro": by_key[d.key].arch.get("macro", {}) if d.key in by_key else {},
+                "macro": by_key[d.key].candidate.macro if d.key in by_key else None,
                 "reads": modalities_text(by_key[d.key]) if d.key in by_key else ""}
                for d in diagrams]
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)

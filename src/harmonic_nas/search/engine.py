@@ -45,8 +45,8 @@ from harmonic_nas.search.nsga2 import binary_tournament, crowding_distance, non_
 from harmonic_nas.search.pairing import stage2_candidates
 from harmonic_nas.search.store import Evaluation, RunStore
 from harmonic_nas.search.variants import Variant
-from harmonic_nas.space.candidate import CandidateSpace
-from harmonic_nas.space.fusion import dense_genotype
+from harmonic_nas.space.candidate import Candidate, CandidateSpace
+from harmonic_nas.space.genotype import Genotype
 from harmonic_nas.torchfile import save_atomic
 
 # (stage label, done, total) after every finished evaluation; (generation, summary) after a generation.
@@ -107,12 +107,13 @@ class SearchEngine:
                 continue
             state = self.store.generation_state(g)
             if state is None:
-                state = {"population": self._population(g, elites)}
-                self.store.start_generation(g, state)
-                self._log("generation", f"generation {g}: population of {len(state['population'])}", g)
+                population = self._population(g, elites)
+                self.store.start_generation(g, {"population": [c.to_json() for c in population]})
+                self._log("generation", f"generation {g}: population of {len(population)}", g)
             else:
+                population = [self.space.parse(c) for c in state["population"]]
                 self._log("resume", f"generation {g}: resumed", g)
-            elites = self._generation(g, state["population"], elites)
+            elites = self._generation(g, population, elites)
         self.store.set_meta("owner", None)
         return self.store.pareto_front()
 
@@ -122,7 +123,7 @@ class SearchEngine:
                 return row["summary"]
         return None
 
-    def _generation(self, g: int, population: list[dict[str, Any]], elites: list[str]) -> list[str]:
+    def _generation(self, g: int, population: list[Candidate], elites: list[str]) -> list[str]:
         started = time.time()
         if self.variant.evolves:
             tuples = self._stage1(g, population)
@@ -154,7 +155,7 @@ class SearchEngine:
         return new_elites
 
     # populations ------------------------------------------------------------------------------------
-    def _population(self, g: int, elites: list[str]) -> list[dict[str, Any]]:
+    def _population(self, g: int, elites: list[str]) -> list[Candidate]:
         rng = step_rng(self.cfg.runtime.seed, "search", self.variant.name, g)
         if not self.variant.searches_backbones:
             return self._fixed_backbone_candidates()
@@ -166,12 +167,12 @@ class SearchEngine:
         F = objectives(parents, self.variant.hardware)
         ranks = non_dominated_ranks(F, self._violation(parents))
         crowding = crowding_distance(F, ranks)
-        children = [p.arch for p in parents]
+        children = [p.candidate for p in parents]
         seen = {self.space.candidate_hash(c) for c in children}
         for _ in range(20 * self.population_size):
             if len(children) >= self.population_size:
                 break
-            a, b = (parents[i].arch for i in binary_tournament(rng, ranks, crowding, 2))
+            a, b = (parents[i].candidate for i in binary_tournament(rng, ranks, crowding, 2))
             if rng.random() < self.search.crossover_prob:
                 a, b = self.space.crossover(a, b, rng)
             for child in (a, b):
@@ -183,8 +184,8 @@ class SearchEngine:
         fill = self._unique(lambda: self.space.sample(rng), self.population_size - len(children), seen)
         return children + fill
 
-    def _unique(self, draw: Callable[[], dict[str, Any]], count: int, exclude: set[str]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+    def _unique(self, draw: Callable[[], Candidate], count: int, exclude: set[str]) -> list[Candidate]:
+        out: list[Candidate] = []
         seen = set(exclude)
         for _ in range(50 * max(count, 1)):
             if len(out) >= count:
@@ -196,22 +197,22 @@ class SearchEngine:
                 out.append(candidate)
         return out
 
-    def _fixed_backbone_candidates(self) -> list[dict[str, Any]]:
+    def _fixed_backbone_candidates(self) -> list[Candidate]:
         backbones = {m: space.max() for m, space in self.space.backbones.items()}
         macros = self.variant.macros(self.space.macro)
-        return [self.space.normalize({"backbones": backbones, "macro": m}) for m in macros[: self.population_size]]
+        return [self.space.normalize(Candidate(backbones=backbones, macro=m)) for m in macros[: self.population_size]]
 
     def _evaluated_candidates(self) -> set[str]:
         return {e.key for e in self.store.evaluations("candidate")}
 
     # stage 1 ----------------------------------------------------------------------------------------
-    def _stage1(self, g: int, population: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _stage1(self, g: int, population: list[Candidate]) -> list[Candidate]:
         """Score every distinct backbone, keep each modality's top ones, and choose the candidates for
         stage 2 from them (search/pairing.py: the population's own candidates first)."""
         tasks: list[EvalTask] = []
         per_modality: dict[str, list[str]] = {}
         for m, space in self.space.backbones.items():
-            archs = {self._backbone_key(m, c["backbones"][m]): c["backbones"][m] for c in population}
+            archs = {self.space.backbone_key(m, c.backbones[m]): c.backbones[m] for c in population}
             per_modality[m] = list(archs)
             known = self.store.known_keys(archs)
             tasks += [EvalTask(key, "backbone", arch, modality=m) for key, arch in archs.items() if key not in known]
@@ -221,18 +222,15 @@ class SearchEngine:
             evals = [self._get(key) for key in keys]
             survivors[m] = [keys[i] for i in select_survivors(objectives(evals, self.variant.hardware), self.tuples)]
         evaluated = self.store.known_keys([self.space.candidate_hash(c) for c in population])
-        chosen = stage2_candidates(population, survivors, self._backbone_key, self.space.candidate_hash,
+        chosen = stage2_candidates(population, survivors, self.space.backbone_key, self.space.candidate_hash,
                                    self.tuples, evaluated)
         own = sum(1 for c in chosen if c in population)
         self._log("stage", f"stage 1: {own} candidate(s) of the population go to stage 2 as they are, "
                   f"{len(chosen) - own} paired from survivors", g)
         return [self.space.normalize(c) for c in chosen]
 
-    def _backbone_key(self, modality: str, arch: dict[str, Any]) -> str:
-        return f"{modality}:{self.space.backbones[modality].arch_hash(arch)}"
-
     # stage 2 ----------------------------------------------------------------------------------------
-    def _stage2(self, g: int, candidates: list[dict[str, Any]]) -> list[str]:
+    def _stage2(self, g: int, candidates: list[Candidate]) -> list[str]:
         keys = [self.space.candidate_hash(c) for c in candidates]
         known = self.store.known_keys(keys)
         genotype = None if self.variant.searches_fusion else self._dense_fusion()
@@ -293,11 +291,11 @@ class SearchEngine:
         mask = pareto_mask(objectives(evaluations, hardware=True))
         return [e for e, keep in zip(evaluations, mask) if keep]
 
-    def _dense_fusion(self) -> dict[str, Any]:
+    def _dense_fusion(self) -> Genotype:
         """FB+FF's fusion: the dense hypernet of the largest macro over every tap."""
         macro = self.space.macro.max()
-        return dense_genotype(self.taps, macro["cells"], macro["nodes"], self.cfg.fusion.operators,
-                              self.cfg.required_modalities)
+        return Genotype.dense_over(self.taps, macro.cells, macro.nodes, self.cfg.fusion.operators,
+                                   self.cfg.required_modalities)
 
     def _reference(self) -> list[float]:
         """Hypervolume reference point (error 1, and 1.5x the latency/energy of FB+FF: the max backbones with
@@ -306,8 +304,7 @@ class SearchEngine:
         stored = self.store.meta().get("hv_reference")
         if stored is not None:
             return stored
-        largest = {"backbones": {m: s.max() for m, s in self.space.backbones.items()}, "macro": self.space.macro.max()}
-        cost = self.costs.cost(largest, self._dense_fusion())
+        cost = self.costs.cost(self.space.largest(), self._dense_fusion())
         reference = [1.0, 1.5 * cost.latency_ms, 1.5 * cost.energy_mj]
         self.store.set_meta("hv_reference", reference)
         return reference

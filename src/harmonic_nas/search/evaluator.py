@@ -29,6 +29,9 @@ from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.metrics import metric_name
 from harmonic_nas.runtime import configure_threads, resolve_device
+from harmonic_nas.space.candidate import Candidate
+from harmonic_nas.space.genotype import Genotype
+from harmonic_nas.space.values import BackboneArch
 from harmonic_nas.supernet.subnets import calibration_indices, evaluate_subnet
 
 TaskKind = Literal["backbone", "candidate"]
@@ -44,9 +47,9 @@ class EvalTask:
 
     key: str
     kind: TaskKind
-    arch: dict[str, Any]
+    arch: Candidate | BackboneArch
     modality: str | None = None
-    genotype: dict[str, Any] | None = None
+    genotype: Genotype | None = None
     hardware: bool = True
 
 
@@ -112,11 +115,11 @@ class Evaluator:
         cost of it as a standalone classifier."""
         assert task.modality is not None
         metric = self.subnet_metric(task.modality, task.arch, self.val_score)
-        cost = self.costs.cost({"backbones": {task.modality: task.arch}})
+        cost = self.costs.backbone(task.modality, task.arch)
         return EvalResult(task, {"metric": metric_name(self.dataset.task), "val_metric": metric,
                                  "latency_ms": cost.latency_ms, "energy_mj": cost.energy_mj})
 
-    def subnet_metric(self, modality: str, arch: dict[str, Any], data: SplitData) -> float:
+    def subnet_metric(self, modality: str, arch: BackboneArch, data: SplitData) -> float:
         """Metric of a backbone subnet as a classifier on ``data``, BatchNorm recalibrated on train."""
         sn = self.cfg.supernet
         return evaluate_subnet(
@@ -130,6 +133,7 @@ class Evaluator:
         if not task.hardware:
             fusion_cfg = fusion_cfg.model_copy(
                 update={"exponents": fusion_cfg.exponents.model_copy(update={"latency": 0.0, "energy": 0.0})})
+        assert isinstance(task.arch, Candidate)
         if task.genotype is None:
             outcome = stage2(task.arch, self.supernets, self.dataset, self.lut, fusion_cfg, cache=self.cache,
                              seed=self.cfg.runtime.seed, score_fraction=self.cfg.search.val_score_fraction,
@@ -137,22 +141,22 @@ class Evaluator:
             record, net = outcome.result, outcome.fusion
         else:
             record, net = self._fixed_fusion(task.arch, task.genotype)
-        cost = self.costs.cost(task.arch, record["genotype"])
+        cost = self.costs.cost(task.arch, net.genotype)
         record.update(latency_ms=cost.latency_ms, energy_mj=cost.energy_mj)
         return EvalResult(task, record, fusion_payload(net))
 
-    def _fixed_fusion(self, candidate: dict[str, Any], genotype: dict[str, Any]) -> tuple[dict[str, Any], nn.Module]:
+    def _fixed_fusion(self, candidate: Candidate, genotype: Genotype) -> tuple[dict[str, Any], nn.Module]:
         """Train a given fusion from scratch for the search + fine-tune epochs of stage 2 (no search), its
         epoch chosen on the val select part, scored on the score part."""
         cfg = self.cfg.fusion
-        features = candidate_features(self.cache, candidate["backbones"], self.supernets, self.dataset)
+        features = candidate_features(self.cache, candidate.backbones, self.supernets, self.dataset)
         train, val = (features.splits[s].to(self.device) for s in ("train", "val"))
         select, scored = val.subset(self.val_parts.select), val.subset(self.val_parts.score)
         net, tuned = train_from_scratch(
             lambda: build_fusion(genotype, features.channels, cfg.channels, cfg.length, self.dataset.num_classes,
                                  cfg.dropout).to(self.device),
             train, select, cfg, self.dataset.task, self.cfg.runtime.seed, cfg.epochs + cfg.finetune_epochs)
-        record = {"candidate": candidate, "genotype": net.genotype, "metric": metric_name(self.dataset.task),
+        record = {"candidate": candidate.to_json(), "genotype": net.genotype.to_json(), "metric": metric_name(self.dataset.task),
                   "val_metric": evaluate(net, scored, cfg.batch_size, self.dataset.task),
                   "select_metric": tuned.select_metric, "best_epoch": tuned.best_epoch,
                   "finetune_history": tuned.history}

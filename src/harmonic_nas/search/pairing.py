@@ -17,15 +17,18 @@ take no slot.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
-Candidate = dict[str, Any]
+from harmonic_nas.space.candidate import Candidate
+from harmonic_nas.space.fusion import Macro
+from harmonic_nas.space.values import BackboneArch
+
+BackboneKey = Callable[[str, BackboneArch], str]
 
 
 def stage2_candidates(
     population: Sequence[Candidate],
     survivors: Mapping[str, Sequence[str]],
-    backbone_key: Callable[[str, dict[str, Any]], str],
+    backbone_key: BackboneKey,
     candidate_key: Callable[[Candidate], str],
     slots: int,
     evaluated: set[str],
@@ -38,7 +41,7 @@ def stage2_candidates(
     rank = {m: {key: r for r, key in enumerate(keys)} for m, keys in survivors.items()}
 
     def ranks(candidate: Candidate) -> list[int] | None:
-        found = [rank[m].get(backbone_key(m, arch)) for m, arch in candidate["backbones"].items()]
+        found = [rank[m].get(backbone_key(m, arch)) for m, arch in candidate.backbones.items()]
         return None if any(r is None for r in found) else found  # type: ignore[return-value]
 
     chosen: list[Candidate] = []
@@ -55,7 +58,7 @@ def stage2_candidates(
 def _fill(
     population: Sequence[Candidate],
     rank: Mapping[str, Mapping[str, int]],
-    backbone_key: Callable[[str, dict[str, Any]], str],
+    backbone_key: BackboneKey,
     candidate_key: Callable[[Candidate], str],
     slots: int,
     chosen: Sequence[Candidate],
@@ -64,14 +67,14 @@ def _fill(
     """Pairs of the survivors no chosen candidate uses, rank by rank."""
     if slots <= 0:
         return []
-    archs: dict[str, dict[str, Any]] = {}  # backbone key -> arch
-    owner: dict[str, dict[str, int]] = {}  # backbone key -> macro of the first candidate holding it
+    archs: dict[str, BackboneArch] = {}  # backbone key -> arch
+    owner: dict[str, Macro] = {}  # backbone key -> macro of the first candidate holding it
     for candidate in population:
-        for m, arch in candidate["backbones"].items():
+        for m, arch in candidate.backbones.items():
             key = backbone_key(m, arch)
             archs.setdefault(key, arch)
-            owner.setdefault(key, candidate["macro"])
-    used = {backbone_key(m, arch) for c in chosen for m, arch in c["backbones"].items()}
+            owner.setdefault(key, candidate.macro)
+    used = {backbone_key(m, arch) for c in chosen for m, arch in c.backbones.items()}
     free = {m: [key for key in ranked if key not in used] for m, ranked in rank.items()}  # best first
     filled: list[Candidate] = []
     for i in range(min((len(keys) for keys in free.values()), default=0)):
@@ -79,7 +82,7 @@ def _fill(
             break
         keys = {m: free[m][i] for m in free}
         best = min(keys, key=lambda m: rank[m][keys[m]])  # ties: the first modality
-        candidate = {"backbones": {m: archs[key] for m, key in keys.items()}, "macro": dict(owner[keys[best]])}
+        candidate = Candidate(backbones={m: archs[key] for m, key in keys.items()}, macro=owner[keys[best]])
         key = candidate_key(candidate)
         if key not in taken:
             taken.add(key)

@@ -25,6 +25,7 @@ from harmonic_nas.search.evaluator import Evaluator, EvaluatorSpec
 from harmonic_nas.search.executors import DaskExecutor, Executor, InlineExecutor, LocalPoolExecutor
 from harmonic_nas.search.store import Evaluation, RunStore
 from harmonic_nas.search.variants import Variant
+from harmonic_nas.space.candidate import Candidate
 
 EXECUTORS = ("local", "dask", "inline")
 
@@ -183,14 +184,14 @@ def add_test_metrics(store: RunStore, front: list[Evaluation], make_evaluator: C
             assert e.modality is not None
             value = evaluator.subnet_metric(e.modality, e.arch, evaluator.dataset.split("test"))
         else:
-            value = score_on_test(evaluator, e.arch, StoreLayout(store.path.parent).fusion(e.key))
+            value = score_on_test(evaluator, e.candidate, StoreLayout(store.path.parent).fusion(e.key))
         store.set_test_metric(e.key, value)
 
 
-def score_on_test(evaluator: Evaluator, candidate: dict[str, Any], fusion_file: Path) -> float:
+def score_on_test(evaluator: Evaluator, candidate: Candidate, fusion_file: Path) -> float:
     net = load_fusion(fusion_file).to(evaluator.device)
-    order = dict.fromkeys(m for m, _ in net.genotype["taps"])  # the taps' modality order is the features' order
-    backbones = {m: candidate["backbones"][m] for m in order}
+    # the taps' modality order is the features' order
+    backbones = {m: candidate.backbones[m] for m in net.genotype.tap_modalities}
     features = candidate_features(evaluator.cache, backbones, evaluator.supernets, evaluator.dataset, splits=("test",))
     test = features.splits["test"].to(evaluator.device)
     return evaluate(net, test, evaluator.cfg.fusion.batch_size, evaluator.dataset.task)

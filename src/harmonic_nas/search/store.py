@@ -19,6 +19,7 @@ is one UserError naming the file and what to do, whatever the method.
 from __future__ import annotations
 
 import functools
+from functools import cached_property
 import json
 import sqlite3
 import time
@@ -31,7 +32,10 @@ from typing import Any, TypeVar
 from harmonic_nas.errors import UserError
 from harmonic_nas.files import make_dir
 from harmonic_nas.layout import StoreLayout
-from harmonic_nas.space.fusion import genotype_modalities
+from harmonic_nas.space.candidate import Candidate, CandidateSpace
+from harmonic_nas.space.encoding import InvalidArchError
+from harmonic_nas.space.genotype import Genotype
+from harmonic_nas.space.values import BackboneArch
 
 FORMAT = "harmonic-nas-run/1"
 
@@ -81,27 +85,35 @@ CREATE TABLE IF NOT EXISTS events (
 
 @dataclass(frozen=True)
 class Evaluation:
-    """One stored evaluation (a backbone of stage 1 or a multimodal candidate of stage 2)."""
+    """One stored evaluation (a backbone of stage 1 or a multimodal candidate of stage 2), its arch and
+    genotype parsed against the run's config."""
 
     key: str
     kind: str
     modality: str | None
     generation: int
-    arch: dict[str, Any]
+    arch: Any  # a Candidate (kind "candidate") or the BackboneArch of ``modality`` (kind "backbone")
     val_metric: float
     latency_ms: float
     energy_mj: float
-    genotype: dict[str, Any] | None
+    genotype: Genotype | None
     test_metric: float | None
     result: dict[str, Any]
     seconds: float
+
+    @property
+    def candidate(self) -> Candidate:
+        """The multimodal candidate (a UserError for a backbone evaluation)."""
+        if not isinstance(self.arch, Candidate):
+            raise UserError(f"model {self.key}: not a multimodal candidate (a {self.modality} backbone)")
+        return self.arch
 
     @property
     def modalities_used(self) -> list[str]:
         """The modalities this model reads: a backbone's own; a candidate's, those its fusion reads."""
         if self.kind == "backbone":
             return [self.modality] if self.modality else []
-        return genotype_modalities(self.genotype) if self.genotype else []
+        return self.genotype.modalities if self.genotype else []
 
     @property
     def objectives(self) -> tuple[float, float, float]:
@@ -153,15 +165,6 @@ def _checked(method: _Method) -> _Method:
             return method(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
-
-
-def _evaluation(row: sqlite3.Row) -> Evaluation:
-    return Evaluation(
-        key=row["key"], kind=row["kind"], modality=row["modality"], generation=row["generation"],
-        arch=json.loads(row["arch"]), val_metric=row["val_metric"], latency_ms=row["latency_ms"],
-        energy_mj=row["energy_mj"], genotype=json.loads(row["genotype"]) if row["genotype"] else None,
-        test_metric=row["test_metric"], result=json.loads(row["result"]), seconds=row["seconds"],
-    )
 
 
 class RunStore:
@@ -224,6 +227,30 @@ class RunStore:
     def close(self) -> None:
         self._db.close()
 
+    @cached_property
+    def space(self) -> CandidateSpace:
+        """The candidate space of the run's config: what every stored arch is parsed against."""
+        from harmonic_nas.config.io import validate_config
+
+        return CandidateSpace.from_config(validate_config(self.raw_config(), str(self.path)))
+
+    def _evaluation(self, row: sqlite3.Row) -> Evaluation:
+        """A stored row as an Evaluation (JSON parsed, arch and genotype checked against the run's space)."""
+        raw_arch, raw_genotype = json.loads(row["arch"]), json.loads(row["genotype"]) if row["genotype"] else None
+        try:
+            arch = (self.space.backbones[row["modality"]].parse(raw_arch) if row["kind"] == "backbone"
+                    else self.space.parse(raw_arch))
+            genotype = Genotype.parse(raw_genotype) if raw_genotype is not None else None
+        except (InvalidArchError, KeyError) as exc:
+            raise UserError(f"{self.path}: evaluation {row['key']} is not of the run's search space ({exc}); "
+                            f"{_START_OVER.format(run_dir=self.path.parent)}") from None
+        return Evaluation(
+            key=row["key"], kind=row["kind"], modality=row["modality"], generation=row["generation"],
+            arch=arch, val_metric=row["val_metric"], latency_ms=row["latency_ms"], energy_mj=row["energy_mj"],
+            genotype=genotype, test_metric=row["test_metric"], result=json.loads(row["result"]),
+            seconds=row["seconds"],
+        )
+
     def __enter__(self) -> RunStore:
         return self
 
@@ -261,7 +288,7 @@ class RunStore:
     # evaluations ------------------------------------------------------------------------------------
     @_checked
     def add_evaluation(
-        self, key: str, kind: str, modality: str | None, generation: int, arch: dict[str, Any],
+        self, key: str, kind: str, modality: str | None, generation: int, arch: Candidate | BackboneArch,
         result: dict[str, Any], *, worker: str | None = None,
     ) -> None:
         """Store one finished evaluation (idempotent: a key stored already is kept as it is)."""
@@ -269,7 +296,7 @@ class RunStore:
             db.execute(
                 "INSERT OR IGNORE INTO evaluations (key, kind, modality, generation, arch, val_metric, latency_ms,"
                 " energy_mj, genotype, result, seconds, worker, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (key, kind, modality, generation, json.dumps(arch), float(result["val_metric"]),
+                (key, kind, modality, generation, json.dumps(arch.to_json()), float(result["val_metric"]),
                  float(result["latency_ms"]), float(result["energy_mj"]),
                  json.dumps(result["genotype"]) if result.get("genotype") else None, json.dumps(result),
                  float(result.get("seconds", 0.0)), worker, time.time()),
@@ -278,7 +305,7 @@ class RunStore:
     @_checked
     def evaluation(self, key: str) -> Evaluation | None:
         row = self._db.execute("SELECT * FROM evaluations WHERE key = ?", (key,)).fetchone()
-        return _evaluation(row) if row else None
+        return self._evaluation(row) if row else None
 
     @_checked
     def evaluations(self, kind: str | None = None, modality: str | None = None) -> list[Evaluation]:
@@ -287,7 +314,7 @@ class RunStore:
             query, args = query + " AND kind = ?", [*args, kind]
         if modality is not None:
             query, args = query + " AND modality = ?", [*args, modality]
-        return [_evaluation(r) for r in self._db.execute(query + " ORDER BY created, key", args)]
+        return [self._evaluation(r) for r in self._db.execute(query + " ORDER BY created, key", args)]
 
     @_checked
     def known_keys(self, keys: Iterable[str]) -> set[str]:
@@ -351,7 +378,7 @@ class RunStore:
         rows = self._db.execute(
             "SELECT e.* FROM pareto_front p JOIN evaluations e ON e.key = p.key WHERE p.generation = ?"
             " ORDER BY e.val_metric DESC, e.latency_ms, e.key", (generation,))
-        return [_evaluation(r) for r in rows]
+        return [self._evaluation(r) for r in rows]
 
     # events -----------------------------------------------------------------------------------------
     @_checked

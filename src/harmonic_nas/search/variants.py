@@ -5,7 +5,7 @@
   loss in the fusion search); latency and energy are still measured from the LUT.
 * ``fb-sf``: fixed backbones (the max subnets), searched fusion for each fusion macro choice.
 * ``fb-ff``: fixed backbones and the paper's dense fusion, the un-derived hypernet of the largest macro
-  (every tap, input pair and operator, uniform weights; :func:`harmonic_nas.space.fusion.dense_genotype`),
+  (every tap, input pair and operator, uniform weights; :meth:`harmonic_nas.space.genotype.Genotype.dense_over`),
   trained for the search + fine-tune epochs of stage 2, costed as all of it runs.
 * ``random``: candidates drawn at random, as many stage-2 evaluations per generation as the full method.
 
@@ -15,11 +15,9 @@ Each variant is a set of switches the engine reads; none of it compares names.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from harmonic_nas.errors import UserError
 from harmonic_nas.layout import RunLayout, StoreLayout
-from harmonic_nas.space.fusion import FusionMacroSpace
+from harmonic_nas.space.fusion import FusionMacroSpace, Macro
 
 
 @dataclass(frozen=True)
@@ -45,12 +43,10 @@ class Variant:
         macro choice once)."""
         return configured if self.searches_backbones else 1
 
-    def macros(self, space: FusionMacroSpace) -> list[dict[str, Any]]:
+    def macros(self, space: FusionMacroSpace) -> list[Macro]:
         """The fusion macros of the fixed-backbone candidates: every (C, D) choice when the fusion is
         searched, the largest when it is the dense hypernet."""
-        if not self.searches_fusion:
-            return [space.max()]
-        return [{"cells": c, "nodes": d} for c in space.choices["cells"] for d in space.choices["nodes"]]
+        return space.every() if self.searches_fusion else [space.max()]
 
     def store(self, run: RunLayout) -> StoreLayout:
         """Where this variant's store lives in ``run``."""

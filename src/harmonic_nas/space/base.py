@@ -5,36 +5,38 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from typing import Any, Protocol, Sequence, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, Sequence, TypeVar, runtime_checkable
 
 from harmonic_nas.errors import UserError, short_repr
 from harmonic_nas.space.encoding import InvalidArchError
+from harmonic_nas.space.values import Value
 
 Choice = TypeVar("Choice", int, float)
 
 
 @runtime_checkable
 class ArchSpace(Protocol):
-    """A backbone search space. Archs are plain JSON-able dicts so they can be stored and hashed."""
+    """A backbone search space: its archs are typed values (a ``BackboneArch`` subclass) with a JSON form
+    that is stored and hashed; ``parse`` is the one place raw JSON becomes an arch."""
 
     kind: str
     name: str
 
-    def sample(self, rng: random.Random) -> dict[str, Any]: ...
+    def sample(self, rng: random.Random) -> Any: ...
 
-    def min(self) -> dict[str, Any]: ...
+    def min(self) -> Any: ...
 
-    def max(self) -> dict[str, Any]: ...
+    def max(self) -> Any: ...
 
-    def validate(self, arch: Any) -> dict[str, Any]: ...
+    def parse(self, arch: Any) -> Any: ...
 
-    def normalize(self, arch: Any) -> dict[str, Any]: ...
+    def normalize(self, arch: Any) -> Any: ...
 
     def arch_hash(self, arch: Any) -> str: ...
 
-    def mutate(self, arch: Any, rng: random.Random, prob: float) -> dict[str, Any]: ...
+    def mutate(self, arch: Any, rng: random.Random, prob: float) -> Any: ...
 
-    def crossover(self, a: Any, b: Any, rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]: ...
+    def crossover(self, a: Any, b: Any, rng: random.Random) -> tuple[Any, Any]: ...
 
 
 _SPACES: dict[str, type[ArchSpace]] = {}
@@ -85,3 +87,46 @@ def check_keys(space_name: str, arch: Any, keys: Sequence[str]) -> dict[str, Any
     if unknown:
         raise InvalidArchError(f"arch {space_name!r}: unknown key {unknown[0]!r} (expected keys {expected})")
     return arch
+
+
+class ChoiceGenes:
+    """A space of independent genes, each one of its sorted choices (maxout's three genes, the fusion
+    macro's two): sampled, parsed, mutated (each gene redrawn with the mutation probability) and crossed
+    over (each gene swapped with p = 0.5). ``value_type`` holds one point of the space."""
+
+    value_type: ClassVar[type[Value]]
+
+    def __init__(self, name: str, choices: dict[str, list[int]]) -> None:
+        self.name = name
+        self.choices = choices
+
+    def min(self) -> Any:
+        return self.value_type(**{k: c[0] for k, c in self.choices.items()})
+
+    def max(self) -> Any:
+        return self.value_type(**{k: c[-1] for k, c in self.choices.items()})
+
+    def sample(self, rng: random.Random) -> Any:
+        return self.value_type(**{k: rng.choice(c) for k, c in self.choices.items()})
+
+    def parse(self, value: Any) -> Any:
+        """``value`` (its JSON, or a value) as one of this space's, or an InvalidArchError naming the gene."""
+        raw = value.to_json() if isinstance(value, self.value_type) else value
+        check_keys(self.name, raw, tuple(self.choices))
+        return self.value_type(**{k: match_choice(self.name, k, raw[k], c) for k, c in self.choices.items()})
+
+    def mutate(self, value: Any, rng: random.Random, prob: float) -> Any:
+        """Each gene redrawn with probability ``prob``."""
+        out = value.to_json()
+        for k, c in self.choices.items():
+            if rng.random() < prob:
+                out[k] = rng.choice(c)
+        return self.value_type(**out)
+
+    def crossover(self, a: Any, b: Any, rng: random.Random) -> tuple[Any, Any]:
+        """Uniform crossover: each gene swapped with p = 0.5."""
+        x, y = a.to_json(), b.to_json()
+        for k in self.choices:
+            if rng.random() < 0.5:
+                x[k], y[k] = y[k], x[k]
+        return self.value_type(**x), self.value_type(**y)

@@ -7,10 +7,24 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import SerializeAsAny
+
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.space.base import ArchSpace, check_keys
 from harmonic_nas.space.encoding import InvalidArchError, stable_hash
-from harmonic_nas.space.fusion import FusionMacroSpace
+from harmonic_nas.space.fusion import FusionMacroSpace, Macro
+from harmonic_nas.space.values import BackboneArch, Value
+
+
+class Candidate(Value):
+    """One backbone arch per modality (config order) and the fusion macro."""
+
+    backbones: dict[str, SerializeAsAny[BackboneArch]]
+    macro: Macro
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.backbones)
 
 
 class CandidateSpace:
@@ -30,16 +44,20 @@ class CandidateSpace:
         spaces = {m: make_space(space_cfg, m) for m, space_cfg in cfg.modalities.items()}
         return cls(spaces, FusionMacroSpace(cfg.fusion.cells, cfg.fusion.nodes))
 
-    def sample(self, rng: random.Random) -> dict[str, Any]:
-        return {
-            "backbones": {m: space.sample(rng) for m, space in self.backbones.items()},
-            "macro": self.macro.sample(rng),
-        }
+    def sample(self, rng: random.Random) -> Candidate:
+        return Candidate(backbones={m: space.sample(rng) for m, space in self.backbones.items()},
+                         macro=self.macro.sample(rng))
 
-    def validate(self, candidate: Any) -> dict[str, Any]:
-        """Clean copy with backbones in config order, or InvalidArchError naming the modality and field."""
-        check_keys("candidate", candidate, ("backbones", "macro"))
-        archs = candidate["backbones"]
+    def largest(self) -> Candidate:
+        """Every backbone's max subnet and the largest macro: the dearest candidate."""
+        return Candidate(backbones={m: s.max() for m, s in self.backbones.items()}, macro=self.macro.max())
+
+    def parse(self, candidate: Any) -> Candidate:
+        """``candidate`` (its JSON, or a candidate) with backbones in config order, or an InvalidArchError
+        naming the modality and field."""
+        raw = candidate.to_json() if isinstance(candidate, Candidate) else candidate
+        check_keys("candidate", raw, ("backbones", "macro"))
+        archs = raw["backbones"]
         if not isinstance(archs, dict):
             raise InvalidArchError(f"candidate: backbones must map modality -> arch, found {type(archs).__name__}")
         missing = [m for m in self.backbones if m not in archs]
@@ -47,33 +65,31 @@ class CandidateSpace:
         if missing or unknown:
             problem = f"missing modality {missing[0]!r}" if missing else f"unknown modality {unknown[0]!r}"
             raise InvalidArchError(f"candidate: {problem} (expected {', '.join(self.backbones)})")
-        return {
-            "backbones": {m: space.validate(archs[m]) for m, space in self.backbones.items()},
-            "macro": self.macro.validate(candidate["macro"]),
-        }
+        return Candidate(backbones={m: space.parse(archs[m]) for m, space in self.backbones.items()},
+                         macro=self.macro.parse(raw["macro"]))
 
-    def normalize(self, candidate: Any) -> dict[str, Any]:
+    def normalize(self, candidate: Candidate) -> Candidate:
         """Canonical form: every backbone arch normalised by its space (inactive genes fixed)."""
-        clean = self.validate(candidate)
-        return {
-            "backbones": {m: space.normalize(clean["backbones"][m]) for m, space in self.backbones.items()},
-            "macro": clean["macro"],
-        }
+        return Candidate(backbones={m: s.normalize(candidate.backbones[m]) for m, s in self.backbones.items()},
+                         macro=candidate.macro)
 
-    def candidate_hash(self, candidate: Any) -> str:
-        return stable_hash(self.normalize(candidate))
+    def candidate_hash(self, candidate: Candidate) -> str:
+        return stable_hash(self.normalize(candidate).to_json())
 
-    def mutate(self, candidate: Any, rng: random.Random, prob: float) -> dict[str, Any]:
-        clean = self.validate(candidate)
-        return {
-            "backbones": {m: s.mutate(clean["backbones"][m], rng, prob) for m, s in self.backbones.items()},
-            "macro": self.macro.mutate(clean["macro"], rng, prob),
-        }
+    def backbone_key(self, modality: str, arch: BackboneArch) -> str:
+        """The store key of a backbone evaluation: "<modality>:<arch hash>"."""
+        return f"{modality}:{self.backbones[modality].arch_hash(arch)}"
 
-    def crossover(self, a: Any, b: Any, rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]:
+    def mutate(self, candidate: Candidate, rng: random.Random, prob: float) -> Candidate:
+        return Candidate(
+            backbones={m: s.mutate(candidate.backbones[m], rng, prob) for m, s in self.backbones.items()},
+            macro=self.macro.mutate(candidate.macro, rng, prob),
+        )
+
+    def crossover(self, a: Candidate, b: Candidate, rng: random.Random) -> tuple[Candidate, Candidate]:
         """Per modality the backbones of the same modality cross over; the macros cross over too."""
-        x, y = self.validate(a), self.validate(b)
+        x, y = dict(a.backbones), dict(b.backbones)
         for m, space in self.backbones.items():
-            x["backbones"][m], y["backbones"][m] = space.crossover(x["backbones"][m], y["backbones"][m], rng)
-        x["macro"], y["macro"] = self.macro.crossover(x["macro"], y["macro"], rng)
-        return x, y
+            x[m], y[m] = space.crossover(x[m], y[m], rng)
+        mx, my = self.macro.crossover(a.macro, b.macro, rng)
+        return Candidate(backbones=x, macro=mx), Candidate(backbones=y, macro=my)

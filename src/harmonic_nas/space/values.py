@@ -27,17 +27,17 @@ class BackboneArch(Value):
 
     def table_fields(self) -> list[tuple[str, str]]:
         """(column label, value) pairs for tables (the report, as in the paper's Tables 4-9)."""
-        return [(name, _text(value)) for name, value in self.to_json().items()]
+        return [(name, value_text(value)) for name, value in self.to_json().items()]
 
     def short_text(self) -> str:
         """One short token for narrow tables (the `search` front)."""
         return ",".join(f"{k}={v}" for k, v in self.to_json().items())
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
     """A number without a useless .0, a list as [a, b]."""
     if isinstance(value, list):
-        return "[" + ", ".join(_text(v) for v in value) + "]"
+        return "[" + ", ".join(value_text(v) for v in value) + "]"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

@@ -11,6 +11,7 @@ from torch import nn
 
 from harmonic_nas.data import SplitData, Task
 from harmonic_nas.metrics import score
+from harmonic_nas.space.values import BackboneArch
 from harmonic_nas.data.batches import iterate_batches
 
 
@@ -53,7 +54,7 @@ def predict(model: nn.Module, inputs: np.ndarray, batch_size: int, device: torch
 
 
 def prepare_subnet(
-    supernet: Any, arch: dict[str, Any], calib: np.ndarray, *, batch_size: int, device: torch.device, channels_last: bool
+    supernet: Any, arch: BackboneArch, calib: np.ndarray, *, batch_size: int, device: torch.device, channels_last: bool
 ) -> nn.Module:
     """The plain network of ``arch`` with BatchNorm recalibrated on ``calib``, in eval mode: the network
     that is scored, fused and exported."""
@@ -66,7 +67,7 @@ def prepare_subnet(
 
 def evaluate_subnet(
     supernet: Any,
-    arch: dict[str, Any],
+    arch: BackboneArch,
     modality: str,
     calib: np.ndarray,
     val: SplitData,

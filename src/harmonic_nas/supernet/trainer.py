@@ -330,7 +330,7 @@ class SupernetTrainer:
         named = [("max", self.space.max()), ("min", self.space.min())]
         named += [(f"random-{i + 1}", self.space.sample(rng)) for i in range(self.train_cfg.eval_random_subnets)]
         subnets = [
-            {"name": name, "arch": arch, "hash": self.space.arch_hash(arch), "val": self.evaluate(arch)} for name, arch in named
+            {"name": name, "arch": arch.to_json(), "hash": self.space.arch_hash(arch), "val": self.evaluate(arch)} for name, arch in named
         ]
         return {
             "modality": self.modality,
