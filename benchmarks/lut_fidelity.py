@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from harmonic_nas.cli.profile_cmd import dataset_shapes
+from harmonic_nas.pipeline import dataset_shapes
 from harmonic_nas.config import load_config
 from harmonic_nas.costing.catalog import search_space_specs
 from harmonic_nas.hardware.host import cpu_model, library_versions

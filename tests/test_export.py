@@ -145,7 +145,7 @@ def test_backbones_are_prepared_with_the_evaluators_feature_settings(run: dict[s
 
 
 def test_built_model_reproduces_the_searched_val_metric(ctx: RunContext) -> None:
-    from harmonic_nas.export.pipeline import val_metric_of
+    from harmonic_nas.export.exporter import val_metric_of
 
     e = ctx.front[0]
     built = build_model(ctx, e)
@@ -257,10 +257,10 @@ def test_export_front_writes_every_pareto_model(run: dict[str, Any]) -> None:
 
 
 def test_parity_failure_is_one_line_exit_2(run: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    import harmonic_nas.export.pipeline as pipeline
+    import harmonic_nas.export.exporter as exporter
 
-    real = pipeline.onnx_outputs
-    monkeypatch.setattr(pipeline, "onnx_outputs", lambda *a: real(*a) + 1e-3)
+    real = exporter.onnx_outputs
+    monkeypatch.setattr(exporter, "onnx_outputs", lambda *a: real(*a) + 1e-3)
     code, _, err = cli("export", run["dir"], "--out", run["tmp"] / "bad", "--no-latency")
     assert code == 2 and "Traceback" not in err
     errors = [line for line in err.splitlines() if line.startswith("error: ")]

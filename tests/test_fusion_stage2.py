@@ -9,15 +9,16 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 from helpers import IMAGE_SPACE, THUMB_SPACE, candidate_of, image_supernet, make_lut, small_fusion, thumb_supernet
 
-from harmonic_nas.cli import main
+from harmonic_nas.config import load_config
 from harmonic_nas.data import ArrayDataset, SplitData
+from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings
 from harmonic_nas.fusion.stage2 import candidate_seed, stage2
 from harmonic_nas.space import Genotype
 from harmonic_nas.layout import RunLayout
+from harmonic_nas.pipeline import fusion_search, read_candidate
 from harmonic_nas.supernet import save_supernet
 
 SETTINGS = FeatureSettings(length=4, calib_samples=256, channels_last=False)
@@ -87,7 +88,7 @@ def test_stage2_scores_multilabel_tasks_with_weighted_f1(mnist_pair: Any) -> Non
     assert result["metric"] == "f1_weighted" and 0.0 <= result["val_metric"] <= 1.0
 
 
-# --- the command --------------------------------------------------------------------------------------
+# --- fusion-search through the pipeline, on an in-memory dataset -------------------------------------
 
 
 def write_run(tmp_path: Path, dataset: ArrayDataset, supernets: bool = True, lut: bool = True) -> Path:
@@ -114,54 +115,46 @@ def write_run(tmp_path: Path, dataset: ArrayDataset, supernets: bool = True, lut
     return path
 
 
-def fake_av_digits(monkeypatch: pytest.MonkeyPatch, dataset: ArrayDataset) -> None:
-    """The command's av-digits is ``dataset``: what load_dataset returns and what the recipe declares."""
-    from harmonic_nas.data.builtin.av_digits import AVDigits
-
-    monkeypatch.setattr("harmonic_nas.data.registry.load_dataset", lambda cfg, seed: dataset)
-    monkeypatch.setattr(AVDigits, "modalities", tuple(dataset.modalities))
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.stderr
+def one_line_error(call: Any) -> str:
+    """The message of the UserError ``call()`` raises, checked to be one line."""
+    with pytest.raises(UserError) as info:
+        call()
+    message = str(info.value)
+    assert "\n" not in message, message
+    return message
 
 
-def test_fusion_search_command_writes_result_weights_and_diagram(
-    tmp_path: Path, mnist_pair: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fake_av_digits(monkeypatch, mnist_pair)
-    config = write_run(tmp_path, mnist_pair)
+def test_fusion_search_writes_result_weights_and_diagram(tmp_path: Path, mnist_pair: Any) -> None:
+    cfg = load_config(write_run(tmp_path, mnist_pair))
     out = tmp_path / "result.json"
-    code, err = invoke("fusion-search", "--config", str(config), "--arch", str(tmp_path / "arch.json"), "--out", str(out))
-    assert code == 0, err
+    found = fusion_search(cfg, read_candidate(tmp_path / "arch.json", cfg), out=out, dataset=mnist_pair)
     result = json.loads(out.read_text())
     assert result["metric"] == "accuracy" and result["lut"]["device"] == "testcpu"
     assert out.with_suffix(".pt").is_file() and out.with_suffix(".dot").read_text().startswith("digraph")
+    assert found.result == result and found.path == out
 
 
-def test_fusion_search_command_errors_are_one_line(tmp_path: Path, mnist_pair: Any,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_av_digits(monkeypatch, mnist_pair)
-    arch = str(tmp_path / "arch.json")
-    config = str(write_run(tmp_path, mnist_pair, supernets=False, lut=False))
-    code, err = invoke("fusion-search", "--config", config, "--arch", arch)
-    assert code == 2 and "image.pt: no trained supernet" in err and "harmonic-nas train-supernet --config" in err
-    config = str(write_run(tmp_path, mnist_pair, supernets=True, lut=False))
-    code, err = invoke("fusion-search", "--config", config, "--arch", arch)
-    assert code == 2 and "testcpu.json: LUT file not found" in err and "harmonic-nas profile" in err
+def test_fusion_search_errors_are_one_line(tmp_path: Path, mnist_pair: Any) -> None:
+    arch = tmp_path / "arch.json"
+    config = write_run(tmp_path, mnist_pair, supernets=False, lut=False)
+    cfg = load_config(config)
+    err = one_line_error(lambda: fusion_search(cfg, read_candidate(arch, cfg), dataset=mnist_pair, source=str(config)))
+    assert "image.pt: no trained supernet" in err and "harmonic-nas train-supernet --config" in err
+    cfg = load_config(write_run(tmp_path, mnist_pair, supernets=True, lut=False))
+    err = one_line_error(lambda: fusion_search(cfg, read_candidate(arch, cfg), dataset=mnist_pair))
+    assert "testcpu.json: LUT file not found" in err and "harmonic-nas profile" in err
     make_lut(8, 4).save(tmp_path / "runs" / "fus" / "lut" / "testcpu.json")
-    code, err = invoke("fusion-search", "--config", config, "--arch", arch, "--set", "hardware.threads=2")
-    assert code == 2 and "measured with threads=1 (config: 2)" in err
+    cfg = load_config(config, ["hardware.threads=2"])
+    err = one_line_error(lambda: fusion_search(cfg, read_candidate(arch, cfg), dataset=mnist_pair))
+    assert "measured with threads=1 (config: 2)" in err
     for text, expected in (
         ("{", "not valid JSON"),
         (json.dumps({**CANDIDATE, "macro": {"cells": 3, "nodes": 1}}), "cells = 3 is not one of [1, 2]"),
         (json.dumps({"backbones": {"image": CANDIDATE["backbones"]["image"]}, "macro": CANDIDATE["macro"]}),
          "missing modality 'thumb'"),
     ):
-        (tmp_path / "arch.json").write_text(text)
-        code, err = invoke("fusion-search", "--config", config, "--arch", arch)
-        assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
+        arch.write_text(text)
+        assert expected in one_line_error(lambda: read_candidate(arch, cfg))
 
 
 def test_finetune_runs_at_its_own_learning_rate(monkeypatch: pytest.MonkeyPatch) -> None:

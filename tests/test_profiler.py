@@ -3,7 +3,6 @@ and resumes after a kill without re-measuring, and the profile command fails in 
 
 from __future__ import annotations
 
-import functools
 import io
 import random
 import warnings
@@ -19,8 +18,9 @@ from torch import nn
 from harmonic_nas.backbones import build_supernet
 from harmonic_nas.backbones.specs import build_layer as build_backbone_layer
 from harmonic_nas.backbones.specs import layer_specs, space_layer_specs, tap_shapes
+from harmonic_nas import pipeline
 from harmonic_nas.cli import main
-from harmonic_nas.costing import profiler
+from harmonic_nas.config import load_config
 from harmonic_nas.hardware import timing
 from harmonic_nas.costing.catalog import build_layer, candidate_specs, search_space_specs
 from harmonic_nas.hardware.lut import LookupTable
@@ -171,11 +171,10 @@ def test_onnxruntime_profile_and_batch_size(tmp_path: Path) -> None:
     assert table.missing(specs) == []
 
 
-def test_killed_profile_resumes_without_remeasuring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_killed_profile_resumes_without_remeasuring(tmp_path: Path) -> None:
     specs = search_space_specs(tiny_config(), SHAPES, CLASSES)[:7]
     path = tmp_path / "cpu.json"
     settings = ProfileSettings(torch.device("cpu"), "cpu", protocol=FAST)
-    monkeypatch.setattr(profiler, "GROUP", 2)
     built: list[str] = []
     on_disk_at_kill: list[set[str]] = []
 
@@ -189,9 +188,8 @@ def test_killed_profile_resumes_without_remeasuring(tmp_path: Path, monkeypatch:
         built.append(lut_key(spec))
         return build_layer(spec)
 
-    monkeypatch.setattr(profiler, "build_layer", dying_build)
     with pytest.raises(Killed):
-        profile(specs, path, settings, EstimatedEnergy.for_cpu(1))
+        profile(specs, path, settings, EstimatedEnergy.for_cpu(1), group_size=2, build=dying_build)
     # the two finished groups were on disk before the kill (a SIGKILL would have kept them too)
     assert on_disk_at_kill == [{lut_key(s) for s in specs[:4]}]
 
@@ -201,8 +199,7 @@ def test_killed_profile_resumes_without_remeasuring(tmp_path: Path, monkeypatch:
         rebuilt.append(lut_key(spec))
         return build_layer(spec)
 
-    monkeypatch.setattr(profiler, "build_layer", counting_build)
-    table = profile(specs, path, settings, EstimatedEnergy.for_cpu(1))
+    table = profile(specs, path, settings, EstimatedEnergy.for_cpu(1), group_size=2, build=counting_build)
     assert rebuilt == [lut_key(s) for s in specs[4:]]
     assert table.missing(specs) == []
 
@@ -246,21 +243,20 @@ def test_profile_missing_config_is_one_line(tmp_path: Path) -> None:
     assert code == 2 and err.count("\n") == 1 and "config file not found" in err
 
 
-def test_profile_command_end_to_end(config_file: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_profile_end_to_end(config_file: str, tmp_path: Path) -> None:
     """Profile, validate on 6 models, store the calibration; a second run measures nothing new."""
-    monkeypatch.setattr(timing, "TimingProtocol", functools.partial(TimingProtocol, rounds=1, min_seconds=0.0))
+    cfg = load_config(config_file, ["hardware.warmup=1", "hardware.repeats=3"])
     out = tmp_path / "lut" / "cpu.json"
-    args = ["profile", "--config", config_file, "--out", str(out), "--set", "hardware.warmup=1",
-            "--set", "hardware.repeats=3", "--shape", "image=1x8x8", "--shape", "thumb=12", "--classes", "3"]
-    code, err = run_cli(*args, "--validate", "6")
-    assert code == 0, err
+    fast = TimingProtocol(warmup=1, repeats=3, rounds=1, min_seconds=0.0)
+    given = {"input_shapes": {"image": (1, 8, 8), "thumb": (12,)}, "num_classes": 3, "protocol": fast}
+    first = pipeline.profile(cfg, out=out, validate=6, **given)
     table = LookupTable.load(out)
+    assert first.measured == len(table) == first.layers and first.validation is not None
     assert table.calibration is not None and table.calibration.latency.models == 6
     assert (tmp_path / "lut" / "cpu.validation.png").stat().st_size > 1000
     assert "latency" in (tmp_path / "lut" / "cpu.validation.json").read_text()
-    monkeypatch.setattr(profiler, "build_layer", lambda spec: pytest.fail(f"re-measured {lut_key(spec)}"))
-    code, err = run_cli(*args)
-    assert code == 0, err
+    again = pipeline.profile(cfg, out=out, **given)
+    assert again.measured == 0, "re-measured layers the table had"
     assert LookupTable.load(out).calibration == table.calibration  # resuming keeps the calibration
 
 

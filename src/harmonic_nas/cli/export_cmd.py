@@ -9,11 +9,10 @@ from typing import Any
 import click
 from rich.table import Table
 
-from harmonic_nas.cli.checks import at_least_one, own_run
+from harmonic_nas.cli.checks import at_least_one
 from harmonic_nas.config import load_config
-from harmonic_nas.console import console, make_progress
-from harmonic_nas.jsonfile import write_json
-from harmonic_nas.layout import RunLayout
+from harmonic_nas.cli.views import progress_on_demand
+from harmonic_nas.console import console
 
 
 def _diff(value: float) -> str:
@@ -34,19 +33,10 @@ def export(run_dir: Path, which: str, fmt: str, out: Path | None, samples: int, 
     BN-recalibrated backbones and derived fusion): arch.json, model.pt (load_model) and model.onnx or
     model.ts. Every file is checked against the PyTorch model on real val inputs (max abs diff <= 1e-4,
     else exit 2), then the model is timed at batch 1 like the LUT and compared with its prediction."""
-    from harmonic_nas.export import RunContext, export_model, select_model
-    from harmonic_nas.export.pipeline import check_format
+    from harmonic_nas.pipeline import export_model
 
-    check_format(fmt)
     at_least_one("--samples", samples)
-    if out is None:  # the model goes into the run
-        own_run(run_dir, existing=True)
-    ctx = RunContext.open(run_dir)
-    chosen = select_model(ctx.front, which, str(run_dir))
-    folder = out or RunLayout(run_dir).models / chosen.key
-    console.log(f"exporting {chosen.key} ({which}, one of {len(ctx.front)} Pareto models) to {folder}")
-    result = export_model(ctx, chosen, folder, fmt, measure=not no_latency, samples=samples)
-    print_export(result)
+    print_export(export_model(run_dir, model=which, fmt=fmt, out=out, samples=samples, measure=not no_latency))
 
 
 def print_export(result: Any) -> None:
@@ -81,30 +71,22 @@ def reproduce(arch_path: Path, config_path: Path, epochs: int | None, out: Path 
     backbones from the config's trained supernets (BN recalibrated), its fusion network trained from
     scratch on their features, the best epoch on the val select part kept; prints and writes the metrics on
     the val score part (as the search measured them) and on test."""
-    from harmonic_nas.export.reproduce import prepare, read_arch
-    from harmonic_nas.fusion.discrete import save_fusion
-    from harmonic_nas.runtime import configure_threads
+    from harmonic_nas.export.reproduce import read_arch
+    from harmonic_nas.pipeline import reproduce as retrain
 
     arch = read_arch(arch_path)
     cfg = load_config(config_path, list(overrides))
-    if out is None:  # the result goes into the run
-        own_run(cfg.run_dir, existing=True)
-    configure_threads(cfg.runtime.threads)
-    job = prepare(cfg, arch, epochs, device=device or cfg.runtime.device)
-    console.log(f"retraining the fusion of {arch_path} for {job.epochs} epochs (features first)")
-    with make_progress("loss", "select") as progress:
-        task = progress.add_task("training the fusion", total=job.epochs, loss="-", select="-")
+    with progress_on_demand("loss", "select") as display:
+        task: list[Any] = []
+
+        def on_start(total: int) -> None:
+            task.append(display().add_task("training the fusion", total=total, loss="-", select="-"))
 
         def on_epoch(record: dict[str, Any]) -> None:
-            progress.update(task, advance=1, loss=f"{record['loss']:.4f}", select=f"{record['select_metric']:.4f}")
+            display().update(task[0], advance=1, loss=f"{record['loss']:.4f}", select=f"{record['select_metric']:.4f}")
 
-        result = job.run(on_epoch)
-    record = result.record
-    path = out or cfg.layout.reproduction(record["candidate_id"])
-    write_json(path, record)
-    save_fusion(result.net, path.with_suffix(".pt"))
-    console.print(reproduce_table(record))
-    console.log(f"wrote {path} and {path.with_suffix('.pt')}")
+        result = retrain(cfg, arch, epochs=epochs, out=out, device=device, on_start=on_start, on_epoch=on_epoch)
+    console.print(reproduce_table(result.record))
 
 
 def reproduce_table(record: dict[str, Any]) -> Table:

@@ -3,25 +3,23 @@ and with ``--validate N`` measure N random whole models to fit and report the co
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
 from rich.table import Table
 
-from harmonic_nas.cli.checks import at_least_one, dataset_modalities, own_run
+from harmonic_nas.cli.checks import at_least_one
 from harmonic_nas.config import load_config
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.console import console
 from harmonic_nas.errors import UserError
-from harmonic_nas.files import write_text
 
 
-def input_shapes(
+def given_shapes(
     cfg: ExperimentConfig, shapes: tuple[str, ...], classes: int | None
-) -> tuple[dict[str, tuple[int, ...]], int]:
+) -> tuple[dict[str, tuple[int, ...]] | None, int | None]:
     """Input shapes and class count from ``--shape``/``--classes`` when both are complete (a device
-    without the dataset, e.g. a Jetson, profiles with them), else from the dataset."""
+    without the dataset, e.g. a Jetson, profiles with them); (None, None) to read them from the dataset."""
     given: dict[str, tuple[int, ...]] = {}
     for item in shapes:
         modality, sep, dims = item.partition("=")
@@ -41,24 +39,7 @@ def input_shapes(
         missing = [f"--shape {m}=..." for m in cfg.modalities if m not in given] + ([] if classes else ["--classes"])
         raise UserError(f"give every input shape and the class count, or none to read them from the dataset: "
                         f"missing {', '.join(missing)}")
-    return dataset_shapes(cfg)
-
-
-def dataset_shapes(cfg: ExperimentConfig) -> tuple[dict[str, tuple[int, ...]], int]:
-    """Per-sample input shape of every modality of the config, and the number of classes (from the dataset)."""
-    from harmonic_nas.data.registry import missing_modalities, open_prepared
-
-    dataset_modalities(cfg, "the config")
-    dataset = open_prepared(cfg.dataset)
-    missing_modalities(cfg.modalities, dataset.modalities, cfg.dataset.name, "the config")
-    return {m: tuple(dataset.modalities[m].shape) for m in cfg.modalities}, dataset.num_classes
-
-
-def device_name(configured: str, device: str) -> str:
-    """The LUT's device name: the config's ``hardware.device`` when it names a board (e.g. jetson-orin),
-    else the torch device measured on (so ``--device cuda`` with the default config is called cuda)."""
-    generic = configured == "cpu" or configured.split(":")[0] == "cuda"
-    return device if generic else configured
+    return None, None
 
 
 @click.command("profile")
@@ -88,52 +69,19 @@ def profile_command(
     overrides: tuple[str, ...],
 ) -> None:
     """Profile every layer of the search space into a LUT (killed runs resume where they stopped)."""
-    from harmonic_nas.costing.catalog import search_space_specs
-    from harmonic_nas.costing.profiler import ProfileSettings, profile
-    from harmonic_nas.hardware.timing import TimingProtocol, check_runtime, configure_measurement
-    from harmonic_nas.costing.validate import MIN_MODELS, plot, validate_lut
-    from harmonic_nas.runtime import resolve_device
+    from harmonic_nas.pipeline import profile
 
     cfg = load_config(config_path, list(overrides))
-    hardware = cfg.hardware
-    runtime = runtime or hardware.runtime
-    check_runtime(runtime)
     at_least_one("--batch-size", batch_size)
     at_least_one("--threads", threads)
-    if validate_n and validate_n < MIN_MODELS:
-        raise UserError(f"--validate needs at least {MIN_MODELS} models (a 5-fold cross-validation), found {validate_n}")
-    torch_device = resolve_device(device)
-    settings = ProfileSettings(
-        device=torch_device,
-        device_name=device_name(hardware.device, str(torch_device)),
-        runtime=runtime,
-        threads=threads or hardware.threads,
-        batch_size=batch_size or hardware.batch_size,
-        protocol=TimingProtocol(warmup=hardware.warmup, repeats=hardware.repeats),
-    )
-    if out is None:
-        own_run(cfg.run_dir)
-        out = cfg.layout.lut(settings.device_name)
-    configure_measurement(settings.threads)
-    sizes, num_classes = input_shapes(cfg, shapes, classes)
-    specs = search_space_specs(cfg, sizes, num_classes)
-    meter = settings.meter()
-    start = time.perf_counter()
-    table = profile(specs, out, settings, meter)
-    console.log(f"{out}: {len(table)} entries for {len(specs)} layers of the search space "
-                f"({time.perf_counter() - start:.0f} s, energy {meter.source})")
-    if validate_n:
-        report = validate_lut(table, cfg, sizes, num_classes, validate_n, settings, meter, seed)
-        table.save(out)
-        stem = out.with_suffix("")
-        report_path = stem.with_name(stem.name + ".validation.json")
-        write_text(report_path, report.to_json() + "\n")
-        figure = plot(report, stem.with_name(stem.name + ".validation.png"))
-        _print_figures(report.figures, validate_n)
-        console.log(f"calibration stored in {out}; report {report_path}, plot {figure}")
+    sizes, num_classes = given_shapes(cfg, shapes, classes)
+    result = profile(cfg, device=device, out=out, runtime=runtime, batch_size=batch_size, threads=threads,
+                     input_shapes=sizes, num_classes=num_classes, validate=validate_n, seed=seed)
+    if result.validation is not None:
+        console.print(validation_table(result.validation.figures, validate_n))
 
 
-def _print_figures(figures: dict[str, dict[str, dict[str, float | None]]], n: int) -> None:
+def validation_table(figures: dict[str, dict[str, dict[str, float | None]]], n: int) -> Table:
     table = Table(title=f"Cost model vs {n} measured whole models (fitted: 5-fold cross-validated)")
     for column in ("metric", "model", "MAPE %", "within +-10 %", "Spearman"):
         table.add_column(column, justify="left" if column in ("metric", "model") else "right")
@@ -141,4 +89,4 @@ def _print_figures(figures: dict[str, dict[str, dict[str, float | None]]], n: in
         for kind, f in kinds.items():
             rho = "n/a" if f["spearman"] is None else f"{f['spearman']:.3f}"
             table.add_row(metric, kind, f"{f['mape']:.1f}", f"{f['within_10']:.0%}", rho)
-    console.print(table)
+    return table

@@ -16,7 +16,6 @@ def report(run_dir: Path, out: Path | None) -> None:
     """Write RUN_DIR/report/index.html: a self-contained page (no network needed to view it) with the
     multimodal and unimodal Pareto fronts, hypervolume per generation, the ablation of the baselines found
     in RUN_DIR/baselines/, the table of Pareto models and their fusion diagrams; the PNGs lie beside it."""
-    from harmonic_nas.report import write_report
+    from harmonic_nas.pipeline import report as write_report
 
-    index = write_report(run_dir, out)
-    console.print(f"report: {index}")
+    console.print(f"report: {write_report(run_dir, out=out)}")

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
-from harmonic_nas.cli.checks import at_least_one, dataset_modalities, own_run
+from harmonic_nas.cli.checks import at_least_one
+from harmonic_nas.cli.views import front_table
 from harmonic_nas.config import load_config
-from harmonic_nas.config.io import apply_override, validate_config
-from harmonic_nas.console import console, make_progress
+from harmonic_nas.config.io import validate_config
+from harmonic_nas.console import console
 from harmonic_nas.errors import UserError
 from harmonic_nas.layout import RunLayout
 from harmonic_nas.search.variants import VARIANTS, Variant
@@ -25,21 +25,14 @@ def resolve_config(
 ) -> Any:
     """The config of a new run (``--config``, ``--out`` as its run directory) or of the run to resume (its
     stored config; ``--set`` may change keys that do not change results, such as runtime.*)."""
-    from harmonic_nas.search.store import RunStore
+    from harmonic_nas.pipeline import stored_config
 
     if (config_path is None) == (resume is None):
         raise UserError("give either --config FILE (a new or continued run) or --resume RUN_DIR")
     if config_path is not None:
         sets = list(overrides) + ([f"output.run_dir={out}"] if out is not None else [])
         return load_config(config_path, sets)
-    files = Variant.named(variant).store(RunLayout(resume))  # type: ignore[arg-type]
-    with RunStore.open(files.folder) as store:
-        raw = store.raw_config()
-    for item in overrides:
-        apply_override(raw, item)
-    cfg = validate_config(raw, str(files.store))
-    # The run is where it is now (it may have been copied or moved), not where it was made.
-    return cfg.model_copy(update={"output": cfg.output.model_copy(update={"run_dir": resume})})
+    return stored_config(resume, variant=variant, overrides=overrides)  # type: ignore[arg-type]
 
 
 @click.command("search")
@@ -63,77 +56,16 @@ def search(
     """Two-tier search: NSGA-II over backbones and the fusion macro gene, DARTS fusion search per selected
     tuple. Stores every evaluation in RUN_DIR/run.sqlite; a stopped run continues with --resume RUN_DIR
     (or the same --config), reusing every finished evaluation."""
+    from harmonic_nas import pipeline
+    from harmonic_nas.cli.views import search_progress, show_search
+
     at_least_one("--workers", workers)
     at_least_one("--threads", threads)
     cfg = resolve_config(config_path, resume, out, overrides, variant)
-    run_search_command(cfg, variant, executor=executor, scheduler=scheduler, workers=workers, threads=threads,
-                       device=device, force=force)
-
-
-def run_search_command(
-    cfg: Any, variant_name: str, *, executor: str = "local", scheduler: str | None = None,
-    workers: int | None = None, threads: int = 1, device: str | None = None, force: bool = False,
-) -> None:
-    """Run one search variant with a live progress view, then print its front (shared with ``run``)."""
-    from harmonic_nas.report.format import fusion_gain
-    from harmonic_nas.search.runner import SearchRun, best_backbones, check_same_settings, make_executor, run_search
-    from harmonic_nas.search.store import RunStore
-
-    variant = Variant.named(variant_name)
-    dataset_modalities(cfg, "the config")
-    stored = variant.store(cfg.layout)
-    own_run(stored.folder)
-    if not force and stored.store.exists():  # refuse a mismatched resume before any slow set-up
-        with RunStore.open(stored.folder) as store:
-            check_same_settings(store, cfg)
-    run = SearchRun.load(cfg, device or cfg.runtime.device, threads)
-    pool = make_executor(executor, run.spec, cfg.runtime.workers if workers is None else workers, scheduler)
-    console.log(f"search {variant.name} of {cfg.name}: store {stored.store}, "
-                f"executor {pool.name}")
-    try:
-        with make_progress("front", "best", "hv") as progress:
-            bars: dict[str, Any] = {}
-            stats = {"front": "-", "best": "-", "hv": "-"}
-
-            def on_progress(label: str, done: int, total: int) -> None:
-                if label not in bars or (done == 0 and progress.tasks[bars[label]].finished):
-                    bars[label] = progress.add_task(f"{label}", total=max(total, 1), **stats)
-                progress.update(bars[label], completed=done if total else 1, total=max(total, 1), **stats)
-
-            def on_generation(g: int, summary: dict[str, Any]) -> None:
-                best = summary["best_val_metric"]
-                stats.update(front=str(summary["front_size"]), best="-" if best is None else f"{best:.4f}",
-                             hv=f"{summary['hypervolume']:.4f}")
-                console.log(f"generation {g}: front {stats['front']}, best val {stats['best']}, "
-                            f"hypervolume {stats['hv']}, {summary['seconds']:.0f} s")
-                bars.clear()
-
-            store, front = run_search(run, variant, pool, resume=not force, force=force,
-                                      on_progress=on_progress, on_generation=on_generation)
-    except BaseException:  # Ctrl-C or an error: stop the workers now, not after their evaluations
-        pool.abort()
-        raise
-    pool.close()
-    with store:
-        console.print(front_table(front, f"Pareto front ({variant.name})"))
-        line = fusion_gain(front, best_backbones(store))
-        if line:
-            console.print(line)
-
-
-def front_table(front: list[Any], title: str) -> Table:
-    from harmonic_nas.report.format import modalities_text
-
-    table = Table(title=title)
-    for column in ("id", "backbones", "cells x nodes", "reads", "val", "test", "latency ms", "energy mJ"):
-        table.add_column(column, justify="right" if column in ("val", "test", "latency ms", "energy mJ") else "left")
-    for e in front:
-        macro = e.candidate.macro
-        backbones = " ".join(f"{m}:{a.short_text()}" for m, a in e.candidate.backbones.items())
-        test = "-" if e.test_metric is None else f"{e.test_metric:.4f}"
-        table.add_row(e.key[:10], backbones, f"{macro.cells}x{macro.nodes}", modalities_text(e),
-                      f"{e.val_metric:.4f}", test, f"{e.latency_ms:.3f}", f"{e.energy_mj:.3f}")
-    return table
+    with search_progress() as hooks:
+        result = pipeline.search(cfg, variant=variant, executor=executor, scheduler=scheduler, workers=workers,
+                                 threads=threads, device=device, force=force, **hooks)
+    show_search(result, variant)
 
 
 def _search_process_state(owner: dict[str, Any] | None) -> str:

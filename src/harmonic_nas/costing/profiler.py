@@ -6,11 +6,12 @@ is flushed to disk, so a killed run loses at most one group and a rerun skips ev
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import Tensor, nn
 
 from harmonic_nas.console import make_progress
 from harmonic_nas.costing.catalog import build_layer
@@ -21,6 +22,7 @@ from harmonic_nas.hardware.specs import LayerSpec, lut_key
 from harmonic_nas.hardware.timing import CLOCKS, Measurement, TimingProtocol, clock_for, make_runner, measure
 
 GROUP = 12  # layers interleaved together and flushed together
+LayerBuilder = Callable[[LayerSpec], tuple[nn.Module, tuple[Tensor, ...]]]
 
 
 @dataclass(frozen=True)
@@ -65,27 +67,30 @@ def to_entry(measurement: Measurement) -> LutEntry:
     )
 
 
-def profile(specs: Iterable[LayerSpec], out: str | Path, settings: ProfileSettings, meter: EnergyMeter) -> LookupTable:
-    """Measure every spec not yet in the LUT at ``out`` (created or resumed) and return the table."""
+def profile(specs: Iterable[LayerSpec], out: str | Path, settings: ProfileSettings, meter: EnergyMeter, *,
+            group_size: int = GROUP, build: LayerBuilder = build_layer) -> LookupTable:
+    """Measure every spec not yet in the LUT at ``out`` (created or resumed) and return the table; layers
+    are built by ``build`` and measured and flushed ``group_size`` at a time."""
     unique = list(dict.fromkeys(specs))
-    with LutWriter(out, settings.header(meter), every=GROUP) as writer:
+    with LutWriter(out, settings.header(meter), every=group_size) as writer:
         todo = [spec for spec in unique if spec not in writer]
         with make_progress("layer") as bar:
             task = bar.add_task("profiling", total=len(unique), completed=len(unique) - len(todo), layer="-")
-            for start in range(0, len(todo), GROUP):
-                group = todo[start : start + GROUP]
+            for start in range(0, len(todo), group_size):
+                group = todo[start : start + group_size]
                 bar.update(task, layer=group[0].op)
-                for spec, result in zip(group, _measure_group(group, settings, meter)):
+                for spec, result in zip(group, _measure_group(group, settings, meter, build)):
                     writer.add(spec, to_entry(result))
                 writer.flush()
                 bar.advance(task, len(group))
         return writer.table
 
 
-def _measure_group(group: Sequence[LayerSpec], settings: ProfileSettings, meter: EnergyMeter) -> list[Measurement]:
+def _measure_group(group: Sequence[LayerSpec], settings: ProfileSettings, meter: EnergyMeter,
+                   build: LayerBuilder) -> list[Measurement]:
     runners = []
     for spec in group:
-        module, inputs = build_layer(spec)
+        module, inputs = build(spec)
         try:
             runners.append(
                 make_runner(module, inputs, settings.runtime, settings.device, settings.threads, settings.batch_size)

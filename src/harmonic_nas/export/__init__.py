@@ -7,7 +7,7 @@ fusion of an ``arch.json`` from scratch. See docs/export.md.
 
 from harmonic_nas.export.build import BuiltModel, RunContext, build_model
 from harmonic_nas.export.formats import FORMATS, ParityError, load_model
-from harmonic_nas.export.pipeline import ExportResult, export_front, export_model
+from harmonic_nas.export.exporter import ExportResult, export_front, export_model
 from harmonic_nas.export.select import select_model
 
 __all__ = [

@@ -13,6 +13,7 @@ from torch import nn
 
 from harmonic_nas.config.io import validate_config
 from harmonic_nas.config.schema import ExperimentConfig
+from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.discrete import load_fusion
 from harmonic_nas.fusion.scoring import evaluate
@@ -125,17 +126,18 @@ class SearchRun:
     taps: dict[str, int]
 
     @classmethod
-    def load(cls, cfg: ExperimentConfig, device: str, threads: int) -> SearchRun:
+    def load(cls, cfg: ExperimentConfig, device: str, threads: int, dataset: MultimodalDataset | None = None) -> SearchRun:
+        """Supernets, LUT and dataset of ``cfg``; ``dataset`` replaces the config's (and goes to every worker)."""
         from harmonic_nas.backbones.specs import space_tap_shapes
         from harmonic_nas.data.registry import load_dataset
 
         supernets = load_run_supernets(cfg)  # the files first: a missing one fails in a second, not after the data
         lut = load_run_lut(cfg)
-        dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed)
-        shapes = {m: tuple(s.shape) for m, s in dataset.modalities.items()}
-        costs = CostModel(lut, cfg, shapes, dataset.num_classes)
+        data = dataset or load_dataset(cfg.dataset, seed=cfg.runtime.seed)
+        shapes = {m: tuple(s.shape) for m, s in data.modalities.items()}
+        costs = CostModel(lut, cfg, shapes, data.num_classes)
         taps = {m: len(space_tap_shapes(cfg.modalities[m], shapes[m])) for m in cfg.modalities}
-        spec = EvaluatorSpec(cfg.model_dump(mode="json"), supernets, lut, device=device, threads=threads)
+        spec = EvaluatorSpec(cfg.model_dump(mode="json"), supernets, lut, device=device, threads=threads, dataset=dataset)
         return cls(cfg, spec, costs, taps)
 
 
