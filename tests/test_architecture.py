@@ -5,6 +5,8 @@ and reused without what is built on it."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "harmonic_nas"
@@ -65,3 +67,11 @@ def test_no_module_imports_a_layer_above_or_beside_its_own() -> None:
             if RANK.get(imported, -1) >= RANK[unit]:
                 wrong.append(f"{path.relative_to(SRC)} imports {imported}")
     assert not wrong, "; ".join(wrong)
+
+
+def test_config_check_and_status_need_no_torch() -> None:
+    """What a config is checked against (arch spaces, fusion operator names) and what the store parses
+    into are torch-free, so `config check` and `status` answer without loading torch."""
+    code = ("import sys, harmonic_nas.cli.config_cmd, harmonic_nas.cli.search_cmd, harmonic_nas.search.store; "
+            "assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
