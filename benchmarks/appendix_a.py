@@ -27,18 +27,19 @@ from harmonic_nas.fusion.features import candidate_features
 from harmonic_nas.fusion.stage2 import stage2
 from harmonic_nas.search.evaluator import Evaluator
 from harmonic_nas.search.runner import SearchRun
+from harmonic_nas.space import Candidate, Macro
 
 
-def one(evaluator: Evaluator, candidate: dict[str, Any], operators: list[str], seed: int) -> dict[str, Any]:
+def one(evaluator: Evaluator, candidate: Candidate, operators: list[str], seed: int) -> dict[str, Any]:
     cfg = evaluator.cfg
     fusion_cfg = cfg.fusion.model_copy(update={"operators": operators})
     outcome = stage2(candidate, evaluator.supernets, evaluator.dataset, evaluator.lut, fusion_cfg,
                      cache=evaluator.cache, seed=seed, score_fraction=cfg.search.val_score_fraction)
     result, net = outcome.result, outcome.fusion
-    order = list(dict.fromkeys(m for m, _ in result["genotype"]["taps"]))
-    test = candidate_features(evaluator.cache, {m: candidate["backbones"][m] for m in order}, evaluator.supernets,
+    order = net.genotype.tap_modalities
+    test = candidate_features(evaluator.cache, {m: candidate.backbones[m] for m in order}, evaluator.supernets,
                               evaluator.dataset, splits=("test",)).splits["test"]
-    cost = evaluator.costs.cost(candidate, result["genotype"])
+    cost = evaluator.costs.cost(candidate, net.genotype)
     return {"operators": operators, "seed": seed, "val": result["val_metric"],
             "test": evaluate(net, test, fusion_cfg.batch_size, evaluator.dataset.task),
             "latency_ms": cost.latency_ms, "energy_mj": cost.energy_mj,
@@ -61,8 +62,8 @@ def main() -> None:
     run = SearchRun.load(cfg, "cpu", threads=args.threads)
     evaluator = Evaluator(run.spec)
     cells, nodes = (max(cfg.fusion.cells), max(cfg.fusion.nodes)) if args.macro is None else map(int, args.macro.split("x"))
-    candidate = {"backbones": {m: s.space.max() for m, s in evaluator.supernets.items()},
-                 "macro": {"cells": cells, "nodes": nodes}}
+    candidate = Candidate(backbones={m: s.space.max() for m, s in evaluator.supernets.items()},
+                          macro=Macro(cells=cells, nodes=nodes))
     variants = [list(cfg.fusion.operators)] + [[op] for op in cfg.fusion.operators]
     rows = []
     started = time.perf_counter()

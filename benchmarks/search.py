@@ -65,8 +65,8 @@ def search_once(config: Path, folder: Path, seed: int, variant: str, workers: in
             "best": model(best),
             "front": [model(e) for e in front],
             "all_front_models_multimodal": all(len(e.modalities_used) >= 2 for e in front),
-            "operators": dict(Counter(n["op"] for e in front if e.genotype and "cells" in e.genotype
-                                      for c in e.genotype["cells"] for n in c["nodes"])),
+            "operators": dict(Counter(n.op for e in front if e.genotype and not e.genotype.is_dense
+                                      for c in e.genotype.cells for n in c.nodes)),
         }
 
 

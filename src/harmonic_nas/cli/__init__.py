@@ -1,4 +1,5 @@
-"""The ``harmonic-nas`` command. Thin: parse arguments, call the pipeline, show what it returns, turn UserError into one line.
+"""The ``harmonic-nas`` command. Thin: parse arguments, call the pipeline, show what it returns, turn
+UserError into one line.
 
 A command's module is imported when the command runs: ``config check`` or ``status`` need not wait for
 torch, and a Ctrl-C in the first second meets the handler below instead of an import."""
