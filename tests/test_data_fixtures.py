@@ -20,19 +20,25 @@ def digit_images(labels: np.ndarray, rng: np.random.Generator, side: int = 28) -
     return out
 
 
-def write_avmnist(root: Path, n_train: int = 120, n_test: int = 40, seed: int = 0, nested: bool = True) -> Path:
-    """MultiBench layout: image/{train,test}_data.npy, audio/{train,test}_data.npy, {train,test}_labels.npy."""
+def write_avmnist(
+    root: Path, n_train: int = 120, n_test: int = 40, seed: int = 0, nested: bool = True, image_dir: str = "image",
+    misleading: float = 0.0, audio_signal: float = 3.0,
+) -> Path:
+    """MultiBench layout: image/{train,test}_data.npy, audio/{train,test}_data.npy, {train,test}_labels.npy
+    (MFAS: ``image_dir="images"``). A share ``misleading`` of the images shows another digit's bar;
+    ``audio_signal`` is how loud the digit's row stands out of the audio noise."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     for split, n in (("train", n_train), ("test", n_test)):
         labels = np.concatenate([rng.permutation(10) for _ in range(n // 10)])  # every 10 in a row hold all digits
-        image = digit_images(labels, rng).reshape(n, 784)
+        shown = np.where(rng.uniform(size=n) < misleading, rng.integers(10, size=n), labels)
+        image = digit_images(shown, rng).reshape(n, 784)
         audio = rng.normal(size=(n, 112, 112)).astype(np.float32)
-        audio[np.arange(n), labels * 10, :] += 3.0
+        audio[np.arange(n), labels * 10, :] += audio_signal
         if nested:
-            (root / "image").mkdir(exist_ok=True)
+            (root / image_dir).mkdir(exist_ok=True)
             (root / "audio").mkdir(exist_ok=True)
-            np.save(root / "image" / f"{split}_data.npy", image)
+            np.save(root / image_dir / f"{split}_data.npy", image)
             np.save(root / "audio" / f"{split}_data.npy", audio)
         else:
             np.save(root / f"{split}_data.npy", image)
