@@ -33,6 +33,28 @@ def test_avmnist_flat_layout(tmp_path: Path) -> None:
     assert dataset.modalities["audio"].shape == (1, 112, 112) and len(dataset.split("test")) == 40
 
 
+def test_avmnist_mfas_images_folder(tmp_path: Path) -> None:
+    """MFAS's loader reads images/ (plural): detected and read, the pixels those of the file."""
+    root = write_avmnist(tmp_path / "av", image_dir="images")
+    assert not (root / "image").exists()
+    recipe, _ = resolve(str(root))
+    assert recipe.name == "avmnist"
+    dataset = _load("avmnist", root, tmp_path, val_size=20)
+    test = dataset.split("test")
+    written = np.load(root / "images" / "test_data.npy").reshape(-1, 28, 28)
+    # the cache normalises with train statistics: the same pixels up to one affine map
+    assert np.corrcoef(test.inputs["image"][:, 0].ravel(), written.ravel())[0, 1] > 0.999
+    assert np.array_equal(test.targets, np.load(root / "test_labels.npy"))
+
+
+def test_avmnist_missing_image_names_every_accepted_place(tmp_path: Path) -> None:
+    root = write_avmnist(tmp_path / "av", image_dir="images")
+    (root / "images" / "train_data.npy").unlink()
+    message = _error("avmnist", root, tmp_path)
+    assert f"{root / 'image' / 'train_data.npy'}: missing AV-MNIST train image" in message
+    assert f"also looked for images/train_data.npy, train_data.npy, train_image.npy in {root}" in message
+
+
 def test_soundmnist(tmp_path: Path) -> None:
     root = write_soundmnist(tmp_path / "sm")
     dataset = _load("soundmnist", root, tmp_path, val_fraction=0.2)
@@ -79,7 +101,7 @@ def test_layout_is_detected_from_a_path(tmp_path: Path, writer, name: str) -> No
 def test_missing_file(tmp_path: Path) -> None:
     root = write_avmnist(tmp_path / "av")
     (root / "test_labels.npy").unlink()
-    assert "test_labels.npy: missing AV-MNIST test labels" in _error("avmnist", root, tmp_path)
+    assert "test_labels.npy: missing AV-MNIST test labels (also looked for image/test_labels.npy" in _error("avmnist", root, tmp_path)
 
 
 def test_missing_folder(tmp_path: Path) -> None:
