@@ -71,6 +71,25 @@ def test_mmimdb_hdf5(tmp_path: Path) -> None:
     assert targets.dtype == np.float32 and targets.shape == (23, 23)
 
 
+def test_mmimdb_224_like_the_authors(tmp_path: Path) -> None:
+    """image_size: 224 stretches the 256 x 160 posters to 224 x 224; a poster dark on its left and bright
+    on its right stays so, with a smooth edge (interpolated, not repeated pixels)."""
+    import h5py
+
+    path = write_mmimdb_hdf5(tmp_path / "mm" / "multimodal_imdb.hdf5")
+    with h5py.File(path, "r+") as handle:
+        poster = np.zeros((3, 256, 160), np.uint8)
+        poster[:, :, 80:] = 255
+        handle["images"][0] = poster
+    dataset = _load("mmimdb", path.parent, tmp_path, split_sizes=[46, 23, 23], image_size=224)
+    assert dataset.modalities["image"].shape == (3, 224, 224)
+    image = dataset.split("train").inputs["image"][0, 0]
+    assert image.shape == (224, 224)
+    row = image[100]
+    assert np.allclose(row[:100], row[0]) and np.allclose(row[124:], row[-1]) and row[0] < row[-1]
+    assert np.all(np.diff(row) >= -1e-5) and len(np.unique(np.round(row[100:124], 4))) > 2
+
+
 def test_mmimdb_per_sample_npy(tmp_path: Path) -> None:
     root = write_mmimdb_npy(tmp_path / "mmnpy")
     dataset = _load("mmimdb", root, tmp_path, image_size=[32, 20])
