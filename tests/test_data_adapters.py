@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from harmonic_nas.config.schema import DatasetConfig
 from harmonic_nas.data import load_dataset
@@ -60,6 +61,45 @@ def test_soundmnist(tmp_path: Path) -> None:
     dataset = _load("soundmnist", root, tmp_path, val_fraction=0.2)
     assert dataset.modalities["image"].shape == (1, 28, 28) and dataset.modalities["audio"].shape == (1, 32, 32)
     assert [len(dataset.split(s)) for s in ("train", "val", "test")] == [50, 10, 30]
+
+
+def _closest(rows: np.ndarray, candidates: dict[str, np.ndarray]) -> list[str]:
+    """For each row, the name of the candidate it correlates with most (the cache rescales values)."""
+    names = list(candidates)
+    table = np.stack([candidates[n].ravel() for n in names])
+    return [names[int(np.argmax([np.corrcoef(row.ravel(), c)[0, 1] for c in table]))] for row in rows]
+
+
+def test_soundmnist_smil_recipe(tmp_path: Path) -> None:
+    """SMIL's pairs: per digit the first training images with a third of the clips from jackson, nicolas
+    and the other speakers each, the *last* test images; audio the 20 x 20 MFCC of each clip."""
+    from harmonic_nas.data.audio import read_audio
+    from harmonic_nas.data.mfcc import smil_mfcc
+
+    root = write_soundmnist(tmp_path / "sm", (3, 2), speakers=("jackson", "nicolas", "theo"), images_per_class=(8, 4))
+    dataset = _load("soundmnist", root, tmp_path, recipe="smil", per_class=6, test_per_class=2, val_fraction=0.5)
+    assert dataset.modalities["audio"].shape == (1, 20, 20)
+    assert [len(dataset.split(s)) for s in ("train", "val", "test")] == [30, 30, 20]
+
+    digit = 4
+    clips = {p.name: smil_mfcc(read_audio(p)) for p in sorted((root / "sound_450" / "train" / str(digit)).glob("*.wav"))}
+    chosen = []
+    for split in ("train", "val"):
+        data = dataset.split(split)
+        chosen += _closest(data.inputs["audio"][data.targets == digit, 0], clips)
+    assert sorted(chosen) == [f"4_{s}_{k}.wav" for s in ("jackson", "nicolas", "theo") for k in (0, 1)]
+
+    images = {p.name: np.asarray(Image.open(p), np.float32) for p in sorted((root / "mnist" / "test" / str(digit)).glob("*.png"))}
+    test = dataset.split("test")
+    assert sorted(_closest(test.inputs["image"][test.targets == digit, 0], images)) == ["00002.png", "00003.png"]
+    test_clips = {p.name: smil_mfcc(read_audio(p)) for p in sorted((root / "sound_450" / "test" / str(digit)).glob("*.wav"))}
+    assert _closest(test.inputs["audio"][test.targets == digit, 0], test_clips) == ["4_jackson_0.wav", "4_jackson_1.wav"]
+
+
+def test_soundmnist_smil_recipe_too_few_files(tmp_path: Path) -> None:
+    root = write_soundmnist(tmp_path / "sm", (3, 2), speakers=("jackson", "theo"), images_per_class=(8, 4))
+    message = _error("soundmnist", root, tmp_path, recipe="smil", per_class=6, test_per_class=2)
+    assert f"{root / 'sound_450' / 'train' / '0'}: recipe smil pairs 6 train clips (a third each of jackson, nicolas, the others) a digit, found 4" in message
 
 
 def test_mmimdb_hdf5(tmp_path: Path) -> None:
