@@ -60,3 +60,47 @@ def test_bad_options(tmp_path: Path) -> None:
         load_dataset(DatasetConfig(cache_dir=tmp_path, options={"snr_db": [10, 0]}), progress=False)
     with pytest.raises(UserError, match="too few|can be held out"):
         load_dataset(DatasetConfig(cache_dir=tmp_path, options={"val_voices": 20, "test_voices": 20, **SMALL}), progress=False)
+
+
+AVMNIST_SMALL = {"recipe": "avmnist", "train_size": 2000, "val_size": 500, "test_size": 1000, "tts_clips": 300}
+
+
+@pytest.fixture(scope="module")
+def avmnist(tmp_path_factory: pytest.TempPathFactory) -> DatasetConfig:
+    return DatasetConfig(name="av-digits", cache_dir=tmp_path_factory.mktemp("cache"), options=AVMNIST_SMALL)
+
+
+def test_avmnist_recipe_splits_like_avmnist(avmnist: DatasetConfig) -> None:
+    """55000 / 5000 / 10000 of MNIST (validation the end of its 60000 training images, hearing the training
+    voices and noise), unseen human test speakers, test noise recordings never heard in training."""
+    dataset = load_dataset(avmnist, progress=False)
+    assert dataset.modalities["audio"].shape == (1, 112, 112)
+    splits = {s: dataset.split(s) for s in ("train", "val", "test")}
+    assert [len(d) for d in splits.values()] == [2000, 500, 1000]
+    index = {s: d.meta["mnist_index"] for s, d in splits.items()}
+    assert index["train"].max() < 55000 and index["val"].min() >= 55000 and index["val"].max() < 60000
+    voices = {s: set(np.unique(d.meta["audio_voice"]).tolist()) for s, d in splits.items()}
+    humans = {s: {v for v in voices[s] if not v.startswith("espeak-")} for s in voices}
+    variants = {s: {v.split("+")[1] for v in voices[s] if v.startswith("espeak-")} for s in voices}
+    assert humans["val"] <= humans["train"] and variants["val"] <= variants["train"] and variants["val"]
+    assert not voices["test"] & voices["train"] and humans["test"] == voices["test"] and len(voices["test"]) == 8
+    noise = {s: set(np.unique(d.meta["noise_clip"]).tolist()) for s, d in splits.items()}
+    assert noise["val"] <= noise["train"] and not noise["test"] & noise["train"] and len(noise["test"]) >= 15
+    snr = np.concatenate([d.meta["snr_db"] for d in splits.values()])
+    assert snr.min() >= 0.0 and snr.max() <= 10.0
+
+
+def test_avmnist_recipe_removes_the_leading_components(avmnist: DatasetConfig) -> None:
+    """AV-MNIST removes the leading principal components (75 % of the energy) and keeps the rest: the
+    images have almost nothing left along those directions, and many dimensions of fine detail."""
+    from harmonic_nas.data.degrade import fit_pca
+    from harmonic_nas.data.sources import load_mnist
+
+    mnist = load_mnist()
+    _, components, share = fit_pca(np.concatenate([mnist["train"][0], mnist["val"][0]])[:55000])
+    leading = components[:, : int(np.searchsorted(np.cumsum(share), 0.75) + 1)]
+    images = load_dataset(avmnist, progress=False).split("train").inputs["image"].reshape(2000, 784)
+    centred = images - images.mean(axis=0)
+    along = np.square(centred @ leading).sum() / np.square(centred).sum()
+    assert along < 0.05, along
+    assert np.linalg.matrix_rank(centred, tol=1e-3 * np.abs(centred).max()) > 200
