@@ -71,8 +71,8 @@ def avmnist(tmp_path_factory: pytest.TempPathFactory) -> DatasetConfig:
 
 
 def test_avmnist_recipe_splits_like_avmnist(avmnist: DatasetConfig) -> None:
-    """55000 / 5000 / 10000 of MNIST (validation the end of its 60000 training images, hearing the training
-    voices and noise), unseen human test speakers, test noise recordings never heard in training."""
+    """55000 / 5000 / 10000 of MNIST (validation the end of its 60000 training images), unseen human
+    validation and test speakers, noise recordings of each split never heard in the others."""
     dataset = load_dataset(avmnist, progress=False)
     assert dataset.modalities["audio"].shape == (1, 112, 112)
     splits = {s: dataset.split(s) for s in ("train", "val", "test")}
@@ -80,14 +80,25 @@ def test_avmnist_recipe_splits_like_avmnist(avmnist: DatasetConfig) -> None:
     index = {s: d.meta["mnist_index"] for s, d in splits.items()}
     assert index["train"].max() < 55000 and index["val"].min() >= 55000 and index["val"].max() < 60000
     voices = {s: set(np.unique(d.meta["audio_voice"]).tolist()) for s, d in splits.items()}
-    humans = {s: {v for v in voices[s] if not v.startswith("espeak-")} for s in voices}
-    variants = {s: {v.split("+")[1] for v in voices[s] if v.startswith("espeak-")} for s in voices}
-    assert humans["val"] <= humans["train"] and variants["val"] <= variants["train"] and variants["val"]
-    assert not voices["test"] & voices["train"] and humans["test"] == voices["test"] and len(voices["test"]) == 8
+    assert not voices["val"] & voices["train"] and not voices["test"] & voices["train"] and not voices["val"] & voices["test"]
+    assert (len(voices["val"]), len(voices["test"])) == (4, 4)
+    assert not any(v.startswith("espeak-") for v in voices["val"] | voices["test"])
     noise = {s: set(np.unique(d.meta["noise_clip"]).tolist()) for s, d in splits.items()}
-    assert noise["val"] <= noise["train"] and not noise["test"] & noise["train"] and len(noise["test"]) >= 15
+    assert not noise["test"] & noise["train"] and not noise["val"] & noise["train"] and not noise["val"] & noise["test"]
+    assert min(len(n) for n in noise.values()) >= 15
     snr = np.concatenate([d.meta["snr_db"] for d in splits.values()])
     assert snr.min() >= 0.0 and snr.max() <= 10.0
+
+
+def test_avmnist_recipe_val_voices_0_hears_the_training_voices(tmp_path: Path) -> None:
+    """AV-MNIST's own validation (the end of its training set) hears the training voices and noise."""
+    options = {**AVMNIST_SMALL, "val_voices": 0, "train_size": 1000, "val_size": 200, "test_size": 200}
+    dataset = load_dataset(DatasetConfig(name="av-digits", cache_dir=tmp_path, options=options), progress=False)
+    meta = {s: dataset.split(s).meta for s in ("train", "val")}
+    humans = {s: {v for v in m["audio_voice"] if not v.startswith("espeak-")} for s, m in meta.items()}
+    variants = {s: {v.split("+")[1] for v in m["audio_voice"] if v.startswith("espeak-")} for s, m in meta.items()}
+    assert humans["val"] <= humans["train"] and variants["val"] and variants["val"] <= variants["train"]
+    assert set(meta["val"]["noise_clip"]) <= set(meta["train"]["noise_clip"])
 
 
 def test_avmnist_recipe_removes_the_leading_components(avmnist: DatasetConfig) -> None:
