@@ -78,7 +78,7 @@ def fusion_weights(logits: list[torch.Tensor], y: torch.Tensor, multilabel: bool
 
 
 def linear_baseline(
-    dataset: MultimodalDataset, l2_grid: tuple[float, ...] = (1e-3, 1e-2, 1e-1)
+    dataset: MultimodalDataset, l2_grid: tuple[float, ...] = (1e-6, 1e-4, 1e-2)
 ) -> dict[str, dict[str, float]]:
     """Val and test scores of logistic regression on each modality alone, on all features concatenated
     ("early"), and of late fusion: the per-modality models' logits summed with one weight per modality
