@@ -58,6 +58,8 @@ def test_bad_options(tmp_path: Path) -> None:
         load_dataset(DatasetConfig(cache_dir=tmp_path, options={"pca_removed": 1.5}), progress=False)
     with pytest.raises(UserError, match=r"option 'snr_db': snr_db must be \[low, high\]"):
         load_dataset(DatasetConfig(cache_dir=tmp_path, options={"snr_db": [10, 0]}), progress=False)
+    with pytest.raises(UserError, match=r"option 'recipe': .*'av-digits' or 'avmnist'"):
+        load_dataset(DatasetConfig(cache_dir=tmp_path, options={"recipe": "av-mnist"}), progress=False)
     with pytest.raises(UserError, match="too few|can be held out"):
         load_dataset(DatasetConfig(cache_dir=tmp_path, options={"val_voices": 20, "test_voices": 20, **SMALL}), progress=False)
 
@@ -68,6 +70,15 @@ AVMNIST_SMALL = {"recipe": "avmnist", "train_size": 2000, "val_size": 500, "test
 @pytest.fixture(scope="module")
 def avmnist(tmp_path_factory: pytest.TempPathFactory) -> DatasetConfig:
     return DatasetConfig(name="av-digits", cache_dir=tmp_path_factory.mktemp("cache"), options=AVMNIST_SMALL)
+
+
+def test_avmnist_recipe_sets_defaults_that_explicit_options_override() -> None:
+    from harmonic_nas.data.builtin.av_digits import AVDigitsOptions
+    from harmonic_nas.data.options import parse_options
+
+    options = parse_options(AVDigitsOptions, {"recipe": "avmnist", "spectrogram": 64, "preset": "small"}, "av-digits")
+    assert (options.spectrogram, options.pca_keep, options.noise, options.train_size) == (64, "trailing", "recorded", 3000)
+    assert parse_options(AVDigitsOptions, {}, "av-digits").pca_keep == "leading"
 
 
 def test_avmnist_recipe_splits_like_avmnist(avmnist: DatasetConfig) -> None:

@@ -56,7 +56,7 @@ class AVDigitsOptions(Options):
     snr_db: tuple[float, float] = Field((3.0, 15.0), description="Range of speech-to-noise ratios in dB.")
     noise: Literal["synthetic", "recorded"] = Field(
         "synthetic", description="synthetic: white/pink/brown/band noise; recorded: Tux Paint's non-speech sound "
-        "effects, a fifth of them (and of the rest, with val_voices) heard only in test (validation)."
+        "effects, a fifth of the recordings heard only in test and (with val_voices) a fifth only in validation."
     )
     time_shift: int = Field(0, ge=0, description="Random shift of the speech in spectrogram frames, per pair.")
     pitch_shift: int = Field(0, ge=0, description="Random shift of the speech in mel bands, per pair.")
