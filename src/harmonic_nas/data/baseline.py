@@ -1,5 +1,6 @@
-"""A linear baseline per modality and fused (features concatenated): the check that a dataset needs
-fusion. Softmax (or sigmoid, multilabel) regression in torch, L2 strength picked on validation."""
+"""A linear baseline per modality and fused, early (features concatenated) and late (the modalities'
+logits weighted on validation): the check that a dataset needs fusion. Softmax (or sigmoid,
+multilabel) regression in torch, L2 strength picked on validation."""
 
 from __future__ import annotations
 
