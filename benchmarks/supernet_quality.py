@@ -136,8 +136,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ax.plot(t, [p["min"] for p in r["supernet"]], "o-", color="#2471a3", label="supernet min")
         randoms = [np.mean([v for k, v in p.items() if k.startswith("random")]) for p in r["supernet"]]
         ax.plot(t, randoms, "o--", color="#7d3c98", label="supernet random (mean of 3)")
-        ax.plot([p["train_s"] for p in r["standalone"]], [p["max"] for p in r["standalone"]], "s-", color="#555",
-                label="max arch standalone")
+        if r["standalone"]:
+            ax.plot([p["train_s"] for p in r["standalone"]], [p["max"] for p in r["standalone"]], "s-", color="#555",
+                    label="max arch standalone")
         ax.axhline(r["linear_val"], color="#999", linestyle=":", label="linear baseline")
         ax.set_title(f"{m}: {results['label']}", fontsize=10)
         ax.set_xlabel(f"training time ({results['clock']}, s)")
@@ -156,6 +157,8 @@ def main() -> None:
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--label", default="", help="name of the recipe in the JSON and the plot")
+    parser.add_argument("--no-standalone", dest="standalone", action="store_false",
+                        help="skip (b), e.g. to screen recipes quickly")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     configure_threads(args.threads)
@@ -176,16 +179,17 @@ def main() -> None:
             curve = train_supernet(trainer, clock)
             budget = curve[-1]["train_s"]
             checkpoints = [p["train_s"] for p in curve]
-            standalone = train_standalone(trainer, budget, checkpoints, clock)
+            standalone = train_standalone(trainer, budget, checkpoints, clock) if args.standalone else []
             best_random = max(v for k, v in curve[-1].items() if k.startswith("random"))
             results["modalities"][m] = {
                 "supernet": curve, "standalone": standalone, "linear_val": linear[m]["val"],
                 "summary": {
                     "max": curve[-1]["max"], "min": curve[-1]["min"], "best_random": best_random,
-                    "standalone_max": standalone[-1]["max"], "linear": linear[m]["val"],
+                    "standalone_max": standalone[-1]["max"] if standalone else None, "linear": linear[m]["val"],
                     "max_minus_linear_points": round(100 * (curve[-1]["max"] - linear[m]["val"]), 1),
                     "min_minus_linear_points": round(100 * (curve[-1]["min"] - linear[m]["val"]), 1),
-                    "standalone_minus_max_points": round(100 * (standalone[-1]["max"] - curve[-1]["max"]), 1),
+                    "standalone_minus_max_points": round(100 * (standalone[-1]["max"] - curve[-1]["max"]), 1)
+                    if standalone else None,
                     "train_s": budget,
                 },
             }

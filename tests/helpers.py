@@ -74,19 +74,25 @@ def digit_images(labels: np.ndarray, rng: np.random.Generator, side: int = 28) -
     return out
 
 
-def write_avmnist(root: Path, n_train: int = 120, n_test: int = 40, seed: int = 0, nested: bool = True) -> Path:
-    """MultiBench layout: image/{train,test}_data.npy, audio/{train,test}_data.npy, {train,test}_labels.npy."""
+def write_avmnist(
+    root: Path, n_train: int = 120, n_test: int = 40, seed: int = 0, nested: bool = True, image_dir: str = "image",
+    misleading: float = 0.0, audio_signal: float = 3.0,
+) -> Path:
+    """MultiBench layout: image/{train,test}_data.npy, audio/{train,test}_data.npy, {train,test}_labels.npy
+    (MFAS: ``image_dir="images"``). A share ``misleading`` of the images shows another digit's bar;
+    ``audio_signal`` is how loud the digit's row stands out of the audio noise."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     for split, n in (("train", n_train), ("test", n_test)):
         labels = np.concatenate([rng.permutation(10) for _ in range(n // 10)])  # every 10 in a row hold all digits
-        image = digit_images(labels, rng).reshape(n, 784)
+        shown = np.where(rng.uniform(size=n) < misleading, rng.integers(10, size=n), labels)
+        image = digit_images(shown, rng).reshape(n, 784)
         audio = rng.normal(size=(n, 112, 112)).astype(np.float32)
-        audio[np.arange(n), labels * 10, :] += 3.0
+        audio[np.arange(n), labels * 10, :] += audio_signal
         if nested:
-            (root / "image").mkdir(exist_ok=True)
+            (root / image_dir).mkdir(exist_ok=True)
             (root / "audio").mkdir(exist_ok=True)
-            np.save(root / "image" / f"{split}_data.npy", image)
+            np.save(root / image_dir / f"{split}_data.npy", image)
             np.save(root / "audio" / f"{split}_data.npy", audio)
         else:
             np.save(root / f"{split}_data.npy", image)
@@ -95,24 +101,31 @@ def write_avmnist(root: Path, n_train: int = 120, n_test: int = 40, seed: int = 
     return root
 
 
-def tone(digit: int, rng: np.random.Generator, rate: int = 8000) -> np.ndarray:
+def tone(digit: int, rng: np.random.Generator, rate: int = 8000, shift: float = 0.0) -> np.ndarray:
     t = np.arange(int(rate * rng.uniform(0.3, 0.6))) / rate
-    return (0.5 * np.sin(2 * np.pi * (200 + 150 * digit) * t)).astype(np.float32)
+    return (0.5 * np.sin(2 * np.pi * (200 + 150 * digit + shift) * t)).astype(np.float32)
 
 
-def write_soundmnist(root: Path, per_class: tuple[int, int] = (6, 3), seed: int = 0) -> Path:
-    """SMIL layout: mnist/{train,test}/<d>/*.png and sound_450/{train,test}/<d>/<d>_<speaker>_<n>.wav."""
+def write_soundmnist(
+    root: Path, per_class: tuple[int, int] = (6, 3), seed: int = 0, speakers: tuple[str, ...] = ("jackson",),
+    images_per_class: tuple[int, int] | None = None,
+) -> Path:
+    """SMIL layout: mnist/{train,test}/<d>/*.png and sound_450/{train,test}/<d>/<d>_<speaker>_<n>.wav;
+    ``per_class`` clips of each speaker and digit, ``images_per_class`` images (default: per_class)."""
     rng = np.random.default_rng(seed)
-    for split, count in zip(("train", "test"), per_class):
+    for split, count, n_images in zip(("train", "test"), per_class, images_per_class or per_class):
         for digit in range(10):
             images = root / "mnist" / split / str(digit)
             sounds = root / "sound_450" / split / str(digit)
             images.mkdir(parents=True, exist_ok=True)
             sounds.mkdir(parents=True, exist_ok=True)
-            for k in range(count):
+            for k in range(n_images):
                 pixels = (digit_images(np.array([digit]), rng)[0] * 255).astype(np.uint8)
                 Image.fromarray(pixels, mode="L").save(images / f"{k:05d}.png")
-                soundfile.write(sounds / f"{digit}_jackson_{k}.wav", tone(digit, rng), 8000)
+            for s, speaker in enumerate(speakers):
+                for k in range(count):
+                    clip = tone(digit, rng, shift=40.0 * s + 7.0 * k)
+                    soundfile.write(sounds / f"{digit}_{speaker}_{k}.wav", clip, 8000)
     return root
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from harmonic_nas.config.schema import DatasetConfig
 from harmonic_nas.data import load_dataset
@@ -33,11 +34,72 @@ def test_avmnist_flat_layout(tmp_path: Path) -> None:
     assert dataset.modalities["audio"].shape == (1, 112, 112) and len(dataset.split("test")) == 40
 
 
+def test_avmnist_mfas_images_folder(tmp_path: Path) -> None:
+    """MFAS's loader reads images/ (plural): detected and read, the pixels those of the file."""
+    root = write_avmnist(tmp_path / "av", image_dir="images")
+    assert not (root / "image").exists()
+    recipe, _ = resolve(str(root))
+    assert recipe.name == "avmnist"
+    dataset = _load("avmnist", root, tmp_path, val_size=20)
+    test = dataset.split("test")
+    written = np.load(root / "images" / "test_data.npy").reshape(-1, 28, 28)
+    # the cache normalises with train statistics: the same pixels up to one affine map
+    assert np.corrcoef(test.inputs["image"][:, 0].ravel(), written.ravel())[0, 1] > 0.999
+    assert np.array_equal(test.targets, np.load(root / "test_labels.npy"))
+
+
+def test_avmnist_missing_image_names_every_accepted_place(tmp_path: Path) -> None:
+    root = write_avmnist(tmp_path / "av", image_dir="images")
+    (root / "images" / "train_data.npy").unlink()
+    message = _error("avmnist", root, tmp_path)
+    assert f"{root / 'image' / 'train_data.npy'}: missing AV-MNIST train image" in message
+    assert f"also looked for images/train_data.npy, train_data.npy, train_image.npy in {root}" in message
+
+
 def test_soundmnist(tmp_path: Path) -> None:
     root = write_soundmnist(tmp_path / "sm")
     dataset = _load("soundmnist", root, tmp_path, val_fraction=0.2)
     assert dataset.modalities["image"].shape == (1, 28, 28) and dataset.modalities["audio"].shape == (1, 32, 32)
     assert [len(dataset.split(s)) for s in ("train", "val", "test")] == [50, 10, 30]
+
+
+def _closest(rows: np.ndarray, candidates: dict[str, np.ndarray]) -> list[str]:
+    """For each row, the name of the candidate it correlates with most (the cache rescales values)."""
+    names = list(candidates)
+    table = np.stack([candidates[n].ravel() for n in names])
+    return [names[int(np.argmax([np.corrcoef(row.ravel(), c)[0, 1] for c in table]))] for row in rows]
+
+
+def test_soundmnist_smil_recipe(tmp_path: Path) -> None:
+    """SMIL's pairs: per digit the first training images with a third of the clips from jackson, nicolas
+    and the other speakers each, the *last* test images; audio the 20 x 20 MFCC of each clip."""
+    from harmonic_nas.data.audio import read_audio
+    from harmonic_nas.data.mfcc import smil_mfcc
+
+    root = write_soundmnist(tmp_path / "sm", (3, 2), speakers=("jackson", "nicolas", "theo"), images_per_class=(8, 4))
+    dataset = _load("soundmnist", root, tmp_path, recipe="smil", per_class=6, test_per_class=2, val_fraction=0.5)
+    assert dataset.modalities["audio"].shape == (1, 20, 20)
+    assert [len(dataset.split(s)) for s in ("train", "val", "test")] == [30, 30, 20]
+
+    digit = 4
+    clips = {p.name: smil_mfcc(read_audio(p)) for p in sorted((root / "sound_450" / "train" / str(digit)).glob("*.wav"))}
+    chosen = []
+    for split in ("train", "val"):
+        data = dataset.split(split)
+        chosen += _closest(data.inputs["audio"][data.targets == digit, 0], clips)
+    assert sorted(chosen) == [f"4_{s}_{k}.wav" for s in ("jackson", "nicolas", "theo") for k in (0, 1)]
+
+    images = {p.name: np.asarray(Image.open(p), np.float32) for p in sorted((root / "mnist" / "test" / str(digit)).glob("*.png"))}
+    test = dataset.split("test")
+    assert sorted(_closest(test.inputs["image"][test.targets == digit, 0], images)) == ["00002.png", "00003.png"]
+    test_clips = {p.name: smil_mfcc(read_audio(p)) for p in sorted((root / "sound_450" / "test" / str(digit)).glob("*.wav"))}
+    assert _closest(test.inputs["audio"][test.targets == digit, 0], test_clips) == ["4_jackson_0.wav", "4_jackson_1.wav"]
+
+
+def test_soundmnist_smil_recipe_too_few_files(tmp_path: Path) -> None:
+    root = write_soundmnist(tmp_path / "sm", (3, 2), speakers=("jackson", "theo"), images_per_class=(8, 4))
+    message = _error("soundmnist", root, tmp_path, recipe="smil", per_class=6, test_per_class=2)
+    assert f"{root / 'sound_450' / 'train' / '0'}: recipe smil pairs 6 train clips (a third each of jackson, nicolas, the others) a digit, found 4" in message
 
 
 def test_mmimdb_hdf5(tmp_path: Path) -> None:
@@ -47,6 +109,25 @@ def test_mmimdb_hdf5(tmp_path: Path) -> None:
     assert dataset.modalities["image"].shape == (3, 32, 20) and dataset.modalities["text"] .shape == (300,)
     targets = dataset.split("val").targets
     assert targets.dtype == np.float32 and targets.shape == (23, 23)
+
+
+def test_mmimdb_224_like_the_authors(tmp_path: Path) -> None:
+    """image_size: 224 stretches the 256 x 160 posters to 224 x 224; a poster dark on its left and bright
+    on its right stays so, with a smooth edge (interpolated, not repeated pixels)."""
+    import h5py
+
+    path = write_mmimdb_hdf5(tmp_path / "mm" / "multimodal_imdb.hdf5")
+    with h5py.File(path, "r+") as handle:
+        poster = np.zeros((3, 256, 160), np.uint8)
+        poster[:, :, 80:] = 255
+        handle["images"][0] = poster
+    dataset = _load("mmimdb", path.parent, tmp_path, split_sizes=[46, 23, 23], image_size=224)
+    assert dataset.modalities["image"].shape == (3, 224, 224)
+    image = dataset.split("train").inputs["image"][0, 0]
+    assert image.shape == (224, 224)
+    row = image[100]
+    assert np.allclose(row[:100], row[0]) and np.allclose(row[124:], row[-1]) and row[0] < row[-1]
+    assert np.all(np.diff(row) >= -1e-5) and len(np.unique(np.round(row[100:124], 4))) > 2
 
 
 def test_mmimdb_per_sample_npy(tmp_path: Path) -> None:
@@ -79,7 +160,7 @@ def test_layout_is_detected_from_a_path(tmp_path: Path, writer, name: str) -> No
 def test_missing_file(tmp_path: Path) -> None:
     root = write_avmnist(tmp_path / "av")
     (root / "test_labels.npy").unlink()
-    assert "test_labels.npy: missing AV-MNIST test labels" in _error("avmnist", root, tmp_path)
+    assert "test_labels.npy: missing AV-MNIST test labels (also looked for image/test_labels.npy" in _error("avmnist", root, tmp_path)
 
 
 def test_missing_folder(tmp_path: Path) -> None:

@@ -210,6 +210,7 @@ def test_new_recipe_options_at_their_defaults_keep_old_fingerprints(tmp_path: Pa
     cfg = small_config(tmp_path)
     trainer = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False)
     old_keys = set(cfg.supernet.model_dump()) - {"warmup_epochs", "label_smoothing", "spec_masks", "spec_mask_width",
+                                                 "max_first_epochs",
                                                  "bf16", "patience", "eval_random_subnets"}
     before = stable_hash({"space": cfg.modalities["image"].model_dump(mode="json"),
                           "dataset": cfg.dataset.model_dump(mode="json", exclude={"cache_dir"}),
@@ -219,3 +220,12 @@ def test_new_recipe_options_at_their_defaults_keep_old_fingerprints(tmp_path: Pa
     changed = SupernetTrainer(small_config(tmp_path, label_smoothing=0.1), "image", mnist_pair, DEVICE,
                               show_progress=False)
     assert changed.fingerprint() != before
+
+
+def test_max_first_epochs_train_the_max_subnet_alone_then_the_sandwich(tmp_path: Path, mnist_pair: Any) -> None:
+    trainer = SupernetTrainer(small_config(tmp_path, max_first_epochs=1.5, random_subnets=2), "image", mnist_pair,
+                              DEVICE, show_progress=False)
+    half = round(0.5 * trainer.steps_per_epoch)
+    assert trainer.sandwich(0, 0) == [trainer.space.max()] and trainer.sandwich(1, half - 1) == [trainer.space.max()]
+    opened = trainer.sandwich(1, half)
+    assert opened[:2] == [trainer.space.max(), trainer.space.min()] and len(opened) == 4

@@ -104,6 +104,9 @@ class SupernetTraining(StrictModel):
         "each training spectrogram set to 0 (the standardised mean); 0 turns it off.")
     spec_mask_width: float = Field(0.15, gt=0.0, le=1.0, description="Widest band of spec_masks, share of the axis.")
     random_subnets: int = Field(2, ge=0, description="N in the sandwich rule: max + min + N random subnets per step.")
+    max_first_epochs: float = Field(
+        0.0, ge=0.0, description="Progressive shrinking's first phase: the first this-many epochs train the max "
+        "subnet alone (one pass a step, not 2 + random_subnets), then the sandwich rule trains every subnet.")
     distill: bool = Field(True, description="In-place distillation from the max subnet to the others.")
     patience: PositiveInt = Field(5, description="Early stopping: epochs without val improvement of the max subnet.")
     bn_calib_samples: PositiveInt = Field(2000, description="Training samples used to recalibrate BN of a subnet.")

@@ -44,8 +44,8 @@ def resample(samples: np.ndarray, rate: int) -> np.ndarray:
     return resample_poly(samples.astype(np.float64), SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
 
 
-def trim_and_fit(samples: np.ndarray, length: int, top_db: float = 35.0) -> np.ndarray:
-    """Cut leading/trailing silence, peak-normalise, then centre-pad, or keep the loudest ``length`` window."""
+def trim_silence(samples: np.ndarray, top_db: float = 35.0) -> np.ndarray:
+    """Cut the leading and trailing frames more than ``top_db`` below the loudest one."""
     frame = 128
     n = len(samples) // frame
     if n >= 1:
@@ -53,6 +53,12 @@ def trim_and_fit(samples: np.ndarray, length: int, top_db: float = 35.0) -> np.n
         db = 10 * np.log10(energy)
         loud = np.flatnonzero(db > db.max() - top_db)
         samples = samples[max(loud[0] - 1, 0) * frame : min(loud[-1] + 2, n) * frame]
+    return samples
+
+
+def trim_and_fit(samples: np.ndarray, length: int, top_db: float = 35.0) -> np.ndarray:
+    """Cut leading/trailing silence, peak-normalise, then centre-pad, or keep the loudest ``length`` window."""
+    samples = trim_silence(samples, top_db)
     peak = float(np.abs(samples).max()) if samples.size else 0.0
     if peak > 0:
         samples = samples / peak

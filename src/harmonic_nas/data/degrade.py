@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from harmonic_nas.data.audio import trim_silence
+
 
 def fit_pca(train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean (D,), components (D, D) as columns sorted by variance, and each one's share of variance."""
@@ -60,6 +62,19 @@ def noise_bank(count: int, length: int, rng: np.random.Generator) -> np.ndarray:
         envelope = 1.0 + 0.8 * np.sin(2 * np.pi * rng.uniform(0.5, 4.0) * np.arange(length) / length + rng.uniform(0, 6.3))
         clip = clip * envelope
         out[i] = clip / (np.abs(clip).max() + 1e-9)
+    return out
+
+
+def recorded_noise(recordings: list[np.ndarray], length: int, per_clip: int, rng: np.random.Generator) -> np.ndarray:
+    """Noise clips (len(recordings) * per_clip, length): random windows of each recording (silence at its
+    ends cut, looped when shorter than ``length``), peak-normalised like ``noise_bank``'s."""
+    out = np.empty((len(recordings) * per_clip, length), dtype=np.float32)
+    for i, recording in enumerate(recordings):
+        sound = trim_silence(recording)
+        looped = np.tile(sound, -(-(length + len(sound)) // len(sound)))
+        for j, start in enumerate(rng.integers(len(sound), size=per_clip)):
+            clip = looped[start : start + length]
+            out[i * per_clip + j] = clip / (np.abs(clip).max() + 1e-9)
     return out
 
 

@@ -151,6 +151,32 @@ def human_digit_clips() -> list[Clip]:
     return sorted(clips, key=lambda c: str(c.path))
 
 
+# Stamp sounds that may carry a voice (a spoken letter, radio talk, a laugh in words): not noise.
+_SPOKEN_EFFECTS = ("dreydl-", "apollo_lander", "santahat")
+
+
+def stamp_sound_effects() -> list[Path]:
+    """The Tux Paint stamps' non-speech sound effects (animals, tools, instruments, vehicles: about 100
+    real recordings, ESC-50-like), sorted; byte-identical copies (one sound for several stamps) once."""
+    import hashlib
+
+    seen: set[str] = set()
+    effects = []
+    for path in sorted(TUXPAINT_STAMPS.rglob("*")):
+        relative = path.relative_to(TUXPAINT_STAMPS).as_posix()
+        if path.suffix not in (".ogg", ".wav") or "_desc" in path.name or relative.startswith("symbols/"):
+            continue
+        if any(path.name.startswith(prefix) for prefix in _SPOKEN_EFFECTS):
+            continue
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            effects.append(path)
+    if not effects:
+        raise UserError(f"no Tux Paint sound effects under {TUXPAINT_STAMPS}: apt-get install {TUXPAINT_PACKAGE} ({INSTALL_HINT})")
+    return effects
+
+
 def espeak_version() -> str:
     version = require_debian("espeak-ng", "av-digits (synthetic training speech)")
     if shutil.which("espeak-ng") is None:

@@ -36,7 +36,8 @@ from harmonic_nas.layout import SupernetFiles
 from harmonic_nas.supernet.supernet_file import save_supernet
 
 EVAL_BATCH = 128  # larger inference batches were slower on CPU (DESIGN notes)
-LEGACY_DEFAULTS = {"bf16": False, "warmup_epochs": 0.0, "label_smoothing": 0.0, "spec_masks": 0, "spec_mask_width": 0.15}
+LEGACY_DEFAULTS = {"bf16": False, "warmup_epochs": 0.0, "label_smoothing": 0.0, "spec_masks": 0, "spec_mask_width": 0.15,
+                   "max_first_epochs": 0.0}
 
 
 @dataclass
@@ -213,7 +214,10 @@ class SupernetTrainer:
         return spec_augment(x, cfg.spec_masks, cfg.spec_mask_width, generator, shard.total, shard.offset)
 
     def sandwich(self, epoch: int, step: int) -> list[dict[str, Any]]:
-        """max, min and N random subnets; the random ones depend only on (seed, epoch, step)."""
+        """max, min and N random subnets; the random ones depend only on (seed, epoch, step). During the
+        first ``max_first_epochs`` the max subnet alone (progressive shrinking's first phase)."""
+        if epoch * self.steps_per_epoch + step < round(self.train_cfg.max_first_epochs * self.steps_per_epoch):
+            return [self.space.max()]
         rng = step_rng(self.seed, epoch, step)
         return [self.space.max(), self.space.min()] + [self.space.sample(rng) for _ in range(self.train_cfg.random_subnets)]
 

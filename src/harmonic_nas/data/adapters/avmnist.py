@@ -1,6 +1,7 @@
 """AV-MNIST as released with MFAS / MultiBench: numpy arrays of images (N, 28, 28) or (N, 784),
 audio spectrograms (N, 112, 112) and labels (N,), train and test; validation is held out of train
-(the last 5000 samples, as MultiBench does, or a share for smaller copies)."""
+(the last 5000 samples, as MultiBench does, or a share for smaller copies). MultiBench names the image
+folder ``image/``, MFAS's own loader ``images/``: both are read."""
 
 from __future__ import annotations
 
@@ -24,9 +25,12 @@ class AVMNISTOptions(Options):
 
 
 def _files(root: Path, split: str) -> dict[str, list[Path]]:
-    """Accepted names: MultiBench's image/ audio/ folders, or flat files."""
+    """Accepted names: MultiBench's image/ (MFAS: images/) and audio/ folders, or flat files."""
     return {
-        "image": [root / "image" / f"{split}_data.npy", root / f"{split}_data.npy", root / f"{split}_image.npy"],
+        "image": [
+            root / "image" / f"{split}_data.npy", root / "images" / f"{split}_data.npy",
+            root / f"{split}_data.npy", root / f"{split}_image.npy",
+        ],
         "audio": [root / "audio" / f"{split}_data.npy", root / f"{split}_audio.npy"],
         "labels": [root / f"{split}_labels.npy", root / "image" / f"{split}_labels.npy"],
     }
@@ -37,7 +41,7 @@ class AVMNIST(Recipe):
     modalities = ("image", "audio")
     version = 1
     needs_path = True
-    description = "AV-MNIST numpy release (image/ audio/ *_labels.npy)"
+    description = "AV-MNIST numpy release (image/ or images/, audio/, *_labels.npy)"
     OptionsModel = AVMNISTOptions
 
     def detect(self, path: Path) -> bool:

@@ -3,6 +3,7 @@ names the file and what is wrong with it."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -19,11 +20,13 @@ def require(path: Path, what: str = "file") -> Path:
 
 
 def first_existing(candidates: Sequence[Path], what: str) -> Path:
-    """The first of several accepted file names; the error lists them all."""
+    """The first of several accepted file names; the error lists them all (relative to their folder)."""
     for path in candidates:
         if path.exists():
             return path
-    raise UserError(f"{candidates[0]}: missing {what} (also looked for {', '.join(str(p.name) for p in candidates[1:])})")
+    base = Path(os.path.commonpath(candidates)) if len(candidates) > 1 else candidates[0].parent
+    others = ", ".join(str(p.relative_to(base)) for p in candidates[1:])
+    raise UserError(f"{candidates[0]}: missing {what} (also looked for {others} in {base})")
 
 
 def load_npy(path: Path) -> np.ndarray:

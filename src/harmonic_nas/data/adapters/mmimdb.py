@@ -1,7 +1,8 @@
 """MM-IMDB in its two public forms: the multimodal_imdb.hdf5 release (images (N, 3, 256, 160) uint8,
 300-d averaged word2vec ``features``, 23-genre multi-hot ``genres``; official split 15552 / 2608 / 7799
 in file order) and the per-sample .npy layout written by the BM-NAS preparation
-({split}/image_%06d.npy, text_%06d.npy, label_%06d.npy). Multilabel; posters are area-resized."""
+({split}/image_%06d.npy, text_%06d.npy, label_%06d.npy). Multilabel; posters are resized to
+``image_size`` (128 x 80 keeps the aspect at a CPU-friendly size; the authors stretched them to 224 x 224)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from harmonic_nas.data.adapters.common import file_fingerprint, no_empty_class, require
 from harmonic_nas.data.base import ModalitySpec
@@ -30,8 +31,15 @@ _CHUNK = 256
 
 
 class MMIMDBOptions(Options):
-    image_size: tuple[int, int] = Field((128, 80), description="Posters are area-resized to 3 x H x W.")
+    image_size: tuple[int, int] = Field(
+        (128, 80), description="Posters are resized to 3 x H x W; one number S is S x S (224: the authors' 224 x 224)."
+    )
     split_sizes: tuple[int, int, int] = Field((15552, 2608, 7799), description="hdf5: train/val/test counts in file order.")
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _square(cls, value: Any) -> Any:
+        return (value, value) if isinstance(value, int) else value
 
     @model_validator(mode="after")
     def _check(self) -> "MMIMDBOptions":
@@ -41,9 +49,12 @@ class MMIMDBOptions(Options):
 
 
 def _resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area averaging when both sides shrink (no aliasing); bilinear (antialiased) when a side grows, as
+    the 256 x 160 posters stretched to the authors' 224 x 224 do (area mode would repeat pixels)."""
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     if tuple(x.shape[-2:]) != tuple(size):
-        x = F.interpolate(x, size=size, mode="area")
+        grows = size[0] > x.shape[-2] or size[1] > x.shape[-1]
+        x = F.interpolate(x, size=size, mode="bilinear", antialias=True) if grows else F.interpolate(x, size=size, mode="area")
     return x.numpy()
 
 

