@@ -1,0 +1,67 @@
+"""Forward, input gradient and weight gradient of the supernet's most expensive depthwise layers, apart:
+the weight gradient of oneDNN's depthwise kernel is what dominates a sandwich step on CPU. Process CPU
+time, medians; each gradient is timed with the forward it needs (subtract the forward column). Prints JSON.
+
+    python benchmarks/depthwise_grad.py [--threads 1] [--batch 128 32] [--repeats 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+LAYERS = [(480, 4), (144, 14)]  # (channels, side): the deepest and the widest-map 7x7 layers of the demo's spaces
+
+
+def median_ms(step: Callable[[], object], repeats: int) -> float:
+    step()
+    step()
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        step()
+        times.append(time.process_time() - start)
+    return round(1000 * statistics.median(times), 2)
+
+
+def layer_times(channels: int, side: int, kernel: int, batch: int, fmt: torch.memory_format, repeats: int) -> dict:
+    conv = nn.Conv2d(channels, channels, kernel, padding=kernel // 2, groups=channels, bias=False).to(memory_format=fmt)
+    x = torch.randn(batch, channels, side, side).to(memory_format=fmt).requires_grad_(True)
+    grad = torch.randn_like(conv(x))
+    return {
+        "forward_ms": median_ms(lambda: conv(x), repeats),
+        "forward_and_input_grad_ms": median_ms(lambda: torch.autograd.grad(conv(x), x, grad), repeats),
+        "forward_and_weight_grad_ms": median_ms(lambda: torch.autograd.grad(conv(x), conv.weight, grad), repeats),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch", type=int, nargs="+", default=[128, 32])
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
+    rows = []
+    for channels, side in LAYERS:
+        for kernel in (7, 3):
+            for batch in args.batch:
+                for name, fmt in (("channels_last", torch.channels_last), ("contiguous", torch.contiguous_format)):
+                    rows.append({"channels": channels, "side": side, "kernel": kernel, "batch": batch, "format": name,
+                                 **layer_times(channels, side, kernel, batch, fmt, args.repeats)})
+    print(json.dumps({"benchmark": "depthwise_grad", "clock": "process CPU time", "threads": args.threads,
+                      "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
+                      "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]}, "rows": rows},
+                     indent=1))
+
+
+if __name__ == "__main__":
+    main()
