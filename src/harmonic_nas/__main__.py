@@ -9,12 +9,13 @@ import sys
 def main() -> None:
     try:
         from harmonic_nas.cli import main as cli
+
+        cli()  # a Ctrl-C before click reaches the command (reading argv) lands here too
     except KeyboardInterrupt:
         from harmonic_nas.errors import INTERRUPTED
 
         print(INTERRUPTED, file=sys.stderr)
         sys.exit(130)
-    cli()
 
 
 if __name__ == "__main__":

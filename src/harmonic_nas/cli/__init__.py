@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -58,8 +58,19 @@ class _Group(click.Group):
             # A file the user named or a disk that is full or read-only, met where no UserError said so.
             _fail(os_error_line(exc, action=None), UserError.exit_code)
         except KeyboardInterrupt:
-            click.echo(INTERRUPTED, err=True)
-            sys.exit(130)
+            _interrupted()
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        # Resolving the command imports its module (seconds with torch): click would print "Aborted!" there.
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            _interrupted()
+
+
+def _interrupted() -> NoReturn:
+    click.echo(INTERRUPTED, err=True)
+    sys.exit(130)
 
 
 def _fail(message: str, code: int) -> None:
