@@ -7,6 +7,7 @@ import gzip
 import importlib.resources
 import json
 import pickle
+import signal
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -337,3 +338,11 @@ def evaluator_spec(cfg: ExperimentConfig, lut: Any, dataset: Any) -> EvaluatorSp
     """What a worker gets: ``cfg``, the untrained test supernets, ``lut`` and the in-memory ``dataset``."""
     return EvaluatorSpec(cfg.model_dump(mode="json"), {"image": image_supernet(), "thumb": thumb_supernet()}, lut,
                          dataset=dataset)
+
+
+def as_a_shell_starts() -> None:
+    """Popen's preexec_fn for a command sent Ctrl-C: from a terminal it starts with SIGINT at its default and
+    unblocked; the test process's own SIGINT state (an earlier in-process test may change it) must not
+    leak into the child."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

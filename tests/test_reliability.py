@@ -14,12 +14,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import conv_spec, lut_entry, lut_header, write_avmnist
+from helpers import as_a_shell_starts, conv_spec, lut_entry, lut_header, write_avmnist
 
 from harmonic_nas.config import load_config
 from harmonic_nas.hardware.lut import LookupTable
@@ -311,7 +310,7 @@ def test_an_early_ctrl_c_is_the_interrupted_line(tmp_path: Path, moment: str) ->
     still be starting, before any of our code."""
     process = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "harmonic_nas", "run", "--config", SMOKE,
                                 "--out", tmp_path / "run"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=as_a_shell_starts)
     assert process.stderr is not None
     marker = "harmonic_nas.cli" if moment == "importing" else "harmonic_nas.pipeline"
     for line in process.stderr:  # -X importtime writes a line as each module finishes importing

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import as_a_shell_starts
 
 from harmonic_nas.search.store import RunStore
 
@@ -110,7 +111,8 @@ def test_ctrl_c_mid_search_is_one_line_and_stops_every_worker(smoke_run: Path, t
     for part in ("supernets", "lut"):
         shutil.copytree(smoke_run / part, run_dir / part)
     process = subprocess.Popen([*CLI, "search", "--config", str(SMOKE), "--out", str(run_dir)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=as_a_shell_starts)
     deadline = time.time() + 300
     while stored_evaluations(run_dir / "run.sqlite") < 2 and time.time() < deadline and process.poll() is None:
         time.sleep(0.2)
