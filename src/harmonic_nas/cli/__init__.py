@@ -61,7 +61,7 @@ class _Group(click.Group):
             _interrupted()
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
-        # Resolving the command imports its module (seconds with torch): click would print "Aborted!" there.
+        # Parsing the group's options comes before invoke: a Ctrl-C there would be click's "Aborted!", exit 1.
         try:
             return super().make_context(*args, **kwargs)
         except KeyboardInterrupt:
