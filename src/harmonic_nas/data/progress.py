@@ -1,4 +1,4 @@
-"""Progress reporting for dataset preparation: a rich bar in a terminal, nothing in tests or workers."""
+"""Progress reporting for dataset preparation: the console's progress display, nothing in tests or workers."""
 
 from __future__ import annotations
 
@@ -60,16 +60,14 @@ class RichReporter:
 
 @contextmanager
 def reporter(enabled: bool) -> Iterator[Reporter]:
-    """A rich progress display on stderr when ``enabled``, else a silent reporter."""
+    """The console's progress display (console.make_progress: bars on a terminal, lines in a log) when
+    ``enabled``, else a silent reporter."""
     if not enabled:
         yield NullReporter()
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from harmonic_nas.console import make_progress
 
-    console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with make_progress() as progress:
         rich_reporter = RichReporter(progress)
         yield rich_reporter
         rich_reporter.close()
