@@ -205,11 +205,12 @@ def export_front(
     ctx = RunContext.open(Path(run_dir), dataset)
     out = Path(out_dir) if out_dir is not None else RunLayout(run_dir).models
     folders, failed = [], []
-    for e in ctx.front:
+    for i, e in enumerate(ctx.front, start=1):
         if reuse and already_exported(out / e.key, e, fmt):
             console.log(f"{e.key}: already exported to {out / e.key}")
             folders.append(out / e.key)
             continue
+        console.log(f"exporting model {i}/{len(ctx.front)}: {e.key} ({fmt})")  # each takes seconds to a minute
         try:
             result = export_model(ctx, e, out / e.key, fmt, measure=measure)
         except ParityError as exc:

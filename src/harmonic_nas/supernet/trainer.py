@@ -319,6 +319,9 @@ class SupernetTrainer:
                 epoch = self.epoch
                 start = time.perf_counter()
                 loss, sps = self.train_epoch(epoch, on_step)
+                if self.show_progress:  # the validation below takes a while: say what happens meanwhile
+                    console.log(f"{self.modality} epoch {epoch + 1}/{epochs} trained: validating the max subnet "
+                                f"(BN recalibration, val scoring)")
                 stats = self.end_epoch(epoch, loss, sps, time.perf_counter() - start)
                 if self.show_progress:
                     console.log(
@@ -333,9 +336,13 @@ class SupernetTrainer:
         rng = step_rng(self.seed, "eval")
         named = [("max", self.space.max()), ("min", self.space.min())]
         named += [(f"random-{i + 1}", self.space.sample(rng)) for i in range(self.train_cfg.eval_random_subnets)]
-        subnets = [
-            {"name": name, "arch": arch.to_json(), "hash": self.space.arch_hash(arch), "val": self.evaluate(arch)} for name, arch in named
-        ]
+        subnets = []
+        with make_progress() as progress:  # a BN recalibration and a val pass each: seconds to minutes
+            task = progress.add_task(f"scoring {self.modality} subnets", total=len(named), visible=self.show_progress)
+            for name, arch in named:
+                subnets.append({"name": name, "arch": arch.to_json(), "hash": self.space.arch_hash(arch),
+                                "val": self.evaluate(arch)})
+                progress.advance(task)
         return {
             "modality": self.modality,
             "fingerprint": self.fingerprint(),
