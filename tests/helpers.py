@@ -19,12 +19,16 @@ import torch
 from PIL import Image
 
 from harmonic_nas.backbones import build_supernet
+from harmonic_nas.config import load_config
 from harmonic_nas.config.schema import ExperimentConfig, FusionConfig, MaxoutSpace, MBV3Space, MBV3Stage
 from harmonic_nas.fusion.features import SplitFeatures
 from harmonic_nas.fusion.specs import op_spec
 from harmonic_nas.hardware.lut import LookupTable, LutEntry, LutHeader
 from harmonic_nas.hardware.specs import LayerSpec
+from harmonic_nas.layout import RunLayout
 from harmonic_nas.search.evaluator import EvaluatorSpec
+from harmonic_nas.search.store import RunStore
+from harmonic_nas.search.variants import Variant
 from harmonic_nas.space import Candidate, CandidateSpace, FusionMacroSpace
 
 
@@ -346,3 +350,27 @@ def as_a_shell_starts() -> None:
     leak into the child."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+# ---- run stores ----------------------------------------------------------------------------------------------
+
+SMOKE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
+
+
+def make_store(run_dir: Path, variant: str = "sb-sf-hw", finish: bool = True) -> Path:
+    """A small search store of ``variant`` in ``run_dir`` (a baseline's under RUN_DIR/baselines/): the smoke
+    config, one candidate evaluated in generation 0, which ``finish`` ends with it on the front (else the
+    generation stays started, as in a search stopped mid-generation). Returns the store's path."""
+    cfg = load_config(SMOKE_CONFIG, [f"output.run_dir={run_dir}"])
+    arch = {"backbones": {"image": {"d": [1, 1], "ks": [3, 3, 3, 3], "e": [3, 3, 3, 3]},
+                          "audio": {"d": [1, 1], "ks": [3, 3, 3, 3], "e": [3, 3, 3, 3]}},
+            "macro": {"cells": 1, "nodes": 1}}
+    result = {"metric": "accuracy", "val_metric": 0.5, "latency_ms": 1.0, "energy_mj": 2.0, "seconds": 1.0}
+    folder = Variant.named(variant).store(RunLayout(run_dir)).folder
+    with RunStore.create(folder, {"config": cfg.model_dump(mode="json"), "variant": variant, "seed": 0}) as store:
+        store.start_generation(0, {})
+        store.add_evaluation("c0ffee", "candidate", None, 0, store.space.parse(arch), result)
+        if finish:
+            summary = {"hypervolume": 0.1, "front_size": 1, "best_val_metric": 0.5, "seconds": 1.0}
+            store.finish_generation(0, summary, [store.evaluation("c0ffee")])
+        return store.path

@@ -72,6 +72,7 @@ def test_no_module_imports_a_layer_above_or_beside_its_own() -> None:
 def test_config_check_and_status_need_no_torch() -> None:
     """What a config is checked against (arch spaces, fusion operator names) and what the store parses
     into are torch-free, so `config check` and `status` answer without loading torch."""
-    code = ("import sys, harmonic_nas.cli.config_cmd, harmonic_nas.cli.search_cmd, harmonic_nas.search.store; "
+    code = ("import sys, harmonic_nas.cli.config_cmd, harmonic_nas.cli.search_cmd, harmonic_nas.cli.status_cmd, "
+            "harmonic_nas.search.store; "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -18,11 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import as_a_shell_starts, conv_spec, lut_entry, lut_header, write_avmnist
+from helpers import as_a_shell_starts, conv_spec, lut_entry, lut_header, make_store, write_avmnist
 
-from harmonic_nas.config import load_config
 from harmonic_nas.hardware.lut import LookupTable
-from harmonic_nas.search.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "smoke.yaml"
@@ -52,21 +50,6 @@ def files_in(folder: Path) -> dict[str, bytes]:
 
 
 # --- run stores ------------------------------------------------------------------------------------------
-def make_store(run_dir: Path) -> Path:
-    """A small finished search store: the smoke config, one candidate on the front of generation 0."""
-    cfg = load_config(SMOKE, [f"output.run_dir={run_dir}"])
-    arch = {"backbones": {"image": {"d": [1, 1], "ks": [3, 3, 3, 3], "e": [3, 3, 3, 3]},
-                          "audio": {"d": [1, 1], "ks": [3, 3, 3, 3], "e": [3, 3, 3, 3]}},
-            "macro": {"cells": 1, "nodes": 1}}
-    result = {"metric": "accuracy", "val_metric": 0.5, "latency_ms": 1.0, "energy_mj": 2.0, "seconds": 1.0}
-    with RunStore.create(run_dir, {"config": cfg.model_dump(mode="json"), "variant": "sb-sf-hw", "seed": 0}) as store:
-        store.start_generation(0, {})
-        store.add_evaluation("c0ffee", "candidate", None, 0, store.space.parse(arch), result)
-        summary = {"hypervolume": 0.1, "front_size": 1, "best_val_metric": 0.5, "seconds": 1.0}
-        store.finish_generation(0, summary, [store.evaluation("c0ffee")])
-    return run_dir / "run.sqlite"
-
-
 def truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:3000])
 

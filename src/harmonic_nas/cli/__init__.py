@@ -26,7 +26,7 @@ _COMMANDS = {
     "profile": ("profile_cmd", "profile_command"),
     "lut": ("lut_cmd", "lut"),
     "search": ("search_cmd", "search"),
-    "status": ("search_cmd", "status"),
+    "status": ("status_cmd", "status"),
     "run": ("run_cmd", "run"),
     "export": ("export_cmd", "export"),
     "reproduce": ("export_cmd", "reproduce"),

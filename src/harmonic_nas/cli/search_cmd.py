@@ -1,23 +1,16 @@
-"""``harmonic-nas search`` (the two-tier search, or one of its baselines) and ``harmonic-nas status``."""
+"""``harmonic-nas search``: the two-tier search, or one of its baselines."""
 
 from __future__ import annotations
 
-import os
-import socket
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
 from harmonic_nas.cli.checks import at_least_one
-from harmonic_nas.cli.views import front_table
 from harmonic_nas.config import load_config
-from harmonic_nas.config.io import validate_config
-from harmonic_nas.console import console
 from harmonic_nas.errors import UserError
-from harmonic_nas.layout import RunLayout
-from harmonic_nas.search.variants import VARIANTS, Variant
+from harmonic_nas.search.variants import VARIANTS
 
 
 def resolve_config(
@@ -66,60 +59,3 @@ def search(
         result = pipeline.search(cfg, variant=variant, executor=executor, scheduler=scheduler, workers=workers,
                                  threads=threads, device=device, force=force, **hooks)
     show_search(result, variant)
-
-
-def _search_process_state(owner: dict[str, Any] | None) -> str:
-    """'running' if the process that owns the search is alive, 'interrupted' if it is gone, and 'running
-    on HOST' when it runs on another machine (whose processes this one cannot see)."""
-    if not owner:
-        return "interrupted"
-    if owner["host"] != socket.gethostname():
-        return f"running on {owner['host']}"
-    try:
-        os.kill(owner["pid"], 0)
-    except ProcessLookupError:
-        return "interrupted"
-    except PermissionError:  # alive, owned by another user
-        pass
-    return "running"
-
-
-@click.command("status")
-@click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--variant", type=click.Choice(VARIANTS), default="sb-sf-hw", show_default=True)
-def status(run_dir: Path, variant: str) -> None:
-    """Progress of a search run (also while it runs): generations, evaluations, front, recent events."""
-    from harmonic_nas.search.store import RunStore
-
-    with RunStore.open(Variant.named(variant).store(RunLayout(run_dir)).folder) as store:
-        meta = store.meta()
-        cfg = validate_config(store.raw_config(), str(store.path))
-        generations = store.generations()
-        candidates = store.evaluations("candidate")
-        backbones = store.evaluations("backbone")
-        front = store.pareto_front()
-        events = store.events(8)
-    stored_variant = meta.get("variant")
-    if stored_variant not in VARIANTS:
-        raise UserError(f"{store.path}: stored variant {stored_variant!r}, expected one of {', '.join(VARIANTS)}")
-    total = Variant.named(stored_variant).generations(cfg.search.generations)
-    finished = [g for g in generations if g["summary"] is not None]
-    console.print(f"[bold]{cfg.name}[/] ({stored_variant}): generation {len(finished)}/{total} finished; "
-                  f"{len(backbones)} backbone and {len(candidates)} multimodal evaluations stored")
-    if finished:
-        last = finished[-1]["summary"]
-        console.print(f"front {last['front_size']}, best val {last['best_val_metric']:.4f}, "
-                      f"hypervolume {last['hypervolume']:.4f}")
-    running = [g for g in generations if g["summary"] is None]
-    if running:
-        g = running[-1]
-        done = sum(1 for e in candidates if e.generation == g["generation"])
-        state = _search_process_state(meta.get("owner"))
-        since = f" for {time.time() - g['started']:.0f} s" if state == "running" else ""
-        console.print(f"generation {g['generation']} {state}{since}: {done} multimodal evaluations done")
-        if state == "interrupted":
-            console.print(f"resume with: harmonic-nas search --resume {run_dir}")
-    if front:
-        console.print(front_table(front, "Pareto front so far"))
-    for event in events:
-        console.print(f"{time.strftime('%H:%M:%S', time.localtime(event['time']))} {event['message']}")

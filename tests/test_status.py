@@ -1,0 +1,92 @@
+"""``harmonic-nas status`` on real stores, as a real process: the JSON view, the resume hint of a baseline,
+and ``--watch`` ending when the process that owns the search is gone."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from helpers import make_store
+
+from harmonic_nas.search.store import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "harmonic_nas"]
+
+
+def status(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, "status", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def test_json_is_one_object_with_the_run_front_and_events(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    make_store(run_dir)
+    with RunStore.open(run_dir) as store:
+        store.log("generation", "generation 0 done: front 1", 0)
+    proc = status(run_dir, "--json")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    [line] = proc.stdout.splitlines()
+    shown = json.loads(line)
+    assert shown["name"] == "smoke" and shown["variant"] == "sb-sf-hw"
+    assert shown["state"] == "interrupted"  # one of two generations finished, no process owns the search
+    assert shown["generations"] == {"done": 1, "total": 2, "running": None, "running_since": None}
+    assert shown["evaluations"] == {"backbone": 0, "multimodal": 1, "multimodal_in_running_generation": 0}
+    assert shown["last_generation"] == {"front_size": 1, "best_val_metric": 0.5, "hypervolume": 0.1}
+    assert shown["front"] == [{"id": "c0ffee", "val": 0.5, "test": None, "latency_ms": 1.0, "energy_mj": 2.0,
+                               "modalities": []}]
+    assert [(e["kind"], e["message"]) for e in shown["events"]] == [("generation", "generation 0 done: front 1")]
+    assert shown["resume"] == f"harmonic-nas search --resume {run_dir}"
+
+
+def test_a_stopped_baseline_is_resumed_with_its_variant(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    make_store(run_dir, variant="fb-ff", finish=False)
+    hint = f"harmonic-nas search --resume {run_dir} --variant fb-ff"
+    text = status(run_dir, "--variant", "fb-ff")
+    assert text.returncode == 0, text.stderr
+    assert "generation 0 stopped: 1 multimodal evaluations done" in text.stderr
+    assert f"resume with: {hint}" in " ".join(text.stderr.split()), text.stderr  # joined: rich wraps at 80
+    assert json.loads(status(run_dir, "--variant", "fb-ff", "--json").stdout)["resume"] == hint
+
+
+def test_watch_ends_when_the_owner_process_is_gone(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    make_store(run_dir, finish=False)
+    owner = subprocess.Popen(["sleep", "300"])
+    try:
+        with RunStore.open(run_dir) as store:
+            store.set_meta("owner", {"host": socket.gethostname(), "pid": owner.pid})
+        watch = subprocess.Popen([*CLI, "status", str(run_dir), "--watch", "--interval", "0.2", "--json"], cwd=ROOT,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        first = watch.stdout.readline()  # type: ignore[union-attr]
+        assert json.loads(first)["state"] == "running"
+        time.sleep(1.0)
+        assert watch.poll() is None, "--watch ended while the search's process was alive"
+    finally:
+        owner.kill()
+        owner.wait()
+    out, err = watch.communicate(timeout=max(1.0, deadline - time.time()))
+    assert watch.returncode == 0, err
+    states = [json.loads(line)["state"] for line in out.splitlines()]
+    assert states == ["interrupted"]  # one line per change: nothing changed while it ran
+    assert json.loads(out.splitlines()[-1])["resume"] == f"harmonic-nas search --resume {run_dir}"
+
+
+def test_watch_of_a_finished_search_prints_it_once_and_exits(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    make_store(run_dir)
+    with RunStore.open(run_dir) as store:  # the second generation too: the search is over
+        store.start_generation(1, {})
+        store.finish_generation(1, {"hypervolume": 0.2, "front_size": 1, "best_val_metric": 0.5, "seconds": 1.0},
+                                [store.evaluation("c0ffee")])
+    proc = status(run_dir, "--watch", "--interval", "0.2")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("generation 2/2 finished") == 1
+    assert "evaluations stored; finished" in " ".join(proc.stderr.split())
+    assert "resume with" not in proc.stderr
