@@ -9,6 +9,7 @@ import click
 
 from harmonic_nas.cli.checks import at_least_one
 from harmonic_nas.config import load_config
+from harmonic_nas.console import console
 from harmonic_nas.errors import UserError
 from harmonic_nas.search.variants import VARIANTS
 
@@ -59,3 +60,5 @@ def search(
         result = pipeline.search(cfg, variant=variant, executor=executor, scheduler=scheduler, workers=workers,
                                  threads=threads, device=device, force=force, **hooks)
     show_search(result, variant)
+    if result.report is not None:
+        console.log(f"report: {result.report}")

@@ -83,10 +83,11 @@ def run(
         if cfg.hardware.lut is None:
             shapes = {m: tuple(data.modalities[m].shape) for m in cfg.modalities}
             result.lut = step("profile", lambda: profile(cfg, input_shapes=shapes, num_classes=data.num_classes, log=log))
-        result.search = step("search", lambda: search(cfg, executor=executor, scheduler=scheduler, dataset=dataset,
-                                                      on_progress=on_progress, on_generation=on_generation,
-                                                      source=source, log=log))
-        result.report = step("report", lambda: report(cfg.run_dir))
+        result.search = searched = step("search", lambda: search(
+            cfg, executor=executor, scheduler=scheduler, dataset=dataset, on_progress=on_progress,
+            on_generation=on_generation, source=source, log=log))
+        # the search wrote the final page when it ended; written here if it could not
+        result.report = step("report", lambda: searched.report or report(cfg.run_dir))
         result.models = step("export", lambda: export_front(cfg.run_dir, dataset=dataset))
         log(f"step times (s): {timer.steps}")
         return result

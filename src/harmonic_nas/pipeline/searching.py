@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.console import console
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.layout import RunLayout
 from harmonic_nas.pipeline.common import Log, check_modalities, writing
+from harmonic_nas.pipeline.live_report import LiveReport
 from harmonic_nas.search.engine import GenerationHook, ProgressHook
 from harmonic_nas.search.store import Evaluation
 from harmonic_nas.search.variants import FULL_METHOD, Variant
@@ -25,6 +27,7 @@ class SearchResult:
     front: list[Evaluation]
     best_backbones: list[Evaluation]
     fusion_gain: str | None
+    report: Path | None = None  # the run's report page written at the end (None: no full-method store, or failed)
 
 
 def search(
@@ -46,7 +49,8 @@ def search(
     ``executor``: local (``workers`` processes, default runtime.workers; one runs inline), inline, or dask
     (``scheduler`` address); each worker uses ``threads`` threads on ``device`` (default runtime.device).
     ``on_progress(stage, done, total)`` follows every evaluation, ``on_generation(g, summary)`` every
-    generation.
+    generation. The run's report page (RUN_DIR/report/index.html) is refreshed after every generation and
+    written whole at the end (pipeline/live_report.py: cheap, and never fatal to the search).
     """
     from harmonic_nas.report.format import fusion_gain
     from harmonic_nas.search.runner import SearchRun, best_backbones, check_same_settings, make_executor, run_search
@@ -62,16 +66,23 @@ def search(
         run = SearchRun.load(cfg, device or cfg.runtime.device, threads, dataset)
         pool = make_executor(executor, run.spec, cfg.runtime.workers if workers is None else workers, scheduler)
         log(f"search {chosen.name} of {cfg.name}: store {files.store}, executor {pool.name}")
+        page = LiveReport(cfg.run_dir, log)
+
+        def after_generation(g: int, summary: dict[str, Any]) -> None:
+            if on_generation is not None:
+                on_generation(g, summary)
+            page.refresh(g)
+
         try:
             store, front = run_search(run, chosen, pool, resume=not force, force=force, on_progress=on_progress,
-                                      on_generation=on_generation)
+                                      on_generation=after_generation)
         except BaseException:  # Ctrl-C or an error: stop the workers now, not after their evaluations
             pool.abort()
             raise
         pool.close()
         with store:
             best = best_backbones(store)
-        return SearchResult(files.store, front, best, fusion_gain(front, best))
+        return SearchResult(files.store, front, best, fusion_gain(front, best), page.finish())
 
 
 def stored_config(run_dir: Path, *, variant: str = FULL_METHOD.name, overrides: Sequence[str] = ()) -> ExperimentConfig:

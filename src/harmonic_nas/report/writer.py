@@ -11,6 +11,7 @@ from harmonic_nas.report.data import collect
 from harmonic_nas.report.diagrams import Diagram, fusion_diagram
 from harmonic_nas.report.html import Image, render
 from harmonic_nas.report.plots import ablation_plot, front_plot, hypervolume_plot
+from harmonic_nas.search.store import Evaluation
 
 _DIAGRAM_SUFFIXES = (".dot", ".svg", ".png")
 
@@ -19,9 +20,11 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def write_report(run_dir: Path, out_dir: Path | None = None) -> Path:
+def write_report(run_dir: Path, out_dir: Path | None = None, *, diagrams: bool = True) -> Path:
     """Write the report of the run in ``run_dir`` to ``out_dir`` (default RUN_DIR/report); returns the
-    path of index.html. UserError if ``run_dir`` has no search store. Works on a run still searching."""
+    path of index.html. UserError if ``run_dir`` has no search store. Works on a run still searching.
+    Without ``diagrams`` (the page refreshed during a search, which must stay cheap) no Graphviz runs: the
+    fusion section names the models and says their diagrams come with the final report."""
     run_dir = Path(run_dir)
     data = collect(run_dir)
     out = Path(out_dir) if out_dir is not None else RunLayout(run_dir).report
@@ -47,13 +50,21 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Path:
                        label_ids=False),
             f"{m} backbones: error against latency and energy")
 
-    folder = out / "fusion"
-    diagrams: list[Diagram] = [fusion_diagram(e, folder, metric) for e in run.front]
-    written = {f for d in diagrams for f in d.files}
-    if folder.is_dir():  # diagrams of models no longer on the front
+    if diagrams:
+        figures = _draw_diagrams(run.front, out / "fusion", metric)
+    else:
+        figures = [Diagram(e.key, "", None, [], problem="diagram drawn when the search ends") for e in run.front]
+
+    # atomic: a browser reloading mid-write never sees half a page, a full disk leaves the last one
+    return write_text(out / "index.html", render(data, images, figures))
+
+
+def _draw_diagrams(front: list[Evaluation], folder: Path, metric: str) -> list[Diagram]:
+    """The fusion diagram of each model of ``front`` into ``folder``, removing those of models no longer on it."""
+    drawn = [fusion_diagram(e, folder, metric) for e in front]
+    written = {f for d in drawn for f in d.files}
+    if folder.is_dir():
         for stale in folder.iterdir():
             if stale.suffix in _DIAGRAM_SUFFIXES and stale not in written:
                 stale.unlink()
-
-    # atomic: a browser reloading mid-write never sees half a page, a full disk leaves the last one
-    return write_text(out / "index.html", render(data, images, diagrams))
+    return drawn
