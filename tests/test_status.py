@@ -12,6 +12,7 @@ from pathlib import Path
 
 from helpers import make_store
 
+from harmonic_nas.layout import RunLayout
 from harmonic_nas.search.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,24 +55,26 @@ def test_a_stopped_baseline_is_resumed_with_its_variant(tmp_path: Path) -> None:
     assert json.loads(status(run_dir, "--variant", "fb-ff", "--json").stdout)["resume"] == hint
 
 
-def test_watch_ends_when_the_owner_process_is_gone(tmp_path: Path) -> None:
+def test_watch_waits_for_the_search_and_ends_when_its_process_is_gone(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    make_store(run_dir, finish=False)
-    owner = subprocess.Popen(["sleep", "300"])
+    run_dir.mkdir()
+    owner = subprocess.Popen(["sleep", "300"])  # the process of a `run` that has not reached its search yet
     try:
-        with RunStore.open(run_dir) as store:
-            store.set_meta("owner", {"host": socket.gethostname(), "pid": owner.pid})
+        holder = {"host": socket.gethostname(), "pid": owner.pid, "command": "harmonic-nas run", "since": "now"}
+        RunLayout(run_dir).lock.write_text(json.dumps(holder) + "\n")
         watch = subprocess.Popen([*CLI, "status", str(run_dir), "--watch", "--interval", "0.2", "--json"], cwd=ROOT,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 60
-        first = watch.stdout.readline()  # type: ignore[union-attr]
-        assert json.loads(first)["state"] == "running"
+        assert "waiting for the search to start" in watch.stderr.readline()  # type: ignore[union-attr]
+        make_store(run_dir, finish=False)
+        assert json.loads(watch.stdout.readline())["state"] == "running"  # type: ignore[union-attr]
+        with RunStore.open(run_dir) as store:
+            store.set_meta("owner", {"host": socket.gethostname(), "pid": owner.pid})
         time.sleep(1.0)
         assert watch.poll() is None, "--watch ended while the search's process was alive"
     finally:
         owner.kill()
         owner.wait()
-    out, err = watch.communicate(timeout=max(1.0, deadline - time.time()))
+    out, err = watch.communicate(timeout=60)
     assert watch.returncode == 0, err
     states = [json.loads(line)["state"] for line in out.splitlines()]
     assert states == ["interrupted"]  # one line per change: nothing changed while it ran

@@ -66,6 +66,17 @@ def run_lock(run_dir: str | Path) -> Iterator[None]:
         handle.close()  # releases the lock
 
 
+def holder_record(run_dir: str | Path) -> dict[str, object] | None:
+    """What the lock file of ``run_dir`` says of its last holder (host, pid, command, since), read without
+    taking the lock (a reader must never make a writer fail); None if there is none. The holder may be gone:
+    the file outlives it."""
+    try:
+        record = json.loads(RunLayout(Path(run_dir)).lock.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def _command() -> str:
     words = [os.path.basename(sys.argv[0]) if sys.argv else "?", *sys.argv[1:]]
     if words[0] == "__main__.py":

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from harmonic_nas.cli.views import front_table
 from harmonic_nas.console import console
-from harmonic_nas.search.status import SearchStatus, read_status
+from harmonic_nas.search.status import SearchStatus, read_status, store_coming
 from harmonic_nas.search.variants import VARIANTS
 
 
@@ -77,7 +77,8 @@ def live_watch(read: Callable[[], SearchStatus], interval: float) -> None:
 @click.option("--variant", type=click.Choice(VARIANTS), default="sb-sf-hw", show_default=True,
               help="Which search of the run: the full method or a baseline.")
 @click.option("--watch", "watching", is_flag=True,
-              help="Refresh until the search ends (finished, or its process gone), then exit 0.")
+              help="Refresh until the search ends (finished, or its process gone), then exit 0; waits for the "
+                   "search to start while a command holding the run (e.g. run) prepares it.")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True, help="Seconds between refreshes of --watch.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object on stdout (with --watch: one line per change).")
@@ -95,7 +96,14 @@ def status(run_dir: Path, variant: str, watching: bool, interval: float, as_json
 
     if not watching:
         show(read())
-    elif console.is_terminal and not as_json:
+        return
+    waiting = store_coming(run_dir, variant)
+    if waiting:
+        console.log(f"waiting for the search to start: {run_dir} is in use by {waiting}")
+        while waiting:
+            time.sleep(interval)
+            waiting = store_coming(run_dir, variant)
+    if console.is_terminal and not as_json:
         live_watch(read, interval)
     else:
         watch(read, show, interval)

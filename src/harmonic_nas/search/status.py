@@ -13,6 +13,7 @@ from typing import Any
 from harmonic_nas.config.io import validate_config
 from harmonic_nas.errors import UserError
 from harmonic_nas.layout import RunLayout
+from harmonic_nas.runlock import holder_record
 from harmonic_nas.search.store import Evaluation, RunStore
 from harmonic_nas.search.variants import FULL_METHOD, VARIANTS, Variant
 
@@ -34,6 +35,22 @@ def owner_state(owner: dict[str, Any] | None) -> tuple[str, str | None]:
     except PermissionError:  # alive, owned by another user
         pass
     return "running", None
+
+
+def run_holder(run_dir: Path) -> str | None:
+    """The command holding ``run_dir`` (its lock), if it is alive on this machine: a ``run`` training
+    before its search, or a search setting up before it records itself as the store's owner."""
+    holder = holder_record(run_dir)
+    if holder is None or not isinstance(holder.get("pid"), int) or owner_state(holder) != ("running", None):
+        return None
+    return f"{holder.get('command')} (pid {holder.get('pid')})"
+
+
+def store_coming(run_dir: Path, variant: str = FULL_METHOD.name) -> str | None:
+    """The live command that will create ``variant``'s store of ``run_dir``, while it does not exist yet."""
+    if Variant.named(variant).store(RunLayout(run_dir)).store.is_file():
+        return None
+    return run_holder(run_dir)
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,8 @@ def read_status(run_dir: Path, variant: str = FULL_METHOD.name) -> SearchStatus:
     state, host = owner_state(meta.get("owner"))
     if state == "interrupted" and len(finished) >= total:
         state = "finished"
+    elif state == "interrupted" and run_holder(run_dir) is not None:
+        state = "running"  # not its owner yet: the search is setting up, or resuming
     current = running[-1] if running else None
     return SearchStatus(
         run_dir=Path(run_dir), name=cfg.name, variant=stored_variant, state=state, host=host,
