@@ -120,10 +120,12 @@ def read_status(run_dir: Path, variant: str = FULL_METHOD.name) -> SearchStatus:
     finished = [g for g in generations if g["summary"] is not None]
     running = [g for g in generations if g["summary"] is None]
     state, host = owner_state(meta.get("owner"))
-    if state == "interrupted" and len(finished) >= total:
-        state = "finished"
-    elif state == "interrupted" and run_holder(run_dir) is not None:
-        state = "running"  # not its owner yet: the search is setting up, or resuming
+    if state == "interrupted":  # no live owner: the search has not started, has stopped, or has finished
+        holder = run_holder(run_dir)  # a live command holding the run sets it up, or measures test metrics
+        if len(finished) >= total and (holder is None or all(e.test_metric is not None for e in front)):
+            state = "finished"
+        elif holder is not None:
+            state = "running"
     current = running[-1] if running else None
     return SearchStatus(
         run_dir=Path(run_dir), name=cfg.name, variant=stored_variant, state=state, host=host,
