@@ -31,7 +31,7 @@ LINE_INTERVAL_S = 10.0  # a task's progress line in a log: at most one per inter
 def make_progress(*extra_fields: str, transient: bool = False) -> Progress:
     """A progress bar with count, ETA and the named task fields shown as ``name=value``; when the console
     is not a terminal, a :class:`LineProgress` that logs the same as plain lines."""
-    if not console.is_terminal:
+    if not console.is_terminal and not console.is_jupyter:  # a notebook shows rich's live bars
         return LineProgress(console=console)
     columns = [
         TextColumn("[bold]{task.description}"),
