@@ -104,8 +104,12 @@ def test_next_generation_keeps_the_elites_and_uses_inherited_genes(full_run: dic
 def test_test_metric_of_the_final_front(full_run: dict[str, Any]) -> None:
     store: RunStore = full_run["store"]
     front = store.pareto_front()
-    add_test_metrics(store, front, lambda: full_run["evaluator"].evaluator)
+    progress: list[tuple[str, int, int]] = []
+    add_test_metrics(store, front, lambda: full_run["evaluator"].evaluator,
+                     on_progress=lambda *step: progress.append(step))
     assert all(e.test_metric is not None and 0 <= e.test_metric <= 1 for e in store.pareto_front())
+    tested = len(front) + len({b.modality for b in store.evaluations("backbone")})  # each measured once
+    assert progress == [("test metrics", done, tested) for done in range(tested + 1)]
     backbones = store.evaluations("backbone")
     for modality in {b.modality for b in backbones}:  # the unimodal baseline: the best backbone, tested too
         best = max((b for b in backbones if b.modality == modality), key=lambda b: b.val_metric)

@@ -48,9 +48,10 @@ def search(
 
     ``executor``: local (``workers`` processes, default runtime.workers; one runs inline), inline, or dask
     (``scheduler`` address); each worker uses ``threads`` threads on ``device`` (default runtime.device).
-    ``on_progress(stage, done, total)`` follows every evaluation, ``on_generation(g, summary)`` every
-    generation. The run's report page (RUN_DIR/report/index.html) is refreshed after every generation and
-    written whole at the end (pipeline/live_report.py: cheap, and never fatal to the search).
+    ``on_progress(stage, done, total)`` follows every evaluation (and the final front's "test metrics"),
+    ``on_generation(g, summary)`` every generation. The run's report page (RUN_DIR/report/index.html) is
+    refreshed after every generation and written whole at the end (pipeline/live_report.py: cheap, and
+    never fatal to the search).
     """
     from harmonic_nas.report.format import fusion_gain
     from harmonic_nas.search.runner import SearchRun, best_backbones, check_same_settings, make_executor, run_search

@@ -159,7 +159,7 @@ def run_search(
                           on_generation=on_generation, log_path=variant.store(run.cfg.layout).log)
     front = engine.run()
     executor.close()
-    add_test_metrics(store, front, lambda: Evaluator(run.spec))
+    add_test_metrics(store, front, lambda: Evaluator(run.spec), on_progress=on_progress)
     return store, store.pareto_front()
 
 
@@ -173,21 +173,27 @@ def best_backbones(store: RunStore) -> list[Evaluation]:
     return list(best.values())
 
 
-def add_test_metrics(store: RunStore, front: list[Evaluation], make_evaluator: Callable[[], Evaluator]) -> None:
+def add_test_metrics(store: RunStore, front: list[Evaluation], make_evaluator: Callable[[], Evaluator],
+                     on_progress: ProgressHook | None = None) -> None:
     """Test metric of each final-front model (its backbones' test features through its stored derived
     fusion network, in eval mode) and of the best backbone of each modality that has none yet; the
-    evaluator is built only if one is missing."""
+    evaluator is built only if one is missing. ``on_progress("test metrics", done, total)`` follows them
+    (seconds each: the search's last silent stretch otherwise)."""
     missing = [e for e in [*front, *best_backbones(store)] if e.test_metric is None]
     if not missing:
         return
+    if on_progress is not None:
+        on_progress("test metrics", 0, len(missing))
     evaluator = make_evaluator()
-    for e in missing:
+    for done, e in enumerate(missing, start=1):
         if e.kind == "backbone":
             assert e.modality is not None
             value = evaluator.subnet_metric(e.modality, e.arch, evaluator.dataset.split("test"))
         else:
             value = score_on_test(evaluator, e.candidate, StoreLayout(store.path.parent).fusion(e.key))
         store.set_test_metric(e.key, value)
+        if on_progress is not None:
+            on_progress("test metrics", done, len(missing))
 
 
 def score_on_test(evaluator: Evaluator, candidate: Candidate, fusion_file: Path) -> float:
