@@ -21,10 +21,11 @@ from harmonic_nas.search.variants import VARIANTS
 def status_view(status: SearchStatus) -> RenderableType:
     """What ``status`` prints: the counts, the last finished generation, the running one, the front so far
     and the recent events."""
-    lines: list[RenderableType] = [Text.from_markup(
-        f"[bold]{status.name}[/] ({status.variant}): generation {status.generations_done}/{status.generations_total} "
-        f"finished; {status.backbone_evaluations} backbone and {status.candidate_evaluations} multimodal "
-        f"evaluations stored; {status.state}" + (f" on {status.host}" if status.host else ""))]
+    lines: list[RenderableType] = [Text.assemble(
+        (status.name, "bold"),
+        f" ({status.variant}): generation {status.generations_done}/{status.generations_total} finished; "
+        f"{status.backbone_evaluations} backbone and {status.candidate_evaluations} multimodal evaluations "
+        f"stored; {status.state}" + (f" on {status.host}" if status.host else ""))]
     summary = status.last_summary
     if summary:
         best = summary["best_val_metric"]
