@@ -220,7 +220,7 @@ def small_fusion(**changes: object) -> FusionConfig:
 
 IMAGE_SPACE = MBV3Space(stem_width=8, stages=[MBV3Stage(width=8), MBV3Stage(width=16, se=True)], depths=[1, 2],
                         expands=[3, 4], kernels=[3, 5], head_width=32)
-THUMB_SPACE = MaxoutSpace(hidden=[16, 32], blocks=[1, 2], factors=[2])
+THUMB_SPACE = MaxoutSpace(hidden=[16, 32], blocks=[1, 2], pieces=[2])
 
 
 def image_supernet(seed: int = 0) -> torch.nn.Module:
@@ -284,7 +284,7 @@ def tiny_config(**fusion: object) -> ExperimentConfig:
             "image": {"type": "mbv3", "stem_width": 8, "head_width": 16, "depths": [1, 2], "expands": [3, 4],
                       "kernels": [3, 5], "stages": [{"width": 8, "stride": 1},
                                                     {"width": 16, "stride": 2, "se": True, "act": "hswish"}]},
-            "thumb": {"type": "maxout", "hidden": [8, 16], "blocks": [1, 2], "factors": [2, 3]},
+            "thumb": {"type": "maxout", "hidden": [8, 16], "blocks": [1, 2], "pieces": [2, 3]},
         },
         "fusion": {"channels": 8, "length": 4, "cells": [1, 2], "nodes": [1, 2], **fusion},
     })
@@ -309,7 +309,7 @@ def small_config(tmp_path: Path, **supernet: Any) -> ExperimentConfig:
                     "kernels": [3, 5],
                     "head_width": 64,
                 },
-                "thumb": {"type": "maxout", "hidden": [32, 64], "blocks": [1, 2], "factors": [2, 3]},
+                "thumb": {"type": "maxout", "hidden": [32, 64], "blocks": [1, 2], "pieces": [2, 3]},
             },
             "supernet": train,
             "runtime": {"threads": 1},

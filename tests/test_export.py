@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from helpers import mnist_arrays
 from helpers import IMAGE_SPACE, make_lut, small_fusion
 
-from harmonic_nas.backbones.specs import space_tap_shapes
+from harmonic_nas.backbones.specs import max_tap_count
 from harmonic_nas.cli import main
 from harmonic_nas.config import load_config
 from harmonic_nas.errors import UserError
@@ -103,7 +103,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     spec = EvaluatorSpec(cfg.model_dump(mode="json"), load_run_supernets(cfg), lut)
     evaluator = Evaluator(spec)  # loads the dataset through the config, as every command does
     store = RunStore.create(cfg.run_dir, {"config": cfg.model_dump(mode="json"), "variant": "sb-sf-hw", "seed": 0})
-    taps = {m: len(space_tap_shapes(cfg.modalities[m], SHAPES[m])) for m in cfg.modalities}
+    taps = {m: max_tap_count(cfg.modalities[m], SHAPES[m]) for m in cfg.modalities}
     engine = SearchEngine(cfg, store, InlineExecutor(evaluator), Variant.named("sb-sf-hw"),
                           CostModel(lut, cfg, SHAPES, 10), taps)
     add_test_metrics(store, engine.run(), lambda: evaluator)
@@ -356,7 +356,7 @@ def _mixed_net(cells: list[list[int]]) -> Any:
     from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet
     from harmonic_nas.space import Genotype
 
-    archs = {"image": {"ks": [5, 3, 3, 5], "e": [4, 3, 3, 4], "d": [1, 2]}, "thumb": {"hidden": 32, "blocks": 2, "factor": 2}}
+    archs = {"image": {"ks": [5, 3, 3, 5], "e": [4, 3, 3, 4], "d": [1, 2]}, "thumb": {"hidden": 32, "blocks": 2, "pieces": 2, "width_mult": 1.0}}
     supernets = {"image": image_supernet(), "thumb": thumb_supernet()}
     backbones = {m: supernets[m].extract(supernets[m].space.parse(a)).eval() for m, a in archs.items()}
     taps = [["image", 0], ["image", 1], ["thumb", 0], ["thumb", 1]]

@@ -111,7 +111,7 @@ def test_pareto_table_has_one_row_per_front_model(run: dict[str, Any]) -> None:
         assert e.test_metric is not None and f"{e.test_metric:.4f}" in table
         for _, value in e.arch.backbones["image"].table_fields() + e.arch.backbones["thumb"].table_fields():
             assert value in table
-    assert "<th>K</th><th>E</th><th>D</th>" in table and "<th>hidden</th><th>blocks</th><th>factor</th>" in table
+    assert "<th>K</th><th>E</th><th>D</th>" in table and "<th>hidden</th><th>blocks</th><th>pieces</th><th>width_mult</th>" in table
     assert "val accuracy" in table and "test accuracy" in table
     assert all(e.modalities_used == ["image", "thumb"] for e in run["front"])  # multimodal by construction
     assert "<th rowspan=\"2\">reads</th>" in table and table.count("<td>image+thumb</td>") == len(run["front"])
@@ -136,8 +136,8 @@ def test_fusion_diagrams_and_ablation(run: dict[str, Any]) -> None:
 def test_arch_fields_show_active_blocks() -> None:
     arch = MBV3Arch(ks=[3, 5, 7, 3], e=[4.0, 3.0, 6.0, 3.0], d=[1, 2])
     assert arch.table_fields() == [("K", "[3, 7, 3]"), ("E", "[4, 6, 3]"), ("D", "[1, 2]")]
-    maxout = MaxoutArch(hidden=128, blocks=2, factor=2)
-    assert maxout.table_fields() == [("hidden", "128"), ("blocks", "2"), ("factor", "2")]
+    maxout = MaxoutArch(hidden=128, blocks=2, pieces=4, width_mult=2.0)
+    assert maxout.table_fields() == [("hidden", "128"), ("blocks", "2"), ("pieces", "4"), ("width_mult", "2")]
 
 
 def _result(val: float, latency: float, genotype: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -150,7 +150,7 @@ def test_report_of_a_run_without_a_finished_generation(tmp_path: Path) -> None:
     with RunStore.create(cfg.run_dir, {"config": cfg.model_dump(mode="json"), "variant": "sb-sf-hw", "seed": 0}) as store:
         store.start_generation(0, {"population": []})
         image = {"ks": [3, 3, 5, 3], "e": [3.0, 3.0, 4.0, 3.0], "d": [1, 2]}
-        thumb = {"hidden": 16, "blocks": 1, "factor": 2}
+        thumb = {"hidden": 16, "blocks": 1, "pieces": 2, "width_mult": 1.0}
         space = store.space
         store.add_evaluation("image:aaaa1111", "backbone", "image", 0, space.backbones["image"].parse(image),
                              _result(0.8, 1.0))
@@ -177,7 +177,7 @@ def test_report_without_graphviz_shows_dot_text(tmp_path: Path, monkeypatch: pyt
     with RunStore.create(cfg.run_dir, {"config": cfg.model_dump(mode="json"), "variant": "sb-sf-hw", "seed": 0}) as store:
         store.start_generation(0, {"population": []})
         candidate = store.space.parse({"backbones": {"image": {"ks": [3] * 4, "e": [3.0] * 4, "d": [1, 1]},
-                                                     "thumb": {"hidden": 16, "blocks": 1, "factor": 2}},
+                                                     "thumb": {"hidden": 16, "blocks": 1, "pieces": 2, "width_mult": 1.0}},
                                        "macro": {"cells": 1, "nodes": 1}})
         store.add_evaluation("feed000000000001", "candidate", None, 0, candidate, _result(0.7, 1.0, GENOTYPE))
         store.finish_generation(0, {"hypervolume": 0.3, "front_size": 1, "best_val_metric": 0.7, "seconds": 1.0},

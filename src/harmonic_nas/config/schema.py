@@ -78,10 +78,23 @@ class MaxoutSpace(StrictModel):
     """Elastic Maxout network for vector inputs (text embeddings)."""
 
     type: Literal["maxout"] = "maxout"
-    hidden: list[PositiveInt] = Field(default_factory=lambda: [64, 128, 256], min_length=1)
+    hidden: list[PositiveInt] = Field(default_factory=lambda: [64, 128, 256], min_length=1,
+                                      description="Units of the first block.")
     blocks: list[PositiveInt] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
-    factors: list[PositiveInt] = Field(default_factory=lambda: [2, 3, 4], min_length=1)
+    pieces: list[PositiveInt] = Field(default_factory=lambda: [2, 3, 4], min_length=1,
+                                      description="Linear pieces per maxout unit (the max is taken over them).")
+    width_multipliers: list[PositiveFloat] = Field(
+        default_factory=lambda: [1.0], min_length=1,
+        description="The authors' factor_multiplier: block i has round(hidden x m^i) units.")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_factors(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "factors" in data:
+            raise ValueError("'factors' is now 'pieces' (pieces per maxout unit); the authors' factor_multiplier "
+                             "(each next block's width multiplied) is 'width_multipliers'")
+        return data
 
 
 # The config model of every backbone family (backbones.family), told apart by ``type``.

@@ -219,7 +219,8 @@ TEMPLATE = """<!DOCTYPE html>
 
 <h2 id="pareto">Pareto models</h2>
 <p class="note">{{ front_note }} Backbones: K kernel sizes and E expand ratios of the active blocks, stage
-after stage, D depth per stage (MobileNetV3); hidden units, blocks and maxout factor (Maxout). "reads": the
+after stage, D depth per stage (MobileNetV3); units of the first block, blocks, pieces per
+maxout unit and width multiplier per block (Maxout). "reads": the
 modalities whose taps the fusion network reads. Val metrics are measured on the val score part, which no
 architecture step or epoch choice saw.</p>
 {% if rows %}

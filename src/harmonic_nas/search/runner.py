@@ -128,7 +128,7 @@ class SearchRun:
     @classmethod
     def load(cls, cfg: ExperimentConfig, device: str, threads: int, dataset: MultimodalDataset | None = None) -> SearchRun:
         """Supernets, LUT and dataset of ``cfg``; ``dataset`` replaces the config's (and goes to every worker)."""
-        from harmonic_nas.backbones.specs import space_tap_shapes
+        from harmonic_nas.backbones.specs import max_tap_count
         from harmonic_nas.data.registry import load_dataset
 
         supernets = load_run_supernets(cfg)  # the files first: a missing one fails in a second, not after the data
@@ -136,7 +136,7 @@ class SearchRun:
         data = dataset or load_dataset(cfg.dataset, seed=cfg.runtime.seed)
         shapes = {m: tuple(s.shape) for m, s in data.modalities.items()}
         costs = CostModel(lut, cfg, shapes, data.num_classes)
-        taps = {m: len(space_tap_shapes(cfg.modalities[m], shapes[m])) for m in cfg.modalities}
+        taps = {m: max_tap_count(space, shapes[m]) for m, space in cfg.modalities.items()}
         spec = EvaluatorSpec(cfg.model_dump(mode="json"), supernets, lut, device=device, threads=threads, dataset=dataset)
         return cls(cfg, spec, costs, taps)
 
