@@ -155,6 +155,15 @@ def test_every_command_has_examples_that_parse(command: list[str]) -> None:
     assert "(default" not in out  # one style: click's [default: ...]
 
 
+@pytest.mark.parametrize("group", [[], ["config"], ["data"], ["lut"]], ids=lambda g: " ".join(["harmonic-nas", *g]))
+def test_the_groups_have_examples_that_parse(group: list[str]) -> None:
+    code, out, err = run(*group, "--help")
+    assert code == 0 and examples(out), err
+    for args in examples(out):
+        path = next(c for c in leaf_commands() if args[: len(c)] == c)
+        parses(path, args[len(path):])
+
+
 def test_options_choose_from_the_registries() -> None:
     from harmonic_nas.config.schema import RUNTIMES
     from harmonic_nas.search.executor_names import EXECUTORS

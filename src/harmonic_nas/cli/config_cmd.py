@@ -14,7 +14,12 @@ from harmonic_nas.config.reference import config_reference
 
 @click.group()
 def config() -> None:
-    """Validate and inspect experiment configs."""
+    """Validate and inspect experiment configs.
+
+    \b
+    Examples:
+      harmonic-nas config check configs/smoke.yaml --show
+    """
 
 
 @config.command("check")

@@ -58,7 +58,14 @@ def _common(function):  # type: ignore[no-untyped-def]
 
 @click.group()
 def data() -> None:
-    """Prepare and inspect datasets (builtin: av-digits, emoji, tuxpaint; adapters: avmnist, soundmnist, mmimdb, harmp)."""
+    """Prepare and inspect datasets (builtin: av-digits, emoji, tuxpaint; adapters: avmnist, soundmnist, mmimdb,
+    harmp).
+
+    \b
+    Examples:
+      harmonic-nas data list
+      harmonic-nas data info --config configs/smoke.yaml
+    """
 
 
 @data.command("list")

@@ -12,7 +12,12 @@ from harmonic_nas.hardware.lut import LookupTable, import_lut
 
 @click.group()
 def lut() -> None:
-    """Inspect, import and merge lookup tables (e.g. one profiled on a Jetson)."""
+    """Inspect, import and merge lookup tables (e.g. one profiled on a Jetson).
+
+    \b
+    Examples:
+      harmonic-nas lut info /tmp/smoke/lut/cpu.json
+    """
 
 
 @lut.command("info")
