@@ -293,6 +293,38 @@ def test_reproduce_plain_candidate_and_genotype(run: dict[str, Any], ctx: RunCon
     assert math.isfinite(result.record["val_metric"]) and math.isfinite(result.record["test_metric"])
 
 
+def test_reproduce_finds_its_run_without_a_config(run: dict[str, Any]) -> None:
+    arch_path = run["tmp"] / "pt" / "arch.json"
+    if not arch_path.is_file():
+        cli("export", run["dir"], "--format", "pt", "--out", arch_path.parent, "--no-latency")
+    out = run["tmp"] / "repro-found" / "r.json"
+    code, _, err = cli("reproduce", arch_path, "--epochs", "1", "--out", out, "--set", "runtime.threads=1")
+    assert code == 0, err
+    assert json.loads(out.read_text())["candidate_id"] == json.loads(arch_path.read_text())["id"]
+    code, _, err = cli("reproduce", arch_path, "--set", "fusion.epochs=9")  # the stored run's results stay
+    assert "--set may change only keys that keep the run's results" in one_line_error(code, err)
+    assert "fusion.epochs: 2 -> 9" in err
+    lost = run["tmp"] / "lost.json"
+    lost.write_text(json.dumps({**json.loads(arch_path.read_text()), "run": str(run["tmp"] / "gone")}))
+    code, _, err = cli("reproduce", lost)
+    assert "cannot find the search run of this model" in one_line_error(code, err) and "pass --config C" in err
+
+
+def test_an_arch_json_in_its_runs_models_folder_finds_the_run_after_a_move(run: dict[str, Any]) -> None:
+    moved = run["dir"] / "models" / "abc" / "arch.json"  # where export puts it; the run it names is gone
+    assert ArchFile(moved, {}, {}, run=Path("/old/place")).find_run().resolve() == run["dir"].resolve()
+    assert ArchFile(moved, {}, {}).find_run().resolve() == run["dir"].resolve()
+
+
+def test_export_set_keeps_the_runs_results(run: dict[str, Any]) -> None:
+    code, _, err = cli("export", run["dir"], "--set", "search.population=3")
+    line = one_line_error(code, err)
+    assert line.endswith("--set may change only keys that keep the run's results (runtime.* but seed, output.*, "
+                         "dataset.cache_dir, hardware.warmup, hardware.repeats), found search.population: 8 -> 3")
+    opened = RunContext.open(run["dir"], overrides=["runtime.workers=5", "hardware.repeats=7"])
+    assert opened.cfg.runtime.workers == 5 and opened.cfg.hardware.repeats == 7
+
+
 # bad input -----------------------------------------------------------------------------------------------
 def test_bad_export_input_is_one_line(run: dict[str, Any], tmp_path: Path) -> None:
     cases = [

@@ -21,6 +21,7 @@ import pytest
 from helpers import as_a_shell_starts, conv_spec, lut_entry, lut_header, write_avmnist
 
 from harmonic_nas.config import load_config
+from harmonic_nas.errors import UserError
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.search.store import RunStore
 
@@ -322,3 +323,25 @@ def test_an_early_ctrl_c_is_the_interrupted_line(tmp_path: Path, moment: str) ->
     # 130 or death by SIGINT itself (-2): a shell reports both as $? = 130
     assert process.returncode in (130, -signal.SIGINT), err[-2000:]
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted: "), err[-2000:]
+
+
+# --- resume hints ------------------------------------------------------------------------------------------
+def test_a_baselines_resume_hints_carry_its_variant(tmp_path: Path) -> None:
+    """`search --resume RUN_DIR` without --variant continues the full method: a baseline's hint names it."""
+    from harmonic_nas.search.runner import check_same_settings
+    from harmonic_nas.search.variants import Variant
+
+    cfg = load_config(SMOKE, [f"output.run_dir={tmp_path}"])
+    folder = Variant.named("fb-sf").store(cfg.layout).folder
+    meta = {"config": cfg.model_dump(mode="json"), "variant": "fb-sf", "seed": 0}
+    RunStore.create(folder, meta).close()
+    with pytest.raises(UserError, match=rf"continue it with harmonic-nas search --resume {tmp_path} --variant fb-sf "
+                                        "or start over with --force"):
+        RunStore.create(folder, meta)
+    changed = load_config(SMOKE, [f"output.run_dir={tmp_path}", "fusion.epochs=4"])
+    with RunStore.open(folder) as store, pytest.raises(
+            UserError, match=rf"resume it with harmonic-nas search --resume {tmp_path} --variant fb-sf, or start over"):
+        check_same_settings(store, changed)
+    make_store(tmp_path / "main")  # the full method's hint has no --variant
+    with pytest.raises(UserError, match=rf"continue it with harmonic-nas search --resume {tmp_path / 'main'} or"):
+        RunStore.create(tmp_path / "main", meta | {"variant": "sb-sf-hw"})

@@ -4,7 +4,7 @@ not a silently ignored setting."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
     BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, StringConstraints, field_validator, model_validator,
@@ -12,6 +12,10 @@ from pydantic import (
 
 from harmonic_nas.config.operators import BUILTIN_OPERATORS, operator_names
 from harmonic_nas.layout import RunLayout
+
+# The runtimes a LUT can be measured with (hardware/timing.py has a runner for each).
+Runtime = Literal["torch", "onnxruntime"]
+RUNTIMES: tuple[str, ...] = get_args(Runtime)
 
 # Names that become parts of file paths (run, LUT and supernet files): a letter or digit first, no slash,
 # so that no name reaches outside the run directory (../../x). Modality names as the dataset cache has them.
@@ -207,7 +211,7 @@ class HardwareConfig(StrictModel):
     device: str = Field("cpu", pattern=DEVICE_PATTERN,
                         description="Name of the target device; names the LUT file (letters, digits, _ . : -).")
     lut: Path | None = Field(None, description="Existing LUT to use instead of profiling.")
-    runtime: Literal["torch", "onnxruntime"] = "torch"
+    runtime: Runtime = "torch"
     threads: PositiveInt = 1
     batch_size: PositiveInt = 1
     warmup: int = Field(10, ge=0)

@@ -41,6 +41,7 @@ def run(
     *,
     executor: str = "local",
     scheduler: str | None = None,
+    force: bool = False,
     dataset: MultimodalDataset | None = None,
     on_step: StepHook | None = None, on_done: DoneHook | None = None,
     on_progress: ProgressHook | None = None, on_generation: GenerationHook | None = None,
@@ -52,6 +53,7 @@ def run(
     onnx and onnxruntime are installed, else model.pt). A step whose output is complete and made with the
     same settings is skipped, so a second run (or one after an interruption) continues where it stopped.
 
+    ``force`` discards a stored search of the run and starts it over (as ``search`` does).
     ``on_step(name)`` and ``on_done(name, returned)`` frame every step (prepare, train-supernet, profile,
     search, report, export); ``on_progress`` and ``on_generation`` follow the search (see ``search``).
     """
@@ -83,9 +85,9 @@ def run(
         if cfg.hardware.lut is None:
             shapes = {m: tuple(data.modalities[m].shape) for m in cfg.modalities}
             result.lut = step("profile", lambda: profile(cfg, input_shapes=shapes, num_classes=data.num_classes, log=log))
-        result.search = step("search", lambda: search(cfg, executor=executor, scheduler=scheduler, dataset=dataset,
-                                                      on_progress=on_progress, on_generation=on_generation,
-                                                      source=source, log=log))
+        result.search = step("search", lambda: search(cfg, executor=executor, scheduler=scheduler, force=force,
+                                                      dataset=dataset, on_progress=on_progress,
+                                                      on_generation=on_generation, source=source, log=log))
         result.report = step("report", lambda: report(cfg.run_dir))
         result.models = step("export", lambda: export_front(cfg.run_dir, dataset=dataset))
         log(f"step times (s): {timer.steps}")
