@@ -303,6 +303,8 @@ def test_manifest_describes_every_format_of_the_folder(run: dict[str, Any], ctx:
 
 def test_report_shows_the_measured_latency_of_exported_models(run: dict[str, Any], ctx: RunContext,
                                                               tmp_path: Path) -> None:
+    from markupsafe import escape
+
     from harmonic_nas.report import write_report
 
     fastest = select_model(ctx.front, "fastest")
@@ -313,12 +315,14 @@ def test_report_shows_the_measured_latency_of_exported_models(run: dict[str, Any
     table = html.split('<table class="pareto">')[1].split("</table>")[0]
     rows = {key: row for key, row in re.findall(r'<tr><td class="id" title="([0-9a-f]+)">(.*?)</tr>', table, re.S)}
     assert set(rows) == {e.key for e in ctx.front}
-    measured = re.findall(r'<td class="num measured"[^>]*>(.*?)</td>', rows[fastest.key], re.S)
-    assert measured == [f"{entry['measured']['latency_ms']:.3f} pt"]
-    assert f"{fastest.latency_ms:.3f}" in rows[fastest.key]  # the LUT prediction beside it
-    for key, row in rows.items():
-        if key != fastest.key:
-            assert re.findall(r'<td class="num measured"[^>]*>(.*?)</td>', row, re.S) == ["–"]
+
+    def measured(row: str) -> list[str]:
+        return [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r'<td class="num measured">(.*?)</td>', row, re.S)]
+
+    assert measured(rows[fastest.key]) == [f"{entry['measured']['latency_ms']:.3f} pt"]
+    assert f"<td class=\"num\">{fastest.latency_ms:.3f}</td>" in rows[fastest.key]  # the LUT prediction beside it
+    assert str(escape(entry["measured"]["method"])) in rows[fastest.key]  # how it was timed, on hover
+    assert all(measured(row) == ["–"] for key, row in rows.items() if key != fastest.key)
 
 
 def test_parity_failure_is_one_line_exit_2(run: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
