@@ -202,14 +202,16 @@ TEMPLATE = """<!DOCTYPE html>
   p.note { color: #555; margin: 4px 0 10px; }
   ul.problems { color: #a33; }
   table { border-collapse: collapse; font-size: 13px; margin: 6px 0 12px; }
-  th, td { border: 1px solid #d8d8d8; padding: 3px 8px; text-align: left; vertical-align: top; }
+  th, td { border: 1px solid #d8d8d8; padding: 3px 6px; text-align: left; vertical-align: top; }
+  div.wide { overflow-x: auto; }  /* a table wider than the page (many modalities) scrolls, not clipped */
+  td.measured span { white-space: nowrap; }
+  table.pareto { font-size: 12px; }
   th { background: #f1f3f6; font-weight: 600; }
   td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
   td.arch { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; white-space: nowrap; }
   td.id { font-family: ui-monospace, Menlo, Consolas, monospace; }
   tr.main td { background: #fff3f3; }
   svg.plot { max-width: 100%; height: auto; display: block; margin: 6px 0; }
-  td.measured { white-space: nowrap; }
   .diagrams { display: flex; flex-wrap: wrap; gap: 18px; }
   figure.diagram { margin: 0; padding: 8px; border: 1px solid #e2e2e2; border-radius: 4px; max-width: 100%; }
   figure.diagram svg { max-width: 100%; height: auto; }
@@ -239,10 +241,10 @@ TEMPLATE = """<!DOCTYPE html>
 <p class="note">{{ front_note }} Backbones: K kernel sizes and E expand ratios of the active blocks, stage
 after stage, D depth per stage (MobileNetV3); hidden units, blocks and maxout factor (Maxout). "reads": the
 modalities whose taps the fusion network reads. Val metrics are measured on the val score part, which no
-architecture step or epoch choice saw. Latency: the LUT's prediction, and beside it the latency measured
-when the model was exported to models/&lt;id&gt;/ (harmonic-nas export; per format, hover for how it was
-timed).</p>
+architecture step or epoch choice saw. Latency: the LUT's prediction; measured: the latency measured when
+the model was exported to models/&lt;id&gt;/ (harmonic-nas export), per format (hover for how it was timed).</p>
 {% if rows %}
+<div class="wide">
 <table class="pareto">
   <thead>
     <tr><th rowspan="2">id</th><th rowspan="2" class="num">gen</th>
@@ -250,7 +252,7 @@ timed).</p>
 {% endfor %}
       <th rowspan="2" class="num">cells</th><th rowspan="2" class="num">nodes</th><th rowspan="2">reads</th>
       <th rowspan="2" class="num">val {{ metric }}</th><th rowspan="2" class="num">test {{ metric }}</th>
-      <th rowspan="2" class="num">latency (ms), LUT</th><th rowspan="2" class="num">measured (ms), export</th>
+      <th rowspan="2" class="num">latency (ms)</th><th rowspan="2" class="num">measured (ms)</th>
       <th rowspan="2" class="num">energy (mJ)</th></tr>
     <tr>{% for modality, labels in columns %}{% for label in labels %}<th>{{ label }}</th>{% endfor %}{% endfor %}</tr>
   </thead>
@@ -265,6 +267,7 @@ timed).</p>
 {% endfor %}
   </tbody>
 </table>
+</div>
 {% endif %}
 
 <h2 id="front">Multimodal front</h2>
