@@ -193,8 +193,12 @@ class ReportData:
 def exported(models: Path, front: list[Evaluation]) -> dict[str, Manifest]:
     """The manifest of every model of ``front`` exported to ``models``/<key>/, if it describes that model
     (same id and val metric: a re-searched model's old export is not it)."""
-    manifests = {e.key: (read_manifest(models / e.key), e) for e in front}
-    return {key: m for key, (m, e) in manifests.items() if m is not None and m.describes(e.key, e.val_metric)}
+    found = {}
+    for e in front:
+        manifest = read_manifest(models / e.key)
+        if manifest is not None and manifest.describes(e.key, e.val_metric):
+            found[e.key] = manifest
+    return found
 
 
 def collect(run_dir: Path) -> ReportData:
