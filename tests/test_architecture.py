@@ -15,7 +15,7 @@ LAYERS = [
     {"errors"},
     {"files", "layout", "console"},
     {"jsonfile", "runlock", "runtime", "torchfile"},
-    {"config", "run_timings"},
+    {"config", "run_timings", "model_manifest"},
     {"space", "data"},
     {"hardware", "metrics"},
     {"backbones"},

@@ -58,7 +58,7 @@ def print_export(result: Any) -> None:
     test = "-" if metrics["test"] is None else f"{metrics['test']:.4f}"
     console.print(f"wrote {', '.join(str(f) for f in result.files)}")
     console.print(f"parity on {result.samples} val samples, max abs diff vs PyTorch: {parity} "
-                  f"(tolerance {arch['export']['parity']['tolerance']:g})")
+                  f"(tolerance {result.entry.checks['tolerance']:g})")
     console.print(f"{metrics['metric']}: val {metrics['val_exported']:.4f} for the exported model "
                   f"(search: val {metrics['val']:.4f}, test {test})")
     lat = result.latency
