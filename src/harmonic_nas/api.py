@@ -37,16 +37,16 @@ class Run:
     def __init__(self, run_dir: str | Path, variant: str = FULL_METHOD.name,
                  dataset: MultimodalDataset | None = None) -> None:
         self.path = Path(run_dir)
-        self.variant = Variant.named(variant).name
-        files = Variant.named(variant).store(RunLayout(self.path))
+        chosen = Variant.named(variant)
+        self.variant = chosen.name
+        files = chosen.store(RunLayout(self.path))
         if not files.store.is_file():
             found = "no such directory" if not self.path.is_dir() else f"no search store {files.store}"
             raise UserError(f"{self.path}: not a harmonic-nas run of variant {self.variant} ({found}); "
                             f"make one with harmonic_nas.run(config, out) or harmonic-nas run --config C --out DIR")
         self.store_dir = files.folder
         self._given_dataset = dataset
-        with RunStore.open(self.store_dir) as store:  # a damaged store fails here, in one line
-            store.meta()
+        RunStore.open(self.store_dir).close()  # a damaged store or another format fails here, in one line
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, variant={self.variant!r})"
