@@ -8,6 +8,8 @@ import importlib.resources
 import json
 import pickle
 import signal
+import subprocess
+import sys
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +28,16 @@ from harmonic_nas.hardware.lut import LookupTable, LutEntry, LutHeader
 from harmonic_nas.hardware.specs import LayerSpec
 from harmonic_nas.search.evaluator import EvaluatorSpec
 from harmonic_nas.space import Candidate, CandidateSpace, FusionMacroSpace
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "configs" / "smoke.yaml"  # the smallest whole job: the end-to-end tests' (conftest.smoke_run)
+CLI = [sys.executable, "-m", "harmonic_nas"]
+
+
+def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``harmonic-nas ARGS`` in a child process started in the repository, its output captured."""
+    return subprocess.run([*CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
 # ---- MNIST and a crafted file ----------------------------------------------------------------------------

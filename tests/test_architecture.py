@@ -25,6 +25,7 @@ LAYERS = [
     {"search"},
     {"export", "report"},
     {"pipeline"},
+    {"api"},
     {"cli"},
     {"__main__"},
 ]

@@ -112,3 +112,23 @@ def recipe(ctx: RunContext, evaluation: Evaluation, fusion: FusionNet, net: Mult
         "spaces": {m: ctx.cfg.modalities[m].model_dump(mode="json") for m in net.modalities},
         "fusion": dict(fusion.settings),
     }
+
+
+class BatchModel(nn.Module):
+    """A built model called with a batch dict ``{modality: tensor or array}``, the form a notebook holds
+    (``SplitData.inputs``); the wrapped ``net`` keeps positional inputs because exported graphs need them.
+    Modalities the model does not read are ignored. ``evaluation`` is the stored search result it is."""
+
+    def __init__(self, built: BuiltModel) -> None:
+        super().__init__()
+        self.net = built.net
+        self.evaluation = built.evaluation
+        self.modalities = built.modalities
+        self.eval()  # as the built net: inference
+
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        missing = [m for m in self.modalities if m not in batch]
+        if missing:
+            raise UserError(f"model {self.evaluation.key[:10]}: the batch has no {missing[0]!r} input "
+                            f"(it reads {', '.join(self.modalities)}; the batch has {', '.join(batch) or 'nothing'})")
+        return self.net(*(torch.as_tensor(batch[m]) for m in self.modalities))

@@ -18,7 +18,7 @@ from harmonic_nas.pipeline.outputs import export_front, report
 from harmonic_nas.pipeline.profiling import ProfileResult, profile
 from harmonic_nas.pipeline.searching import SearchResult, search
 from harmonic_nas.pipeline.training import prepare, train_supernets
-from harmonic_nas.search.engine import GenerationHook, ProgressHook
+from harmonic_nas.search.engine import EvaluationHook, GenerationHook, ProgressHook
 
 StepHook = Callable[[str], object]  # a step starts
 DoneHook = Callable[[str, Any], object]  # a step ended with what it returned
@@ -45,6 +45,7 @@ def run(
     dataset: MultimodalDataset | None = None,
     on_step: StepHook | None = None, on_done: DoneHook | None = None,
     on_progress: ProgressHook | None = None, on_generation: GenerationHook | None = None,
+    on_evaluation: EvaluationHook | None = None,
     source: str = "the config",
     log: Log = console.log,
 ) -> RunResult:
@@ -55,7 +56,8 @@ def run(
 
     ``force`` discards a stored search of the run and starts it over (as ``search`` does).
     ``on_step(name)`` and ``on_done(name, returned)`` frame every step (prepare, train-supernet, profile,
-    search, report, export); ``on_progress`` and ``on_generation`` follow the search (see ``search``).
+    search, report, export); ``on_progress``, ``on_generation`` and ``on_evaluation`` follow the search (see
+    ``search``).
     """
     from harmonic_nas.run_timings import StepTimer
     from harmonic_nas.runtime import release_freed_memory
@@ -87,7 +89,8 @@ def run(
             result.lut = step("profile", lambda: profile(cfg, input_shapes=shapes, num_classes=data.num_classes, log=log))
         result.search = step("search", lambda: search(cfg, executor=executor, scheduler=scheduler, force=force,
                                                       dataset=dataset, on_progress=on_progress,
-                                                      on_generation=on_generation, source=source, log=log))
+                                                      on_generation=on_generation, on_evaluation=on_evaluation,
+                                                      source=source, log=log))
         result.report = step("report", lambda: report(cfg.run_dir))
         result.models = step("export", lambda: export_front(cfg.run_dir, dataset=dataset))
         log(f"step times (s): {timer.steps}")

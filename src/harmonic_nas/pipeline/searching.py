@@ -11,7 +11,7 @@ from harmonic_nas.console import console
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.layout import RunLayout
 from harmonic_nas.pipeline.common import Log, check_modalities, writing
-from harmonic_nas.search.engine import GenerationHook, ProgressHook
+from harmonic_nas.search.engine import EvaluationHook, GenerationHook, ProgressHook
 from harmonic_nas.search.store import Evaluation
 from harmonic_nas.search.variants import FULL_METHOD, Variant
 
@@ -36,6 +36,7 @@ def search(
     force: bool = False,
     dataset: MultimodalDataset | None = None,
     on_progress: ProgressHook | None = None, on_generation: GenerationHook | None = None,
+    on_evaluation: EvaluationHook | None = None,
     source: str = "the config",
     log: Log = console.log,
 ) -> SearchResult:
@@ -46,7 +47,7 @@ def search(
     ``executor``: local (``workers`` processes, default runtime.workers; one runs inline), inline, or dask
     (``scheduler`` address); each worker uses ``threads`` threads on ``device`` (default runtime.device).
     ``on_progress(stage, done, total)`` follows every evaluation, ``on_generation(g, summary)`` every
-    generation.
+    generation, ``on_evaluation(evaluation)`` every multimodal candidate stored (a ``store.Evaluation``).
     """
     from harmonic_nas.report.format import fusion_gain
     from harmonic_nas.search.runner import SearchRun, best_backbones, check_same_settings, make_executor, run_search
@@ -64,7 +65,7 @@ def search(
         log(f"search {chosen.name} of {cfg.name}: store {files.store}, executor {pool.name}")
         try:
             store, front = run_search(run, chosen, pool, resume=not force, force=force, on_progress=on_progress,
-                                      on_generation=on_generation)
+                                      on_generation=on_generation, on_evaluation=on_evaluation)
         except BaseException:  # Ctrl-C or an error: stop the workers now, not after their evaluations
             pool.abort()
             raise

@@ -21,7 +21,7 @@ from harmonic_nas.fusion.features import candidate_features
 from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.layout import RunLayout, StoreLayout
-from harmonic_nas.search.engine import GenerationHook, ProgressHook, SearchEngine
+from harmonic_nas.search.engine import EvaluationHook, GenerationHook, ProgressHook, SearchEngine
 from harmonic_nas.search.evaluator import Evaluator, EvaluatorSpec
 from harmonic_nas.search.executor_names import EXECUTORS
 from harmonic_nas.search.executors import DaskExecutor, Executor, InlineExecutor, LocalPoolExecutor
@@ -178,13 +178,14 @@ def run_search(
     force: bool = False,
     on_progress: ProgressHook | None = None,
     on_generation: GenerationHook | None = None,
+    on_evaluation: EvaluationHook | None = None,
 ) -> tuple[RunStore, list[Evaluation]]:
     """Run or resume ``variant``; returns its store and final front (with test metrics). Closes
     ``executor`` when the search is done, so that its workers' memory is free before this process loads
     an evaluator for the test metrics (the peak memory of the demo)."""
     store = open_store(run.cfg, variant, resume=resume, force=force)
     engine = SearchEngine(run.cfg, store, executor, variant, run.costs, run.taps, on_progress=on_progress,
-                          on_generation=on_generation, log_path=variant.store(run.cfg.layout).log)
+                          on_generation=on_generation, on_evaluation=on_evaluation, log_path=variant.store(run.cfg.layout).log)
     front = engine.run()
     executor.close()
     add_test_metrics(store, front, lambda: Evaluator(run.spec))
