@@ -163,6 +163,7 @@ def run(
     on_done: DoneHook | None = None,
     executor: str = "local",
     scheduler: str | None = None,
+    force: bool = False,
     dataset: MultimodalDataset | None = None,
     log: Log | None = None,
 ) -> Run:
@@ -170,8 +171,8 @@ def run(
     or an ExperimentConfig) into ``out`` (default: the config's run directory), each step skipped when its
     output is complete; returns the finished run. ``on_generation(g, summary)`` after each generation,
     ``on_evaluation(evaluation)`` after each multimodal candidate stored, ``on_progress(stage, done,
-    total)``, ``on_step(name)`` and ``on_done(name, returned)`` as ``pipeline.run``; ``log`` narrates
-    (default the console)."""
+    total)``, ``on_step(name)`` and ``on_done(name, returned)`` as ``pipeline.run``; ``force`` discards a
+    stored search of the run and starts it over; ``log`` narrates (default the console)."""
     from harmonic_nas import pipeline
 
     if isinstance(config, ExperimentConfig):
@@ -185,7 +186,7 @@ def run(
         cfg = load_config(config, [*overrides, *([f"output.run_dir={out}"] if out is not None else [])])
         source = str(config)
     narration = {} if log is None else {"log": log}
-    pipeline.run(cfg, executor=executor, scheduler=scheduler, dataset=dataset, on_step=on_step, on_done=on_done,
+    pipeline.run(cfg, executor=executor, scheduler=scheduler, force=force, dataset=dataset, on_step=on_step, on_done=on_done,
                  on_progress=on_progress, on_generation=on_generation, on_evaluation=on_evaluation, source=source,
                  **narration)
     return Run(cfg.run_dir, dataset=dataset)
