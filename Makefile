@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HNAS := $(VENV)/bin/harmonic-nas
 STAMP := $(VENV)/.installed
 DEMO_CONFIG ?= configs/demo.yaml
-# glibc returning freed blocks to the OS made fresh processes 2x slower at inference (see DESIGN notes).
+# glibc returning freed blocks to the OS made fresh processes 2x slower at inference (docs/hardware.md).
 export MALLOC_MMAP_MAX_ := 0
 export MALLOC_TRIM_THRESHOLD_ := 100000000000
 

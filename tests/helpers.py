@@ -8,6 +8,8 @@ import importlib.resources
 import json
 import pickle
 import signal
+import subprocess
+import sys
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +32,16 @@ from harmonic_nas.search.evaluator import EvaluatorSpec
 from harmonic_nas.search.store import RunStore
 from harmonic_nas.search.variants import Variant
 from harmonic_nas.space import Candidate, CandidateSpace, FusionMacroSpace
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "configs" / "smoke.yaml"  # the smallest whole job: the end-to-end tests' (conftest.smoke_run)
+CLI = [sys.executable, "-m", "harmonic_nas"]
+
+
+def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``harmonic-nas ARGS`` in a child process started in the repository, its output captured."""
+    return subprocess.run([*CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
 # ---- MNIST and a crafted file ----------------------------------------------------------------------------
@@ -224,7 +236,7 @@ def small_fusion(**changes: object) -> FusionConfig:
 
 IMAGE_SPACE = MBV3Space(stem_width=8, stages=[MBV3Stage(width=8), MBV3Stage(width=16, se=True)], depths=[1, 2],
                         expands=[3, 4], kernels=[3, 5], head_width=32)
-THUMB_SPACE = MaxoutSpace(hidden=[16, 32], blocks=[1, 2], factors=[2])
+THUMB_SPACE = MaxoutSpace(hidden=[16, 32], blocks=[1, 2], pieces=[2])
 
 
 def image_supernet(seed: int = 0) -> torch.nn.Module:
@@ -288,7 +300,7 @@ def tiny_config(**fusion: object) -> ExperimentConfig:
             "image": {"type": "mbv3", "stem_width": 8, "head_width": 16, "depths": [1, 2], "expands": [3, 4],
                       "kernels": [3, 5], "stages": [{"width": 8, "stride": 1},
                                                     {"width": 16, "stride": 2, "se": True, "act": "hswish"}]},
-            "thumb": {"type": "maxout", "hidden": [8, 16], "blocks": [1, 2], "factors": [2, 3]},
+            "thumb": {"type": "maxout", "hidden": [8, 16], "blocks": [1, 2], "pieces": [2, 3]},
         },
         "fusion": {"channels": 8, "length": 4, "cells": [1, 2], "nodes": [1, 2], **fusion},
     })
@@ -313,7 +325,7 @@ def small_config(tmp_path: Path, **supernet: Any) -> ExperimentConfig:
                     "kernels": [3, 5],
                     "head_width": 64,
                 },
-                "thumb": {"type": "maxout", "hidden": [32, 64], "blocks": [1, 2], "factors": [2, 3]},
+                "thumb": {"type": "maxout", "hidden": [32, 64], "blocks": [1, 2], "pieces": [2, 3]},
             },
             "supernet": train,
             "runtime": {"threads": 1},
@@ -354,14 +366,12 @@ def as_a_shell_starts() -> None:
 
 # ---- run stores ----------------------------------------------------------------------------------------------
 
-SMOKE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
-
 
 def make_store(run_dir: Path, variant: str = "sb-sf-hw", finish: bool = True) -> Path:
     """A small search store of ``variant`` in ``run_dir`` (a baseline's under RUN_DIR/baselines/): the smoke
     config, one candidate evaluated in generation 0, which ``finish`` ends with it on the front (else the
     generation stays started, as in a search stopped mid-generation). Returns the store's path."""
-    cfg = load_config(SMOKE_CONFIG, [f"output.run_dir={run_dir}"])
+    cfg = load_config(SMOKE, [f"output.run_dir={run_dir}"])
     arch = {"backbones": {"image": {"d": [1, 1], "ks": [3, 3, 3, 3], "e": [3, 3, 3, 3]},
                           "audio": {"d": [1, 1], "ks": [3, 3, 3, 3], "e": [3, 3, 3, 3]}},
             "macro": {"cells": 1, "nodes": 1}}

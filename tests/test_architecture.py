@@ -15,7 +15,7 @@ LAYERS = [
     {"errors"},
     {"files", "layout", "console"},
     {"jsonfile", "runlock", "runtime", "torchfile"},
-    {"config", "run_timings"},
+    {"config", "run_timings", "model_manifest"},
     {"space", "data"},
     {"hardware", "metrics"},
     {"backbones"},
@@ -25,6 +25,7 @@ LAYERS = [
     {"search"},
     {"export", "report"},
     {"pipeline"},
+    {"api"},
     {"cli"},
     {"__main__"},
 ]

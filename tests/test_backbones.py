@@ -121,7 +121,7 @@ def test_elastic_batchnorm_matches_plain_bn_on_the_slice() -> None:
 
 def test_build_supernet_dispatch_and_errors() -> None:
     assert isinstance(build_supernet(tiny_space(), (1, 28, 28), 10), ElasticMBV3)
-    net = build_supernet(MaxoutSpace(hidden=[8], blocks=[1], factors=[2]), (5,), 3)
+    net = build_supernet(MaxoutSpace(hidden=[8], blocks=[1], pieces=[2]), (5,), 3)
     assert isinstance(net, ElasticMaxout)
     assert all(callable(getattr(net, name)) for name in ("set_active", "extract", "sort_channels", "tap_channels"))
     with pytest.raises(UserError, match=r"mbv3 backbone takes 2-D inputs shaped \(C, H, W\), found input shape \(300"):
@@ -139,9 +139,9 @@ def test_an_arch_outside_the_space_never_reaches_the_supernet() -> None:
     bad["ks"][1] = 7
     with pytest.raises(InvalidArchError, match=r"ks\[1\] = 7 is not one of \[3, 5\]"):
         net.set_active(net.space.parse(bad))
-    with pytest.raises(InvalidArchError, match="factor"):
+    with pytest.raises(InvalidArchError, match="pieces"):
         maxout = ElasticMaxout(MaxoutSpace(), 5, 2)
-        maxout.set_active(maxout.space.parse({"hidden": 64, "blocks": 1, "factor": 9}))
+        maxout.set_active(maxout.space.parse({"hidden": 64, "blocks": 1, "pieces": 9, "width_mult": 1.0}))
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
@@ -171,11 +171,11 @@ def test_mbv3_width_mult_and_stride() -> None:
 
 
 def test_maxout_shapes_for_every_arch() -> None:
-    net = ElasticMaxout(MaxoutSpace(hidden=[8, 16], blocks=[1, 2, 3], factors=[2, 3]), 10, 4).eval()
+    net = ElasticMaxout(MaxoutSpace(hidden=[8, 16], blocks=[1, 2, 3], pieces=[2, 3]), 10, 4).eval()
     x = torch.randn(3, 10)
     with torch.no_grad():
         for h, n, k in itertools.product([8, 16], [1, 2, 3], [2, 3]):
-            arch = MaxoutArch(hidden=h, blocks=n, factor=k)
+            arch = MaxoutArch(hidden=h, blocks=n, pieces=k, width_mult=1.0)
             net.set_active(arch)
             out = net(x)
             assert [tuple(t.shape) for t in out.taps] == [(3, h)] * n
@@ -221,10 +221,25 @@ def test_extracted_subnet_is_smaller_and_standalone() -> None:
 
 def test_maxout_extraction_equals_active_path() -> None:
     torch.manual_seed(0)
-    net = randomize(ElasticMaxout(MaxoutSpace(hidden=[8, 16, 32], blocks=[1, 2, 3], factors=[2, 3, 4]), 12, 5)).eval()
+    net = randomize(ElasticMaxout(MaxoutSpace(hidden=[8, 16, 32], blocks=[1, 2, 3], pieces=[2, 3, 4]), 12, 5)).eval()
     x = torch.randn(6, 12)
     rng = random.Random(0)
     for arch in [net.space.min(), net.space.max()] + [net.space.sample(rng) for _ in range(20)]:
+        assert_extraction_equal(net, arch, x)
+
+
+def test_maxout_width_multipliers_shape_every_block_and_extract_exactly() -> None:
+    torch.manual_seed(0)
+    space = MaxoutSpace(hidden=[8, 16], blocks=[1, 2, 3], pieces=[2, 3], width_multipliers=[0.5, 2.0])
+    net = randomize(ElasticMaxout(space, 12, 5)).eval()
+    x = torch.randn(6, 12)
+    for arch in itertools.product([8, 16], [1, 2, 3], [2, 3], [0.5, 2.0]):
+        arch = net.space.parse(dict(zip(("hidden", "blocks", "pieces", "width_mult"), arch)))
+        net.set_active(arch)
+        with torch.no_grad():
+            taps = net(x).taps
+        assert [t.shape[1] for t in taps] == net.tap_channels(arch) == [round(arch.hidden * arch.width_mult**i)
+                                                                          for i in range(arch.blocks)]
         assert_extraction_equal(net, arch, x)
 
 
@@ -264,7 +279,7 @@ def test_channels_last_gives_the_same_output() -> None:
 def test_trunks_stop_at_the_last_tap_and_share_weights() -> None:
     torch.manual_seed(0)
     mbv3 = randomize(ElasticMBV3(small_space(), 1, 10)).eval()
-    maxout = randomize(ElasticMaxout(MaxoutSpace(hidden=[8, 16], blocks=[1, 2, 3], factors=[2]), 12, 5)).eval()
+    maxout = randomize(ElasticMaxout(MaxoutSpace(hidden=[8, 16], blocks=[1, 2, 3], pieces=[2]), 12, 5)).eval()
     for supernet, x in ((mbv3, torch.randn(3, 1, 28, 28)), (maxout, torch.randn(3, 12))):
         static = supernet.extract(supernet.space.max()).eval()
         with torch.no_grad():

@@ -103,3 +103,102 @@ def test_config_reference_in_docs_is_current() -> None:
     code, out, _ = run("config", "reference")
     assert code == 0 and "| `epochs` |" in out
     assert (ROOT / "docs" / "config.md").read_text() == out, "regenerate: harmonic-nas config reference > docs/config.md"
+
+
+# --- one command line: every command's help, its examples, its defaults ---------------------------------
+def leaf_commands() -> list[list[str]]:
+    """The argv prefix of every command that does something (``data info``, ``search`` ...)."""
+    import click
+
+    found = []
+    for name in main.list_commands(None):  # type: ignore[arg-type]
+        command = main.get_command(None, name)  # type: ignore[arg-type]
+        if isinstance(command, click.Group):
+            found += [[name, sub] for sub in command.commands]
+        else:
+            found.append([name])
+    return found
+
+
+def examples(help_text: str) -> list[list[str]]:
+    """The harmonic-nas command lines of a help's Examples block (continued lines joined, ``a && b`` split)."""
+    import shlex
+
+    block = help_text.split("Examples", 1)[1].split("\n\n", 1)[0].replace("\\\n", " ")
+    lines = [part.strip() for line in block.splitlines()[1:] for part in line.split("&&")]
+    words = [shlex.split(line)[1:] for line in lines if line.startswith("harmonic-nas ")]
+    return [w[: w.index(">")] if ">" in w else w for w in words]  # without a redirection
+
+
+def parses(command: list[str], args: list[str]) -> None:
+    """Parse ``args`` as ``command`` does (options, choices, types, required ones) without running it."""
+    import click
+
+    ctx = click.Context(main, info_name="harmonic-nas")
+    found: click.Command = main
+    for name in command:
+        found = found.get_command(ctx, name)  # type: ignore[attr-defined]
+        if isinstance(found, click.Group):
+            ctx = click.Context(found, info_name=name, parent=ctx)
+    found.make_context(command[-1], list(args), parent=ctx)
+
+
+@pytest.mark.parametrize("command", leaf_commands(), ids=" ".join)
+def test_every_command_has_examples_that_parse(command: list[str]) -> None:
+    code, out, err = run(*command, "--help")
+    assert code == 0, err
+    found = examples(out)
+    assert command in [args[: len(command)] for args in found], f"no example in {' '.join(command)} --help"
+    for args in found:  # an example may first make what the command reads (export before reproduce)
+        path = next(c for c in leaf_commands() if args[: len(c)] == c)
+        parses(path, args[len(path):])  # a misspelt option, a bad choice, a missing required one raise
+    assert "(default" not in out  # one style: click's [default: ...]
+
+
+@pytest.mark.parametrize("group", [[], ["config"], ["data"], ["lut"]], ids=lambda g: " ".join(["harmonic-nas", *g]))
+def test_the_groups_have_examples_that_parse(group: list[str]) -> None:
+    code, out, err = run(*group, "--help")
+    assert code == 0 and examples(out), err
+    for args in examples(out):
+        path = next(c for c in leaf_commands() if args[: len(c)] == c)
+        parses(path, args[len(path):])
+
+
+def test_options_choose_from_the_registries() -> None:
+    from harmonic_nas.config.schema import RUNTIMES
+    from harmonic_nas.search.executor_names import EXECUTORS
+    from harmonic_nas.search.variants import VARIANTS
+
+    search_help = " ".join(run("search", "--help")[1].split())  # as one line: click wraps at 80 columns
+    assert f"[{'|'.join(VARIANTS)}]" in search_help and f"[{'|'.join(EXECUTORS)}]" in search_help
+    assert "[cpu|cuda|cuda:N|mps]" in search_help and "[default: from runtime.workers]" in search_help
+    assert f"[{'|'.join(RUNTIMES)}]" in run("profile", "--help")[1]
+    code, _, err = run("profile", "--config", "c.yaml", "--runtime", "tflite")
+    assert code == 2 and "'tflite' is not one of 'torch', 'onnxruntime'" in err
+    code, _, err = run("run", "--config", "c.yaml", "--device", "tpu")
+    assert code == 2 and "'tpu' is not one of cpu, cuda, cuda:N, mps" in err
+
+
+def test_run_takes_the_search_flags(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    _, out, _ = run("run", "--help")
+    assert all(flag in out for flag in ("--force", "--workers", "--device"))
+    code, _, err = run("run", "--config", path, "--workers", "0")
+    assert code == 2 and err == "error: --workers must be at least 1, found 0\n"
+
+
+def test_help_and_a_typo_never_import_torch() -> None:
+    """`harmonic-nas --help`, a mistyped command and every command's --help answer without loading torch."""
+    code = f"""
+import sys
+from click.testing import CliRunner
+from harmonic_nas.cli import main
+runner = CliRunner()
+assert runner.invoke(main, ["--help"]).exit_code == 0
+assert runner.invoke(main, ["serch"]).exit_code == 2
+for command in {leaf_commands()!r}:
+    result = runner.invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, (command, result.output)
+    assert "torch" not in sys.modules, command
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)

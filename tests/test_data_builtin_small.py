@@ -42,3 +42,11 @@ def test_missing_source_names_the_package() -> None:
 
     with pytest.raises(UserError, match="needs the Debian package no-such-package-hnas: apt-get install no-such-package-hnas"):
         require_debian("no-such-package-hnas", "av-digits")
+
+
+def test_missing_sources_are_named_together() -> None:
+    """One line names every missing package, so a user installs them in one go, not one error per try."""
+    from harmonic_nas.data.sources import require_debians
+
+    with pytest.raises(UserError, match=r"packages hnas-missing-a, hnas-missing-b: apt-get install hnas-missing-a hnas-missing-b \("):
+        require_debians(["hnas-missing-a", "dpkg", "hnas-missing-b"], "av-digits")

@@ -44,3 +44,27 @@ def test_options_from_config(tmp_path: Path) -> None:
     result = runner.invoke(main, ["data", "info", "--config", str(config), "--json"])
     assert result.exit_code == 0, result.output
     assert '"val_size": 20' in result.output and '"n": 20' in result.output
+
+
+def test_set_changes_the_config_of_every_data_command(tmp_path: Path) -> None:
+    root = write_avmnist(tmp_path / "av")
+    config = tmp_path / "exp.yaml"  # the dataset's folder and options come from --set, not the file
+    config.write_text(f"name: t\nmodalities: {{image: {{type: mbv3, stages: [{{width: 8}}]}}}}\n"
+                      f"dataset: {{name: avmnist, path: /nowhere, cache_dir: {tmp_path / 'cache'}}}\n")
+    sets = ["--set", f"dataset.path={root}", "--set", "dataset.options={val_size: 30}"]
+    runner = CliRunner()
+    result = runner.invoke(main, ["data", "prepare", "--config", str(config), *sets, "--quiet"])
+    assert result.exit_code == 0 and "prepared avmnist" in result.output, result.output
+    result = runner.invoke(main, ["data", "info", "--config", str(config), *sets, "--json"])
+    assert result.exit_code == 0 and '"val_size": 30' in result.output, result.output
+    result = runner.invoke(main, ["data", "baseline", "--config", str(config), *sets, "--json"])
+    assert result.exit_code == 0 and '"late"' in result.output, result.output
+    result = runner.invoke(main, ["data", "info", "avmnist", "--set", f"dataset.path={root}"])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: --set 'dataset.path={root}' needs --config FILE (it overrides a key of that config)\n"
+
+
+def test_usage_line_shows_the_dataset_argument_as_optional() -> None:
+    for command in ("prepare", "info", "baseline"):
+        usage = CliRunner().invoke(main, ["data", command, "--help"]).output.splitlines()[0]
+        assert usage == f"Usage: main data {command} [OPTIONS] [NAME|PATH]"

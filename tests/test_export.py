@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from click.testing import CliRunner
 from helpers import mnist_arrays
 from helpers import IMAGE_SPACE, make_lut, small_fusion
 
-from harmonic_nas.backbones.specs import space_tap_shapes
+from harmonic_nas.backbones.specs import max_tap_count
 from harmonic_nas.cli import main
 from harmonic_nas.config import load_config
 from harmonic_nas.errors import UserError
@@ -28,7 +29,7 @@ from harmonic_nas.export import (
 )
 from harmonic_nas.export.latency import Timing, measure_latency, protocol_of
 from harmonic_nas.fusion.features import FeatureSettings
-from harmonic_nas.export.reproduce import ArchFile, reproduce
+from harmonic_nas.export.reproduce import ArchFile, read_arch, reproduce
 from harmonic_nas.costing.catalog import search_space_specs
 from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.hardware.lut import LutEntry
@@ -103,7 +104,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     spec = EvaluatorSpec(cfg.model_dump(mode="json"), load_run_supernets(cfg), lut)
     evaluator = Evaluator(spec)  # loads the dataset through the config, as every command does
     store = RunStore.create(cfg.run_dir, {"config": cfg.model_dump(mode="json"), "variant": "sb-sf-hw", "seed": 0})
-    taps = {m: len(space_tap_shapes(cfg.modalities[m], SHAPES[m])) for m in cfg.modalities}
+    taps = {m: max_tap_count(cfg.modalities[m], SHAPES[m]) for m in cfg.modalities}
     engine = SearchEngine(cfg, store, InlineExecutor(evaluator), Variant.named("sb-sf-hw"),
                           CostModel(lut, cfg, SHAPES, 10), taps)
     add_test_metrics(store, engine.run(), lambda: evaluator)
@@ -131,6 +132,17 @@ def one_line_error(code: int, err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     return lines[0]
+
+
+def manifest_entries(folder: Path) -> list[dict[str, Any]]:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["format"] == "harmonic-nas-manifest/1"
+    return manifest["exports"]
+
+
+def arch_inputs(arch: dict[str, Any]) -> list[str]:
+    """The inputs the ONNX graph keeps: the modalities the fusion reads."""
+    return [i["name"] for i in arch["inputs"] if i["used"]]
 
 
 def val_batch(ctx: RunContext, modalities: list[str], n: int = 24) -> list[torch.Tensor]:
@@ -190,14 +202,19 @@ def test_export_onnx_parity_and_latency(run: dict[str, Any], ctx: RunContext) ->
     arch = json.loads((out / "arch.json").read_text())
     e = select_model(ctx.front, "fastest")
     assert arch["id"] == e.key and arch["candidate"] == e.arch.to_json() and arch["genotype"] == e.genotype.to_json()
-    assert arch["export"]["files"] == ["arch.json", "model.pt", "model.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == ["arch.json", "manifest.json", "model.onnx", "model.pt"]
+    (entry,) = manifest_entries(out)
+    assert entry["format"] == "onnx" and entry["file"] == "model.onnx" and entry["onnx_inputs"] == arch_inputs(arch)
     assert arch["num_classes"] == 10 and arch["output"]["shape"] == ["batch", 10]
     assert [i["name"] for i in arch["inputs"]] == list(dict.fromkeys(m for m, _ in e.genotype.taps))
     assert arch["inputs"][0]["shape"][1:] == list(SHAPES[arch["inputs"][0]["name"]])
     assert arch["lut"]["latency_ms"] == e.latency_ms and arch["lut"]["runtime"] == "torch"
-    assert arch["measured"]["latency_ms"] > 0 and arch["measured"]["runtime"] == "torch"
+    assert entry["measured"]["latency_ms"] > 0 and entry["measured"]["runtime"] == "torch"
+    assert entry["measured"]["method"].startswith("quantile ")  # the protocol it was timed with
     assert arch["metrics"]["val_exported"] == pytest.approx(e.val_metric, abs=1e-6)
-    assert all(d <= 1e-4 for d in arch["export"]["parity"]["max_abs_diff"].values())
+    assert entry["checks"]["val_exported"] == arch["metrics"]["val_exported"]
+    assert set(entry["checks"]["max_abs_diff"]) == {"pt", "onnx"}
+    assert all(d <= 1e-4 for d in entry["checks"]["max_abs_diff"].values())
     # independently: real ONNX Runtime on other val samples (a batch size the export never saw) vs model.pt
     names = [i["name"] for i in arch["inputs"]]
     inputs = val_batch(ctx, names, 24)
@@ -219,7 +236,8 @@ def test_export_torchscript_parity(run: dict[str, Any], ctx: RunContext) -> None
     code, _, err = cli("export", run["dir"], "--format", "torchscript", "--out", out, "--no-latency")
     assert code == 0, err
     arch = json.loads((out / "arch.json").read_text())
-    assert arch["export"]["files"] == ["arch.json", "model.pt", "model.ts"] and arch["measured"] is None
+    (entry,) = manifest_entries(out)
+    assert entry["format"] == "torchscript" and entry["file"] == "model.ts" and entry["measured"] is None
     names = [i["name"] for i in arch["inputs"]]
     inputs = val_batch(ctx, names, 24)
     scripted = torch.jit.load(str(out / "model.ts"))
@@ -233,7 +251,7 @@ def test_export_pt_rebuilds_the_in_memory_model(run: dict[str, Any], ctx: RunCon
     out = run["tmp"] / "pt"
     code, _, err = cli("export", run["dir"], "--model", best.key[:8], "--format", "pt", "--out", out, "--no-latency")
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["arch.json", "model.pt"]
+    assert sorted(p.name for p in out.iterdir()) == ["arch.json", "manifest.json", "model.pt"]
     built = build_model(ctx, best)
     loaded = load_model(out / "model.pt")
     assert loaded.modalities == built.modalities
@@ -254,6 +272,57 @@ def test_export_front_writes_every_pareto_model(run: dict[str, Any]) -> None:
     assert export_front(run["dir"], run["tmp"] / "front", "pt", measure=False) == folders
     redone = {f for f in folders if (f / "model.pt").stat().st_mtime_ns != written[f]}
     assert redone == {folders[-1]}
+
+
+def test_manifest_describes_every_format_of_the_folder(run: dict[str, Any], ctx: RunContext) -> None:
+    out = run["tmp"] / "formats"
+    best, fastest = select_model(ctx.front, "best-acc"), select_model(ctx.front, "fastest")
+
+    def export(e: Evaluation, fmt: str) -> None:
+        code, _, err = cli("export", run["dir"], "--model", e.key, "--format", fmt, "--out", out, "--no-latency")
+        assert code == 0, err
+
+    export(best, "onnx")
+    export(best, "torchscript")
+    entries = manifest_entries(out)
+    assert [(e["format"], e["file"]) for e in entries] == [("onnx", "model.onnx"), ("torchscript", "model.ts")]
+    assert [set(e["checks"]["max_abs_diff"]) for e in entries] == [{"pt", "onnx"}, {"pt", "torchscript"}]
+    assert all((out / e["file"]).is_file() and e["date"] for e in entries)
+    arch = json.loads((out / "arch.json").read_text())
+    assert arch["format"] == "harmonic-nas-arch/2" and "export" not in arch and "measured" not in arch
+    assert read_arch(out / "arch.json").genotype == best.genotype.to_json()  # what reproduce reads
+
+    (out / "model.onnx").unlink()  # a stale entry is dropped at the next export
+    export(best, "pt")
+    assert [e["format"] for e in manifest_entries(out)] == ["torchscript", "pt"]
+    # another model into the same folder: a fresh manifest, and the earlier model's model.ts goes with it
+    export(fastest, "pt")
+    assert [e["format"] for e in manifest_entries(out)] == ["pt"] and not (out / "model.ts").exists()
+    assert json.loads((out / "manifest.json").read_text())["id"] == fastest.key
+
+
+def test_report_shows_the_measured_latency_of_exported_models(run: dict[str, Any], ctx: RunContext,
+                                                              tmp_path: Path) -> None:
+    from markupsafe import escape
+
+    from harmonic_nas.report import write_report
+
+    fastest = select_model(ctx.front, "fastest")
+    code, _, err = cli("export", run["dir"], "--model", fastest.key, "--format", "pt")  # to RUN_DIR/models/<id>
+    assert code == 0, err
+    (entry,) = manifest_entries(run["dir"] / "models" / fastest.key)
+    html = write_report(run["dir"], tmp_path).read_text(encoding="utf-8")
+    table = html.split('<table class="pareto">')[1].split("</table>")[0]
+    rows = {key: row for key, row in re.findall(r'<tr><td class="id" title="([0-9a-f]+)">(.*?)</tr>', table, re.S)}
+    assert set(rows) == {e.key for e in ctx.front}
+
+    def measured(row: str) -> list[str]:
+        return [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r'<td class="num measured">(.*?)</td>', row, re.S)]
+
+    assert measured(rows[fastest.key]) == [f"{entry['measured']['latency_ms']:.3f} pt"]
+    assert f"<td class=\"num\">{fastest.latency_ms:.3f}</td>" in rows[fastest.key]  # the LUT prediction beside it
+    assert str(escape(entry["measured"]["method"])) in rows[fastest.key]  # how it was timed, on hover
+    assert all(measured(row) == ["–"] for key, row in rows.items() if key != fastest.key)
 
 
 def test_parity_failure_is_one_line_exit_2(run: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -291,6 +360,38 @@ def test_reproduce_plain_candidate_and_genotype(run: dict[str, Any], ctx: RunCon
     result = reproduce(run["cfg"], arch, 1, dataset=ctx.dataset, supernets=ctx.supernets)
     assert result.record["epochs"] == 1 and result.record["searched"] == {}
     assert math.isfinite(result.record["val_metric"]) and math.isfinite(result.record["test_metric"])
+
+
+def test_reproduce_finds_its_run_without_a_config(run: dict[str, Any]) -> None:
+    arch_path = run["tmp"] / "pt" / "arch.json"
+    if not arch_path.is_file():
+        cli("export", run["dir"], "--format", "pt", "--out", arch_path.parent, "--no-latency")
+    out = run["tmp"] / "repro-found" / "r.json"
+    code, _, err = cli("reproduce", arch_path, "--epochs", "1", "--out", out, "--set", "runtime.threads=1")
+    assert code == 0, err
+    assert json.loads(out.read_text())["candidate_id"] == json.loads(arch_path.read_text())["id"]
+    code, _, err = cli("reproduce", arch_path, "--set", "fusion.epochs=9")  # the stored run's results stay
+    assert "--set may change only keys that keep the run's results" in one_line_error(code, err)
+    assert "fusion.epochs: 2 -> 9" in err
+    lost = run["tmp"] / "lost.json"
+    lost.write_text(json.dumps({**json.loads(arch_path.read_text()), "run": str(run["tmp"] / "gone")}))
+    code, _, err = cli("reproduce", lost)
+    assert "cannot find the search run of this model" in one_line_error(code, err) and "pass --config C" in err
+
+
+def test_an_arch_json_in_its_runs_models_folder_finds_the_run_after_a_move(run: dict[str, Any]) -> None:
+    moved = run["dir"] / "models" / "abc" / "arch.json"  # where export puts it; the run it names is gone
+    assert ArchFile(moved, {}, {}, run=Path("/old/place")).find_run().resolve() == run["dir"].resolve()
+    assert ArchFile(moved, {}, {}).find_run().resolve() == run["dir"].resolve()
+
+
+def test_export_set_keeps_the_runs_results(run: dict[str, Any]) -> None:
+    code, _, err = cli("export", run["dir"], "--set", "search.population=3")
+    line = one_line_error(code, err)
+    assert line.endswith("--set may change only keys that keep the run's results (runtime.* but seed, output.*, "
+                         "dataset.cache_dir, hardware.warmup, hardware.repeats), found search.population: 8 -> 3")
+    opened = RunContext.open(run["dir"], overrides=["runtime.workers=5", "hardware.repeats=7"])
+    assert opened.cfg.runtime.workers == 5 and opened.cfg.hardware.repeats == 7
 
 
 # bad input -----------------------------------------------------------------------------------------------
@@ -356,7 +457,7 @@ def _mixed_net(cells: list[list[int]]) -> Any:
     from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet
     from harmonic_nas.space import Genotype
 
-    archs = {"image": {"ks": [5, 3, 3, 5], "e": [4, 3, 3, 4], "d": [1, 2]}, "thumb": {"hidden": 32, "blocks": 2, "factor": 2}}
+    archs = {"image": {"ks": [5, 3, 3, 5], "e": [4, 3, 3, 4], "d": [1, 2]}, "thumb": {"hidden": 32, "blocks": 2, "pieces": 2, "width_mult": 1.0}}
     supernets = {"image": image_supernet(), "thumb": thumb_supernet()}
     backbones = {m: supernets[m].extract(supernets[m].space.parse(a)).eval() for m, a in archs.items()}
     taps = [["image", 0], ["image", 1], ["thumb", 0], ["thumb", 1]]

@@ -33,7 +33,7 @@ RAW = {
 }
 GENOTYPE = Genotype.parse(RAW)
 CHANNELS = [8, 16, 16, 16]
-THUMB = MaxoutArch(hidden=16, blocks=2, factor=2)
+THUMB = MaxoutArch(hidden=16, blocks=2, pieces=2, width_mult=1.0)
 
 
 def test_live_parts_of_a_genotype() -> None:

@@ -74,7 +74,7 @@ def test_cached_features_are_the_pooled_taps_of_the_recalibrated_backbone(mnist_
 
 def test_candidate_features_concatenate_taps_in_modality_then_stage_order(mnist_pair: Any) -> None:
     supernets = {"image": image_supernet(), "thumb": thumb_supernet()}
-    backbones = {"image": supernets["image"].space.min(), "thumb": MaxoutArch(hidden=16, blocks=2, factor=2)}
+    backbones = {"image": supernets["image"].space.min(), "thumb": MaxoutArch(hidden=16, blocks=2, pieces=2, width_mult=1.0)}
     features = candidate_features(FeatureCache(SETTINGS), backbones, supernets, mnist_pair)
     assert features.taps == [("image", 0), ("image", 1), ("thumb", 0), ("thumb", 1)]
     assert features.channels == [8, 16, 16, 16]

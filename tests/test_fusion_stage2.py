@@ -43,7 +43,7 @@ def multilabel(dataset: ArrayDataset) -> ArrayDataset:
 
 
 CANDIDATE = {"backbones": {"image": {"ks": [3, 5, 5, 3], "e": [3, 4, 4, 3], "d": [2, 1]},
-                           "thumb": {"hidden": 32, "blocks": 2, "factor": 2}},
+                           "thumb": {"hidden": 32, "blocks": 2, "pieces": 2, "width_mult": 1.0}},
              "macro": {"cells": 2, "nodes": 2}}
 
 

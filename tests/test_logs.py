@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-from helpers import write_avmnist
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import CLI, ROOT, write_avmnist
 
 # 120 training samples in batches of 50: two steps per epoch, two epochs; one image modality.
 CONFIG = """
@@ -41,7 +38,7 @@ def test_training_into_a_pipe_logs_progress_lines_in_order_without_locations(tmp
     data = write_avmnist(tmp_path / "avmnist")
     config = tmp_path / "logs.yaml"
     config.write_text(CONFIG.format(data=data, cache=tmp_path / "cache", runs=tmp_path / "runs"))
-    proc = subprocess.run([sys.executable, "-m", "harmonic_nas", "train-supernet", "--config", str(config)], cwd=ROOT,
+    proc = subprocess.run([*CLI, "train-supernet", "--config", str(config)], cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stderr.splitlines()

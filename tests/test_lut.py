@@ -211,7 +211,7 @@ def test_merge_combines_and_later_table_wins() -> None:
 def test_merge_refuses_different_measurements_unless_forced(field: str, value: object) -> None:
     a = LookupTable(lut_header(), {lut_key(conv_spec(0)): lut_entry(1.0)})
     b = LookupTable(lut_header(**{field: value}), {lut_key(conv_spec(1)): lut_entry(2.0)})
-    with pytest.raises(UserError, match=rf"cannot merge .*different {field} .*force"):
+    with pytest.raises(UserError, match=rf"cannot merge .*different {field} .*\(--force to merge them anyway\)"):
         a.merge(b)
     merged = a.merge(b, force=True)
     assert len(merged) == 2 and "forced merge" in merged.header.method and field in merged.header.method
@@ -301,7 +301,7 @@ def test_lut_commands_import_info_and_merge(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert LookupTable.load(tmp_path / "lut" / "jetson-orin.json").entries == jetson.entries
     again = runner.invoke(main, ["lut", "import", str(tmp_path / "measured.json"), "--into", str(tmp_path / "lut")])
-    assert again.exit_code == 2 and "exists already" in again.stderr
+    assert again.exit_code == 2 and "exists already (--overwrite to replace it" in again.stderr
 
     result = runner.invoke(main, ["lut", "info", str(tmp_path / "measured.json")])
     assert result.exit_code == 0 and "1 entries" in result.stdout and "device: jetson-orin" in result.stdout

@@ -8,6 +8,7 @@ import random
 import warnings
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -21,6 +22,7 @@ from harmonic_nas.backbones.specs import layer_specs, space_layer_specs, tap_sha
 from harmonic_nas import pipeline
 from harmonic_nas.cli import main
 from harmonic_nas.config import load_config
+from harmonic_nas.config.schema import MaxoutSpace
 from harmonic_nas.hardware import timing
 from harmonic_nas.costing.catalog import build_layer, candidate_specs, search_space_specs
 from harmonic_nas.hardware.lut import LookupTable
@@ -65,16 +67,21 @@ def leaves_of_specs(specs: list) -> Counter:
     return total
 
 
-@pytest.mark.parametrize("modality", ["image", "thumb"])
-def test_backbone_specs_cover_every_layer_of_extracted_subnets(modality: str) -> None:
-    cfg = tiny_config()
-    supernet = build_supernet(cfg.modalities[modality], SHAPES[modality], CLASSES).eval()
-    space = space_layer_specs(cfg.modalities[modality], SHAPES[modality], CLASSES)
+# The authors' Maxout meaning: each next block's width multiplied (here also a shrinking multiplier).
+WIDENING_MAXOUT = MaxoutSpace(hidden=[8, 16], blocks=[1, 2, 3], pieces=[2, 3], width_multipliers=[0.5, 2.0])
+
+
+@pytest.mark.parametrize(("modality", "space_cfg"), [("image", None), ("thumb", None), ("thumb", WIDENING_MAXOUT)],
+                         ids=["image", "thumb", "thumb-width-multipliers"])
+def test_backbone_specs_cover_every_layer_of_extracted_subnets(modality: str, space_cfg: Any) -> None:
+    space_cfg = space_cfg or tiny_config().modalities[modality]
+    supernet = build_supernet(space_cfg, SHAPES[modality], CLASSES).eval()
+    space = space_layer_specs(space_cfg, SHAPES[modality], CLASSES)
     rng = random.Random(0)
-    for arch in [supernet.space.min(), supernet.space.max()] + [supernet.space.sample(rng) for _ in range(4)]:
+    for arch in [supernet.space.min(), supernet.space.max()] + [supernet.space.sample(rng) for _ in range(8)]:
         static = supernet.extract(arch)
         specs = layer_specs(supernet, arch, SHAPES[modality])
-        assert specs == layer_specs(cfg.modalities[modality], arch, SHAPES[modality], num_classes=CLASSES)
+        assert specs == layer_specs(space_cfg, arch, SHAPES[modality], num_classes=CLASSES)
         assert executed_leaves(static, torch.randn(1, *SHAPES[modality])) == leaves_of_specs(specs)
         assert sum(p.numel() for p in static.parameters()) == sum(
             p.numel() for s in specs for p in build_backbone_layer(s)[0].parameters()

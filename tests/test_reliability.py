@@ -20,7 +20,10 @@ import numpy as np
 import pytest
 from helpers import as_a_shell_starts, conv_spec, lut_entry, lut_header, make_store, write_avmnist
 
+from harmonic_nas.config import load_config
+from harmonic_nas.errors import UserError
 from harmonic_nas.hardware.lut import LookupTable
+from harmonic_nas.search.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "smoke.yaml"
@@ -126,8 +129,8 @@ def test_a_report_that_cannot_be_written_keeps_the_last_page(tmp_path: Path) -> 
     done = cli("report", run_dir)
     assert done.returncode == 0, done.stderr[-2000:]
     before = files_in(run_dir / "report")
-    # 40 KiB: the store's 32 KiB shared-memory file fits, the 50 KiB front plot does not
-    one_error(cli("report", run_dir, preexec_fn=small_file_limit(40)), "cannot write", "file too large")
+    # 36 KiB: the store's 32 KiB shared-memory file fits, the 42 KiB page (its plots inline) does not
+    one_error(cli("report", run_dir, preexec_fn=small_file_limit(36)), "cannot write", "file too large")
     assert files_in(run_dir / "report") == before  # no .index.html.partial nor any other temporary file
 
 
@@ -305,3 +308,25 @@ def test_an_early_ctrl_c_is_the_interrupted_line(tmp_path: Path, moment: str) ->
     # 130 or death by SIGINT itself (-2): a shell reports both as $? = 130
     assert process.returncode in (130, -signal.SIGINT), err[-2000:]
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted: "), err[-2000:]
+
+
+# --- resume hints ------------------------------------------------------------------------------------------
+def test_a_baselines_resume_hints_carry_its_variant(tmp_path: Path) -> None:
+    """`search --resume RUN_DIR` without --variant continues the full method: a baseline's hint names it."""
+    from harmonic_nas.search.runner import check_same_settings
+    from harmonic_nas.search.variants import Variant
+
+    cfg = load_config(SMOKE, [f"output.run_dir={tmp_path}"])
+    folder = Variant.named("fb-sf").store(cfg.layout).folder
+    meta = {"config": cfg.model_dump(mode="json"), "variant": "fb-sf", "seed": 0}
+    RunStore.create(folder, meta).close()
+    with pytest.raises(UserError, match=rf"continue it with harmonic-nas search --resume {tmp_path} --variant fb-sf "
+                                        "or start over with --force"):
+        RunStore.create(folder, meta)
+    changed = load_config(SMOKE, [f"output.run_dir={tmp_path}", "fusion.epochs=4"])
+    with RunStore.open(folder) as store, pytest.raises(
+            UserError, match=rf"resume it with harmonic-nas search --resume {tmp_path} --variant fb-sf, or start over"):
+        check_same_settings(store, changed)
+    make_store(tmp_path / "main")  # the full method's hint has no --variant
+    with pytest.raises(UserError, match=rf"continue it with harmonic-nas search --resume {tmp_path / 'main'} or"):
+        RunStore.create(tmp_path / "main", meta | {"variant": "sb-sf-hw"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from xml.etree import ElementTree
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from harmonic_nas.costing.catalog import search_space_specs
 from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.report import write_report
 from harmonic_nas.report.format import short_id
+from harmonic_nas.report.plots import SVG, front_figure
 from harmonic_nas.search.engine import SearchEngine
 from harmonic_nas.search.evaluator import Evaluator, EvaluatorSpec
 from harmonic_nas.search.executors import InlineExecutor
@@ -82,9 +84,10 @@ def external_references(html: str) -> list[str]:
 def test_report_files_and_header(run: dict[str, Any]) -> None:
     out = run["run_dir"] / "report"
     assert run["index"] == out / "index.html"
-    for name in ("multimodal-front.png", "hypervolume.png", "ablation.png", "unimodal-image.png", "unimodal-thumb.png"):
-        with Image.open(out / name) as image:
-            assert image.size[0] > 300 and image.size[1] > 200, name
+    for name in ("multimodal-front", "hypervolume", "ablation", "unimodal-image", "unimodal-thumb"):
+        root = ElementTree.parse(out / f"{name}.svg").getroot()  # a standalone SVG file beside the page
+        assert root.tag == f"{{{SVG}}}svg" and float(root.get("width").removesuffix("pt")) > 300, name
+    assert not list(out.glob("*.png"))
     html = run["html"]
     assert "<h1>harmonic-nas report: reportrun</h1>" in html
     assert "2 of 2 finished" in html
@@ -96,8 +99,8 @@ def test_report_files_and_header(run: dict[str, Any]) -> None:
 def test_report_is_self_contained(run: dict[str, Any]) -> None:
     html = run["html"]
     assert external_references(html) == []
-    images = re.findall(r'<img[^>]+src="([^"]+)"', html)
-    assert len(images) == 5 and all(src.startswith("data:image/png;base64,") for src in images)
+    assert "<img" not in html
+    assert len(re.findall(r'<svg [^>]*class="plot"', html)) == 5  # the plots, inline
 
 
 def test_pareto_table_has_one_row_per_front_model(run: dict[str, Any]) -> None:
@@ -111,7 +114,7 @@ def test_pareto_table_has_one_row_per_front_model(run: dict[str, Any]) -> None:
         assert e.test_metric is not None and f"{e.test_metric:.4f}" in table
         for _, value in e.arch.backbones["image"].table_fields() + e.arch.backbones["thumb"].table_fields():
             assert value in table
-    assert "<th>K</th><th>E</th><th>D</th>" in table and "<th>hidden</th><th>blocks</th><th>factor</th>" in table
+    assert "<th>K</th><th>E</th><th>D</th>" in table and "<th>hidden</th><th>blocks</th><th>pieces</th><th>width_mult</th>" in table
     assert "val accuracy" in table and "test accuracy" in table
     assert all(e.modalities_used == ["image", "thumb"] for e in run["front"])  # multimodal by construction
     assert "<th rowspan=\"2\">reads</th>" in table and table.count("<td>image+thumb</td>") == len(run["front"])
@@ -121,13 +124,43 @@ def test_pareto_table_has_one_row_per_front_model(run: dict[str, Any]) -> None:
             f"{best.test_metric:.4f})") in gain
 
 
+def _plot_titles(html: str, section: str) -> list[tuple[str, ElementTree.Element]]:
+    """(title text, the group it titles) of every titled element of the inline plot under ``section``."""
+    svg = html.split(f'<h2 id="{section}">')[1].split("<h2")[0]
+    svg = svg[svg.index("<svg"):svg.index("</svg>") + len("</svg>")]
+    root = ElementTree.fromstring(svg)  # inline SVG: well-formed XML with no namespace
+    return [(group.find("title").text, group) for group in root.iter("g") if group.find("title") is not None]
+
+
+def test_every_point_of_the_fronts_has_a_title_with_its_id(run: dict[str, Any]) -> None:
+    titles = _plot_titles(run["html"], "front")
+    assert all(group.find("g/use") is not None for _, group in titles)  # on the point's own marker
+    texts = [text for text, _ in titles]
+    assert len(texts) == 2 * len(run["candidates"])  # every candidate, in both panels
+    front = {e.key for e in run["front"]}
+    for e in run["candidates"]:
+        text = (f"{short_id(e.key)}{' (Pareto)' if e.key in front else ''}: val accuracy {e.val_metric:.4f}, "
+                f"latency {e.latency_ms:.3f} ms, energy {e.energy_mj:.3f} mJ, reads image+thumb")
+        assert texts.count(text) == 2, text
+    backbones = [text for text, _ in _plot_titles(run["html"], "unimodal")]
+    assert backbones and all(text.startswith("image backbone ") for text in backbones)
+
+
+def test_legends_sit_outside_the_axes(run: dict[str, Any]) -> None:
+    fig, _ = front_figure(run["candidates"], run["front"], "accuracy", "front")
+    fig.draw_without_rendering()
+    (legend,) = fig.legends
+    box = legend.get_window_extent()
+    assert fig.axes and all(not box.overlaps(ax.get_window_extent()) for ax in fig.axes)
+
+
 def test_fusion_diagrams_and_ablation(run: dict[str, Any]) -> None:
     html = run["html"]
     folder = run["run_dir"] / "report" / "fusion"
     for e in run["front"]:
         assert (folder / f"{e.key}.dot").is_file()
     if shutil.which("dot"):
-        assert html.count("<svg") == len(run["front"])
+        assert html.split('<h2 id="fusion">')[1].count("<svg") == len(run["front"])
         assert all((folder / f"{e.key}.svg").is_file() for e in run["front"])
     ablation = html.split('<table class="ablation">')[1].split("</table>")[0]
     assert "FB+FF (fb-ff)" in ablation and "SB+SF+HW (sb-sf-hw)" in ablation
@@ -136,8 +169,8 @@ def test_fusion_diagrams_and_ablation(run: dict[str, Any]) -> None:
 def test_arch_fields_show_active_blocks() -> None:
     arch = MBV3Arch(ks=[3, 5, 7, 3], e=[4.0, 3.0, 6.0, 3.0], d=[1, 2])
     assert arch.table_fields() == [("K", "[3, 7, 3]"), ("E", "[4, 6, 3]"), ("D", "[1, 2]")]
-    maxout = MaxoutArch(hidden=128, blocks=2, factor=2)
-    assert maxout.table_fields() == [("hidden", "128"), ("blocks", "2"), ("factor", "2")]
+    maxout = MaxoutArch(hidden=128, blocks=2, pieces=4, width_mult=2.0)
+    assert maxout.table_fields() == [("hidden", "128"), ("blocks", "2"), ("pieces", "4"), ("width_mult", "2")]
 
 
 def _result(val: float, latency: float, genotype: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -150,7 +183,7 @@ def test_report_of_a_run_without_a_finished_generation(tmp_path: Path) -> None:
     with RunStore.create(cfg.run_dir, {"config": cfg.model_dump(mode="json"), "variant": "sb-sf-hw", "seed": 0}) as store:
         store.start_generation(0, {"population": []})
         image = {"ks": [3, 3, 5, 3], "e": [3.0, 3.0, 4.0, 3.0], "d": [1, 2]}
-        thumb = {"hidden": 16, "blocks": 1, "factor": 2}
+        thumb = {"hidden": 16, "blocks": 1, "pieces": 2, "width_mult": 1.0}
         space = store.space
         store.add_evaluation("image:aaaa1111", "backbone", "image", 0, space.backbones["image"].parse(image),
                              _result(0.8, 1.0))
@@ -159,12 +192,16 @@ def test_report_of_a_run_without_a_finished_generation(tmp_path: Path) -> None:
         candidate = space.parse({"backbones": {"image": image, "thumb": thumb}, "macro": {"cells": 1, "nodes": 1}})
         store.add_evaluation("c0ffee0000000001", "candidate", None, 0, candidate, _result(0.9, 2.0, GENOTYPE))
         store.add_evaluation("c0ffee0000000002", "candidate", None, 0, candidate, _result(0.85, 3.0, GENOTYPE))
+    (tmp_path / "out").mkdir()
+    for stale in ("ablation.svg", "multimodal-front.png"):  # of an earlier report (baselines since gone; PNG)
+        (tmp_path / "out" / stale).write_text("old")
     html = write_report(cfg.run_dir, tmp_path / "out").read_text(encoding="utf-8")
     assert "0 of 2 finished, generation 0 running" in html
     assert "No generation has finished yet" in html
     pareto = html.split('<h2 id="pareto">')[1].split("<h2")[0]
     assert 'title="c0ffee0000000001">c0ffee00<' in pareto and "c0ffee0000000002" not in pareto  # dominated
-    assert (tmp_path / "out" / "hypervolume.png").is_file() and not (tmp_path / "out" / "ablation.png").exists()
+    assert (tmp_path / "out" / "hypervolume.svg").is_file() and not (tmp_path / "out" / "ablation.svg").exists()
+    assert (tmp_path / "out" / "multimodal-front.svg").is_file() and not list((tmp_path / "out").glob("*.png"))
     assert "LUT" in html and "file not found" in html
     assert external_references(html) == []
 
@@ -177,13 +214,14 @@ def test_report_without_graphviz_shows_dot_text(tmp_path: Path, monkeypatch: pyt
     with RunStore.create(cfg.run_dir, {"config": cfg.model_dump(mode="json"), "variant": "sb-sf-hw", "seed": 0}) as store:
         store.start_generation(0, {"population": []})
         candidate = store.space.parse({"backbones": {"image": {"ks": [3] * 4, "e": [3.0] * 4, "d": [1, 1]},
-                                                     "thumb": {"hidden": 16, "blocks": 1, "factor": 2}},
+                                                     "thumb": {"hidden": 16, "blocks": 1, "pieces": 2, "width_mult": 1.0}},
                                        "macro": {"cells": 1, "nodes": 1}})
         store.add_evaluation("feed000000000001", "candidate", None, 0, candidate, _result(0.7, 1.0, GENOTYPE))
         store.finish_generation(0, {"hypervolume": 0.3, "front_size": 1, "best_val_metric": 0.7, "seconds": 1.0},
                                 store.evaluations("candidate"))
     html = write_report(cfg.run_dir).read_text(encoding="utf-8")
-    assert "<svg" not in html and '<pre class="dot">digraph fusion {' in html
+    diagrams = html.split('<h2 id="fusion">')[1]
+    assert "<svg" not in diagrams and '<pre class="dot">digraph fusion {' in diagrams
     assert "concat_fc" in html and "1 of 2 finished" in html
     assert not list((cfg.run_dir / "report" / "fusion").glob("*.svg"))
 

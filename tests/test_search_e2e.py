@@ -9,33 +9,16 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from helpers import as_a_shell_starts
+from helpers import CLI, ROOT, SMOKE, as_a_shell_starts, cli
 
 from harmonic_nas.search.store import RunStore
 
-# The session fixture runs the whole smoke job (under a minute on a quiet 2-core machine).
+# The session fixture smoke_run (conftest) runs the whole smoke job (under a minute on a quiet 2-core machine).
 pytestmark = [pytest.mark.timeout(1200), pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ROOT / "configs" / "smoke.yaml"
-CLI = [sys.executable, "-m", "harmonic_nas"]
-
-
-def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("smoke") / "run"
-    done = cli("run", "--config", str(SMOKE), "--out", str(out))
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out
 
 
 def front(run_dir: Path) -> list[tuple[str, float, float, float]]:

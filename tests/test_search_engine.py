@@ -39,22 +39,23 @@ class CountingEvaluator:
 
 
 def engine(cfg: ExperimentConfig, lut: Any, dataset: Any, variant: str = "sb-sf-hw",
-           evaluator: CountingEvaluator | None = None) -> tuple[SearchEngine, RunStore, CountingEvaluator]:
+           evaluator: CountingEvaluator | None = None, **hooks: Any) -> tuple[SearchEngine, RunStore, CountingEvaluator]:
     evaluator = evaluator or CountingEvaluator(Evaluator(evaluator_spec(cfg, lut, dataset)))
     folder = cfg.run_dir / variant
     path = folder / "run.sqlite"
     store = RunStore.open(folder) if path.exists() else RunStore.create(folder, {"config": cfg.model_dump(mode="json")})
     costs = CostModel(lut, cfg, SHAPES, 10)
-    return SearchEngine(cfg, store, InlineExecutor(evaluator), Variant.named(variant), costs, TAPS), store, evaluator
+    return SearchEngine(cfg, store, InlineExecutor(evaluator), Variant.named(variant), costs, TAPS, **hooks), store, evaluator
 
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory: pytest.TempPathFactory, lut: Any, mnist_pair: Any) -> dict[str, Any]:
     cfg = search_config(tmp_path_factory.mktemp("full"))
-    eng, store, evaluator = engine(cfg, lut, mnist_pair)
+    reported: list[Any] = []
+    eng, store, evaluator = engine(cfg, lut, mnist_pair, on_evaluation=reported.append)
     front = eng.run()
     return {"cfg": cfg, "engine": eng, "store": store, "front": front, "asked": list(evaluator.keys),
-            "evaluator": evaluator}
+            "evaluator": evaluator, "reported": reported}
 
 
 def test_generations_store_every_evaluation_once(full_run: dict[str, Any]) -> None:
@@ -69,6 +70,16 @@ def test_generations_store_every_evaluation_once(full_run: dict[str, Any]) -> No
     assert all(0.0 <= e.val_metric <= 1.0 and e.latency_ms > 0 and e.energy_mj > 0 for e in store.evaluations())
     # stage 2 got the top half of each modality's distinct backbones, i.e. 2 tuples per generation at most
     assert all(1 <= g["summary"]["stage2_evaluations"] <= 2 for g in generations)
+
+
+def test_on_evaluation_reports_each_stored_multimodal_candidate_once(full_run: dict[str, Any]) -> None:
+    store: RunStore = full_run["store"]
+    reported = full_run["reported"]
+    def rows(evaluations: list[Any]) -> list[tuple[Any, ...]]:
+        return [(e.key, e.kind, e.generation, e.val_metric, e.latency_ms, e.energy_mj) for e in evaluations]
+
+    assert rows(reported) == rows(store.evaluations("candidate"))  # as stored, in order, no backbone
+    assert {e.generation for e in reported} == {0, 1}
 
 
 def test_front_is_the_non_dominated_set_of_all_candidates(full_run: dict[str, Any]) -> None:

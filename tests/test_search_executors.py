@@ -23,10 +23,10 @@ TASKS = [
     EvalTask("image:a", "backbone", IMAGE.parse({"ks": [3, 5, 5, 3], "e": [3, 4, 4, 3], "d": [2, 1]}), modality="image"),
     EvalTask("image:b", "backbone", IMAGE.parse({"ks": [5, 5, 3, 3], "e": [4, 4, 3, 3], "d": [1, 2]}), modality="image"),
     EvalTask("image:c", "backbone", IMAGE.parse({"ks": [3, 3, 3, 3], "e": [3, 3, 3, 3], "d": [1, 1]}), modality="image"),
-    EvalTask("thumb:a", "backbone", THUMB.parse({"hidden": 32, "blocks": 2, "factor": 2}), modality="thumb"),
-    EvalTask("thumb:b", "backbone", THUMB.parse({"hidden": 16, "blocks": 1, "factor": 2}), modality="thumb"),
+    EvalTask("thumb:a", "backbone", THUMB.parse({"hidden": 32, "blocks": 2, "pieces": 2, "width_mult": 1.0}), modality="thumb"),
+    EvalTask("thumb:b", "backbone", THUMB.parse({"hidden": 16, "blocks": 1, "pieces": 2, "width_mult": 1.0}), modality="thumb"),
     EvalTask("cand", "candidate", SPACE.parse({"backbones": {"image": {"ks": [3, 5, 5, 3], "e": [3, 4, 4, 3], "d": [2, 1]},
-                                                             "thumb": {"hidden": 32, "blocks": 2, "factor": 2}},
+                                                             "thumb": {"hidden": 32, "blocks": 2, "pieces": 2, "width_mult": 1.0}},
                                                "macro": {"cells": 1, "nodes": 1}})),
 ]
 

@@ -185,16 +185,16 @@ def test_mbv3_crossover_swaps_whole_slots(mbv3: MBV3ArchSpace) -> None:
 
 
 def test_maxout_space(maxout: MaxoutArchSpace) -> None:
-    assert maxout.min().to_json() == {"hidden": 64, "blocks": 1, "factor": 2}
-    assert maxout.max().to_json() == {"hidden": 256, "blocks": 3, "factor": 4}
-    parsed = maxout.parse({"hidden": 128.0, "blocks": 2, "factor": 2})
-    assert parsed.to_json() == {"hidden": 128, "blocks": 2, "factor": 2}
-    with pytest.raises(InvalidArchError, match=r"arch 'text': factor = 5 is not one of \[2, 3, 4\]"):
-        maxout.parse({"hidden": 128, "blocks": 2, "factor": 5})
+    assert maxout.min().to_json() == {"hidden": 64, "blocks": 1, "pieces": 2, "width_mult": 1.0}
+    assert maxout.max().to_json() == {"hidden": 256, "blocks": 3, "pieces": 4, "width_mult": 1.0}
+    parsed = maxout.parse({"hidden": 128.0, "blocks": 2, "pieces": 2, "width_mult": 1.0})
+    assert parsed.to_json() == {"hidden": 128, "blocks": 2, "pieces": 2, "width_mult": 1.0}
+    with pytest.raises(InvalidArchError, match=r"arch 'text': pieces = 5 is not one of \[2, 3, 4\]"):
+        maxout.parse({"hidden": 128, "blocks": 2, "pieces": 5, "width_mult": 1.0})
     with pytest.raises(InvalidArchError, match="missing key 'blocks'"):
-        maxout.parse({"hidden": 128, "factor": 2})
+        maxout.parse({"hidden": 128, "pieces": 2, "width_mult": 1.0})
     with pytest.raises(InvalidArchError, match="unknown key 'depth'"):
-        maxout.parse({"hidden": 128, "blocks": 2, "factor": 2, "depth": 1})
+        maxout.parse({"hidden": 128, "blocks": 2, "pieces": 2, "width_mult": 1.0, "depth": 1})
     rng = random.Random(0)
     archs = [maxout.sample(rng) for _ in range(60)]
     assert len({maxout.arch_hash(a) for a in archs}) == len({canonical_json(a.to_json()) for a in archs}) > 15
@@ -202,9 +202,27 @@ def test_maxout_space(maxout: MaxoutArchSpace) -> None:
         child = maxout.mutate(a, rng, 0.5)
         assert maxout.parse(child.to_json()) == child
         x, y = maxout.crossover(a, maxout.max(), rng)
-        for f in ("hidden", "blocks", "factor"):
+        for f in ("hidden", "blocks", "pieces"):
             assert {getattr(x, f), getattr(y, f)} == {getattr(a, f), getattr(maxout.max(), f)}
     assert maxout.mutate(archs[0], rng, 0.0) == archs[0]
+
+
+def test_maxout_width_multiplier_is_the_authors_factor_multiplier() -> None:
+    """Each next block's width is multiplied (their best: 128 units, 2 blocks, multiplier 2 -> 128, 256);
+    one block never applies it, so those archs are one network with one hash."""
+    space = MaxoutArchSpace(MaxoutSpace(hidden=[64, 128], blocks=[1, 2, 3], pieces=[4], width_multipliers=[0.5, 1, 2]))
+    assert space.parse({"hidden": 128, "blocks": 2, "pieces": 4, "width_mult": 2}).widths() == [128, 256]
+    assert space.parse({"hidden": 64, "blocks": 3, "pieces": 4, "width_mult": 0.5}).widths() == [64, 32, 16]
+    one = {"hidden": 64, "blocks": 1, "pieces": 4}
+    assert space.arch_hash(space.parse({**one, "width_mult": 2})) == space.arch_hash(space.parse({**one, "width_mult": 0.5}))
+    assert space.normalize(space.parse({**one, "width_mult": 2})).width_mult == 0.5
+    two = {"hidden": 64, "blocks": 2, "pieces": 4}
+    assert space.arch_hash(space.parse({**two, "width_mult": 2})) != space.arch_hash(space.parse({**two, "width_mult": 1}))
+
+
+def test_the_renamed_maxout_gene_is_named_in_the_error() -> None:
+    with pytest.raises(ValueError, match="'factors' is now 'pieces'.*'width_multipliers'"):
+        MaxoutSpace.model_validate({"type": "maxout", "factors": [2, 3]})
 
 
 def test_make_space_dispatch() -> None:

@@ -6,18 +6,13 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from helpers import make_store
+from helpers import CLI, ROOT, make_store
 
 from harmonic_nas.layout import RunLayout
 from harmonic_nas.search.store import RunStore
-
-ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "harmonic_nas"]
-
 
 def status(*args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, "status", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=120,

@@ -7,7 +7,7 @@ import reprlib
 from typing import Any
 
 INTERRUPTED = ("interrupted: finished work is kept; run the same command again to continue "
-               "(train-supernet, search: add --resume)")
+               "(train-supernet: add --resume)")
 
 
 class UserError(Exception):

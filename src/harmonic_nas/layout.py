@@ -8,7 +8,7 @@
     RUN_DIR/run.sqlite                   the full method's search store; fusion/<key>.pt, search.log beside it
     RUN_DIR/baselines/<variant>/         a baseline's store, laid out the same way
     RUN_DIR/report/index.html            the report (plots and fusion diagrams beside it)
-    RUN_DIR/models/<key>/                an exported Pareto model (arch.json, model.pt, model.onnx)
+    RUN_DIR/models/<key>/                an exported Pareto model (arch.json, manifest.json, model.pt, model.onnx)
     RUN_DIR/fusion-search/<id>.json      a `fusion-search` result (weights .pt and diagram .dot beside it)
     RUN_DIR/reproduce/<id>.json          a `reproduce` result (weights .pt beside it)
     RUN_DIR/timings.json                 wall time of each step of every `run`

@@ -5,19 +5,33 @@ from __future__ import annotations
 
 import ctypes
 import random
+import re
 import sys
-
-import torch
+from typing import TYPE_CHECKING
 
 from harmonic_nas.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
+
+# The devices resolve_device accepts (cuda also with an index, cuda:1). Kept here, torch-free, so the command
+# line's --device lists and checks them without loading torch (torch is imported where a device is made).
+DEVICE_CHOICES = ("cpu", "cuda", "cuda:N", "mps")
+_DEVICE_NAME = re.compile(r"cpu|cuda(:\d+)?|mps")
+
+
+def is_device_name(name: str) -> bool:
+    """Whether ``name`` is one of DEVICE_CHOICES (cuda:N with any index), present on this machine or not."""
+    return _DEVICE_NAME.fullmatch(name) is not None
 
 
 def resolve_device(name: str) -> torch.device:
     """A torch.device for ``name`` ('cpu', 'cuda', 'cuda:1', 'mps'), or a clear error if it is absent."""
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"device {name!r}: expected cpu, cuda, cuda:N or mps") from None
+    import torch
+
+    if not is_device_name(str(name)):
+        raise UserError(f"device {name!r}: expected one of {', '.join(DEVICE_CHOICES)}")
+    device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device {name!r} requested but torch.cuda.is_available() is False (CPU build of torch?)")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
@@ -29,6 +43,8 @@ def resolve_device(name: str) -> torch.device:
 
 def configure_threads(threads: int) -> None:
     """Pin intra-op threads (timings and throughput depend on it) and flush denormals (slow on CPUs)."""
+    import torch
+
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
 

@@ -1,5 +1,5 @@
-"""Elastic Maxout network for vector inputs (text embeddings): elastic hidden units, pieces per unit
-(factor) and number of blocks, plus extraction to a plain network."""
+"""Elastic Maxout network for vector inputs (text embeddings): elastic units of the first block, pieces per
+unit, number of blocks and width multiplier per block, plus extraction to a plain network."""
 
 from __future__ import annotations
 
@@ -10,19 +10,19 @@ from torch import nn
 from harmonic_nas.backbones.common import BackboneOutput, BackboneTrunk
 from harmonic_nas.backbones.elastic import ElasticBatchNorm1d
 from harmonic_nas.config.schema import MaxoutSpace
-from harmonic_nas.space.maxout import MaxoutArch, MaxoutArchSpace
+from harmonic_nas.space.maxout import MaxoutArch, MaxoutArchSpace, block_width
 
 
 class MaxoutBlock(nn.Module):
-    """Plain block: Linear(in -> hidden * factor) -> max over the factor pieces -> BatchNorm -> dropout."""
+    """Plain block: Linear(in -> units * pieces) -> max over the pieces -> BatchNorm -> dropout."""
 
-    def __init__(self, linear: nn.Linear, factor: int, bn: nn.BatchNorm1d, dropout: float) -> None:
+    def __init__(self, linear: nn.Linear, pieces: int, bn: nn.BatchNorm1d, dropout: float) -> None:
         super().__init__()
-        self.linear, self.factor, self.bn, self.dropout = linear, factor, bn, nn.Dropout(dropout)
+        self.linear, self.pieces, self.bn, self.dropout = linear, pieces, bn, nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.linear(x)
-        out = out.view(out.shape[0], -1, self.factor).amax(dim=-1)
+        out = out.view(out.shape[0], -1, self.pieces).amax(dim=-1)
         return self.dropout(self.bn(out))
 
 
@@ -46,33 +46,33 @@ class StaticMaxout(nn.Module):
 
 
 class ElasticMaxoutBlock(nn.Module):
-    """Stores Linear(in -> max_hidden * max_factor); row ``u * max_factor + p`` is piece ``p`` of unit ``u``,
-    so a subnet uses the first ``hidden`` units, the first ``factor`` pieces of each, the first inputs."""
+    """Stores Linear(in -> max_units * max_pieces); row ``u * max_pieces + p`` is piece ``p`` of unit ``u``,
+    so a subnet uses the first ``units`` units, the first ``pieces`` pieces of each, the first inputs."""
 
-    def __init__(self, in_features: int, max_hidden: int, max_factor: int, dropout: float) -> None:
+    def __init__(self, in_features: int, max_units: int, max_pieces: int, dropout: float) -> None:
         super().__init__()
-        self.max_hidden, self.max_factor = max_hidden, max_factor
-        self.linear = nn.Linear(in_features, max_hidden * max_factor)
-        self.bn = ElasticBatchNorm1d(max_hidden)
+        self.max_units, self.max_pieces = max_units, max_pieces
+        self.linear = nn.Linear(in_features, max_units * max_pieces)
+        self.bn = ElasticBatchNorm1d(max_units)
         self.dropout = nn.Dropout(dropout)
 
-    def _weights(self, hidden: int, factor: int, inputs: int) -> tuple[torch.Tensor, torch.Tensor]:
-        weight = self.linear.weight.view(self.max_hidden, self.max_factor, -1)[:hidden, :factor, :inputs]
-        bias = self.linear.bias.view(self.max_hidden, self.max_factor)[:hidden, :factor]
-        return weight.reshape(hidden * factor, inputs), bias.reshape(hidden * factor)
+    def _weights(self, units: int, pieces: int, inputs: int) -> tuple[torch.Tensor, torch.Tensor]:
+        weight = self.linear.weight.view(self.max_units, self.max_pieces, -1)[:units, :pieces, :inputs]
+        bias = self.linear.bias.view(self.max_units, self.max_pieces)[:units, :pieces]
+        return weight.reshape(units * pieces, inputs), bias.reshape(units * pieces)
 
-    def forward(self, x: torch.Tensor, hidden: int, factor: int) -> torch.Tensor:
-        out = F.linear(x, *self._weights(hidden, factor, x.shape[1]))
-        out = out.view(out.shape[0], hidden, factor).amax(dim=-1)
+    def forward(self, x: torch.Tensor, units: int, pieces: int) -> torch.Tensor:
+        out = F.linear(x, *self._weights(units, pieces, x.shape[1]))
+        out = out.view(out.shape[0], units, pieces).amax(dim=-1)
         return self.dropout(self.bn(out))
 
-    def to_static(self, hidden: int, factor: int, inputs: int) -> MaxoutBlock:
-        weight, bias = self._weights(hidden, factor, inputs)
-        linear = nn.Linear(inputs, hidden * factor, device=weight.device, dtype=weight.dtype)
+    def to_static(self, units: int, pieces: int, inputs: int) -> MaxoutBlock:
+        weight, bias = self._weights(units, pieces, inputs)
+        linear = nn.Linear(inputs, units * pieces, device=weight.device, dtype=weight.dtype)
         with torch.no_grad():
             linear.weight.copy_(weight)
             linear.bias.copy_(bias)
-        return MaxoutBlock(linear, factor, self.bn.to_static(hidden), self.dropout.p)
+        return MaxoutBlock(linear, pieces, self.bn.to_static(units), self.dropout.p)
 
 
 class ElasticMaxout(nn.Module):
@@ -82,25 +82,26 @@ class ElasticMaxout(nn.Module):
         super().__init__()
         self.space = MaxoutArchSpace(space_cfg)
         self.in_features, self.num_classes = in_features, num_classes
-        max_arch = self.space.max()
-        hidden, factor = max_arch.hidden, max_arch.factor
+        max_arch = self.space.max()  # the most units of every block (a multiplier below 1 shrinks blocks)
+        widest = [max(block_width(max_arch.hidden, m, i) for m in space_cfg.width_multipliers)
+                  for i in range(max_arch.blocks)]
         self.blocks = nn.ModuleList(
-            ElasticMaxoutBlock(in_features if i == 0 else hidden, hidden, factor, space_cfg.dropout)
-            for i in range(max_arch.blocks)
+            ElasticMaxoutBlock(in_features if i == 0 else widest[i - 1], units, max_arch.pieces, space_cfg.dropout)
+            for i, units in enumerate(widest)
         )
-        self.classifier = nn.Linear(hidden, num_classes)
+        self.classifier = nn.Linear(max(widest), num_classes)
         self.set_active(max_arch)
 
     def set_active(self, arch: MaxoutArch) -> None:
         self.active_arch = arch
-        self._hidden, self._blocks, self._factor = arch.hidden, arch.blocks, arch.factor
+        self._widths, self._pieces = arch.widths(), arch.pieces
 
     def forward(self, x: torch.Tensor) -> BackboneOutput:
         taps = []
-        for block in self.blocks[: self._blocks]:
-            x = block(x, self._hidden, self._factor)
+        for block, units in zip(self.blocks, self._widths):
+            x = block(x, units, self._pieces)
             taps.append(x)
-        return BackboneOutput(taps, F.linear(x, self.classifier.weight[:, : self._hidden], self.classifier.bias))
+        return BackboneOutput(taps, F.linear(x, self.classifier.weight[:, : x.shape[1]], self.classifier.bias))
 
     def sort_channels(self, optimizer: torch.optim.Optimizer | None = None) -> None:
         """No-op by design. A block's hidden units feed the next block when it is active and the
@@ -110,17 +111,17 @@ class ElasticMaxout(nn.Module):
 
     def extract(self, arch: MaxoutArch) -> StaticMaxout:
         """A plain network equal to subnet ``arch`` (weights copied; the supernet's active arch is untouched)."""
-        hidden, factor = arch.hidden, arch.factor
+        widths = arch.widths()
         blocks = [
-            block.to_static(hidden, factor, self.in_features if i == 0 else hidden)
-            for i, block in enumerate(self.blocks[: arch.blocks])
+            block.to_static(units, arch.pieces, self.in_features if i == 0 else widths[i - 1])
+            for i, (block, units) in enumerate(zip(self.blocks, widths))
         ]
         weight = self.classifier.weight
-        classifier = nn.Linear(hidden, self.num_classes, device=weight.device, dtype=weight.dtype)
+        classifier = nn.Linear(widths[-1], self.num_classes, device=weight.device, dtype=weight.dtype)
         with torch.no_grad():
-            classifier.weight.copy_(weight[:, :hidden])
+            classifier.weight.copy_(weight[:, : widths[-1]])
             classifier.bias.copy_(self.classifier.bias)
         return StaticMaxout(blocks, classifier).train(self.training)
 
     def tap_channels(self, arch: MaxoutArch) -> list[int]:
-        return [arch.hidden] * arch.blocks
+        return arch.widths()

@@ -12,6 +12,7 @@ from torch import nn
 from harmonic_nas.backbones.family import FAMILIES, BackboneFamily, example_input, family_of
 from harmonic_nas.errors import UserError
 from harmonic_nas.hardware.specs import LayerSpec
+from harmonic_nas.space import make_space
 from harmonic_nas.space.values import BackboneArch
 
 
@@ -59,6 +60,11 @@ def tap_shapes(supernet_or_space_cfg: Any, arch: BackboneArch, input_shape: tupl
     """Per-sample shape of every tap of ``arch`` in stage order: what the fusion projections receive."""
     family, cfg, _ = _unpack(supernet_or_space_cfg, None, include_head=False)
     return family.tap_shapes(cfg, arch, family.check_shape(input_shape))
+
+
+def max_tap_count(space_cfg: Any, input_shape: tuple[int, ...]) -> int:
+    """Taps of the space's largest arch: every tap FB+FF's dense fusion reads."""
+    return len(tap_shapes(space_cfg, make_space(space_cfg).max(), input_shape))
 
 
 def space_tap_shapes(space_cfg: Any, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:

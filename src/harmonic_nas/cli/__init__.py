@@ -81,4 +81,12 @@ def _fail(message: str, code: int) -> None:
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="harmonic-nas")
 def main() -> None:
-    """Hardware-aware multimodal neural architecture search."""
+    """Hardware-aware multimodal neural architecture search.
+
+    \b
+    Examples:
+      harmonic-nas run --config configs/smoke.yaml --out /tmp/smoke
+      harmonic-nas status /tmp/smoke
+      harmonic-nas export /tmp/smoke --out /tmp/model
+      harmonic-nas search --resume /tmp/smoke --workers 1
+    """

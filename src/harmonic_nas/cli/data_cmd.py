@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from harmonic_nas.cli.params import computed, set_option
 from harmonic_nas.config.schema import DatasetConfig
 from harmonic_nas.errors import UserError
 
@@ -14,14 +15,17 @@ _OPTION_HELP = "Recipe option KEY=VALUE (repeatable), e.g. --option train_size=2
 
 
 def _dataset_config(
-    target: str | None, config: Path | None, options: tuple[str, ...], cache_dir: Path | None
+    target: str | None, config: Path | None, overrides: tuple[str, ...], options: tuple[str, ...],
+    cache_dir: Path | None,
 ) -> DatasetConfig:
-    """Dataset settings from NAME|PATH, the experiment config's dataset section, then --option."""
+    """Dataset settings from NAME|PATH, the experiment config's dataset section (with --set), then --option."""
     from harmonic_nas.config import load_config
     from harmonic_nas.data.options import parse_option_items
     from harmonic_nas.data.registry import resolve
 
-    base = load_config(config).dataset if config is not None else DatasetConfig()
+    if overrides and config is None:
+        raise UserError(f"--set {overrides[0]!r} needs --config FILE (it overrides a key of that config)")
+    base = load_config(config, list(overrides)).dataset if config is not None else DatasetConfig()
     if target is None and config is None:
         raise UserError("name a dataset (e.g. av-digits) or a folder, or pass --config")
     fields = base.model_dump()
@@ -43,20 +47,35 @@ def _names() -> set[str]:
 
 
 def _common(function):  # type: ignore[no-untyped-def]
-    function = click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache directory (default from config).")(function)
+    function = click.option("--cache-dir", type=click.Path(path_type=Path),
+                            help=computed("Cache directory.", "from dataset.cache_dir"))(function)
     function = click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help=_OPTION_HELP)(function)
-    function = click.option("--config", type=click.Path(path_type=Path), help="Take dataset settings from this experiment config.")(function)
-    return click.argument("target", required=False, metavar="NAME|PATH")(function)
+    function = set_option("dataset.path=/data/avmnist")(function)
+    function = click.option("--config", type=click.Path(path_type=Path),
+                            help="Take dataset settings from this experiment config.")(function)
+    return click.argument("target", required=False, metavar="[NAME|PATH]")(function)
 
 
 @click.group()
 def data() -> None:
-    """Prepare and inspect datasets (builtin: av-digits, emoji, tuxpaint; adapters: avmnist, soundmnist, mmimdb, harmp)."""
+    """Prepare and inspect datasets (builtin: av-digits, emoji, tuxpaint; adapters: avmnist, soundmnist, mmimdb,
+    harmp).
+
+    \b
+    Examples:
+      harmonic-nas data list
+      harmonic-nas data info --config configs/smoke.yaml
+    """
 
 
 @data.command("list")
 def list_() -> None:
-    """Every dataset name the tool knows."""
+    """Every dataset name the tool knows.
+
+    \b
+    Examples:
+      harmonic-nas data list
+    """
     from harmonic_nas.data.registry import available
 
     for name, recipe in available().items():
@@ -68,11 +87,19 @@ def list_() -> None:
 @_common
 @click.option("--force", is_flag=True, help="Rebuild even if a valid cache exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def prepare(target: str | None, config: Path | None, options: tuple[str, ...], cache_dir: Path | None, force: bool, quiet: bool) -> None:
-    """Preprocess NAME|PATH once into the cache (memory-mapped arrays + manifest)."""
+def prepare(target: str | None, config: Path | None, overrides: tuple[str, ...], options: tuple[str, ...],
+            cache_dir: Path | None, force: bool, quiet: bool) -> None:
+    """Preprocess NAME|PATH (or the dataset of --config) once into the cache (memory-mapped arrays +
+    manifest).
+
+    \b
+    Examples:
+      harmonic-nas data prepare av-digits --option preset=small
+      harmonic-nas data prepare --config configs/smoke.yaml --set dataset.cache_dir=/tmp/cache
+    """
     from harmonic_nas.data.registry import prepare_dataset
 
-    cfg = _dataset_config(target, config, options, cache_dir)
+    cfg = _dataset_config(target, config, overrides, options, cache_dir)
     prepared = prepare_dataset(cfg, progress=not quiet, force=force)
     if prepared.built:
         why = f" (rebuilt: {prepared.rebuilt_because})" if prepared.rebuilt_because else ""
@@ -85,15 +112,23 @@ def prepare(target: str | None, config: Path | None, options: tuple[str, ...], c
 @_common
 @click.option("--verify", is_flag=True, help="Re-read every file and check its checksum.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-def info(target: str | None, config: Path | None, options: tuple[str, ...], cache_dir: Path | None, verify: bool, as_json: bool) -> None:
-    """Modalities, shapes, class balance per split, sources and licences of NAME|PATH (prepares it first if needed)."""
+def info(target: str | None, config: Path | None, overrides: tuple[str, ...], options: tuple[str, ...],
+         cache_dir: Path | None, verify: bool, as_json: bool) -> None:
+    """Modalities, shapes, class balance per split, sources and licences of NAME|PATH or of the dataset of
+    --config (prepares it first if needed).
+
+    \b
+    Examples:
+      harmonic-nas data info --config configs/smoke.yaml
+      harmonic-nas data info av-digits --option preset=small --json
+    """
     from rich.console import Console
     from rich.table import Table
 
     from harmonic_nas.data.cache import open_cache
     from harmonic_nas.data.registry import prepare_dataset
 
-    cfg = _dataset_config(target, config, options, cache_dir)
+    cfg = _dataset_config(target, config, overrides, options, cache_dir)
     prepared = prepare_dataset(cfg, progress=True, full_verify=verify)
     dataset = open_cache(prepared.root)
     manifest = dataset.manifest
@@ -123,16 +158,24 @@ def info(target: str | None, config: Path | None, options: tuple[str, ...], cach
 
 @data.command("baseline")
 @_common
-@click.option("--limit-train", type=click.IntRange(min=10), help="Fit on a seeded subset of this many training samples.")
+@click.option("--limit-train", type=click.IntRange(min=10),
+              help="Fit on a seeded subset of this many training samples.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 def baseline(
-    target: str | None, config: Path | None, options: tuple[str, ...], cache_dir: Path | None, limit_train: int | None, as_json: bool
+    target: str | None, config: Path | None, overrides: tuple[str, ...], options: tuple[str, ...],
+    cache_dir: Path | None, limit_train: int | None, as_json: bool,
 ) -> None:
-    """Logistic regression per modality, early and late fusion: does the dataset need fusion?"""
+    """Logistic regression per modality, early and late fusion: does the dataset need fusion?
+
+    \b
+    Examples:
+      harmonic-nas data baseline --config configs/smoke.yaml --limit-train 500
+      harmonic-nas data baseline --config configs/smoke.yaml --set dataset.limit.val=200 --json
+    """
     from harmonic_nas.data.baseline import linear_baseline
     from harmonic_nas.data.registry import load_dataset
 
-    cfg = _dataset_config(target, config, options, cache_dir)
+    cfg = _dataset_config(target, config, overrides, options, cache_dir)
     if limit_train is not None:
         cfg = cfg.model_copy(update={"limit": cfg.limit.model_copy(update={"train": limit_train})})
     scores = linear_baseline(load_dataset(cfg))

@@ -10,6 +10,7 @@ import click
 from rich.table import Table
 
 from harmonic_nas.cli.checks import at_least_one
+from harmonic_nas.cli.params import DEVICE, computed, set_option
 from harmonic_nas.config import load_config
 from harmonic_nas.cli.views import progress_on_demand
 from harmonic_nas.console import console
@@ -25,18 +26,29 @@ def _diff(value: float) -> str:
               help="Pareto model: its id (or a unique prefix), the best val metric, or the lowest LUT latency.")
 @click.option("--format", "fmt", default="onnx", show_default=True, metavar="onnx|torchscript|pt",
               help="model.onnx (ONNX Runtime), model.ts (torch.jit.load) or model.pt only.")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder [default: RUN_DIR/models/<id>].")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help=computed("Folder.", "RUN_DIR/models/<id>"))
 @click.option("--samples", type=int, default=32, show_default=True, help="Val samples of the parity check.")
 @click.option("--no-latency", is_flag=True, help="Skip the latency measurement.")
-def export(run_dir: Path, which: str, fmt: str, out: Path | None, samples: int, no_latency: bool) -> None:
+@set_option("dataset.cache_dir=/data/cache", stored=True)
+def export(run_dir: Path, which: str, fmt: str, out: Path | None, samples: int, no_latency: bool,
+           overrides: tuple[str, ...]) -> None:
     """Export one Pareto model of the search run in RUN_DIR as a standalone network (its extracted,
     BN-recalibrated backbones and derived fusion): arch.json, model.pt (load_model) and model.onnx or
     model.ts. Every file is checked against the PyTorch model on real val inputs (max abs diff <= 1e-4,
-    else exit 2), then the model is timed at batch 1 like the LUT and compared with its prediction."""
+    else exit 2), then the model is timed at batch 1 like the LUT and compared with its prediction.
+    A baseline's models: RUN_DIR/baselines/<variant> as RUN_DIR.
+
+    \b
+    Examples:
+      harmonic-nas export /tmp/smoke
+      harmonic-nas export /tmp/smoke --model fastest --format torchscript --out /tmp/model
+      harmonic-nas export /tmp/smoke --format pt --no-latency --set dataset.cache_dir=/tmp/cache
+    """
     from harmonic_nas.pipeline import export_model
 
     at_least_one("--samples", samples)
-    print_export(export_model(run_dir, model=which, fmt=fmt, out=out, samples=samples, measure=not no_latency))
+    print_export(export_model(run_dir, model=which, fmt=fmt, out=out, samples=samples, measure=not no_latency,
+                              overrides=overrides))
 
 
 def print_export(result: Any) -> None:
@@ -46,7 +58,7 @@ def print_export(result: Any) -> None:
     test = "-" if metrics["test"] is None else f"{metrics['test']:.4f}"
     console.print(f"wrote {', '.join(str(f) for f in result.files)}")
     console.print(f"parity on {result.samples} val samples, max abs diff vs PyTorch: {parity} "
-                  f"(tolerance {arch['export']['parity']['tolerance']:g})")
+                  f"(tolerance {result.entry.checks['tolerance']:g})")
     console.print(f"{metrics['metric']}: val {metrics['val_exported']:.4f} for the exported model "
                   f"(search: val {metrics['val']:.4f}, test {test})")
     lat = result.latency
@@ -59,23 +71,39 @@ def print_export(result: Any) -> None:
 
 @click.command("reproduce")
 @click.argument("arch_path", metavar="ARCH.json", type=click.Path(path_type=Path))
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Experiment config (YAML).")
-@click.option("--epochs", type=int, default=None, help="Training epochs [default: fusion.epochs + fusion.finetune_epochs].")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="Experiment config (YAML) instead of the stored config of the run ARCH.json came from.")
+@click.option("--epochs", type=int, default=None,
+              help=computed("Training epochs.", "from fusion.epochs + fusion.finetune_epochs"))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Result JSON [default: RUN_DIR/reproduce/<candidate id>.json]; the weights go next to it (.pt).")
-@click.option("--device", default=None, help="cpu, cuda, cuda:N [default: runtime.device].")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
-def reproduce(arch_path: Path, config_path: Path, epochs: int | None, out: Path | None, device: str | None,
+              help=computed("Result JSON; the weights go next to it (.pt).", "RUN_DIR/reproduce/<candidate id>.json"))
+@click.option("--device", type=DEVICE, default=None, help=computed("Device to train on.", "from runtime.device"))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key (without --config: only keys that keep the run's results, runtime.* "
+                   "but seed, output.*, dataset.cache_dir). Repeatable.")
+def reproduce(arch_path: Path, config_path: Path | None, epochs: int | None, out: Path | None, device: str | None,
               overrides: tuple[str, ...]) -> None:
     """Retrain a found model from ARCH.json (the arch.json of export, or {"candidate", "genotype"}): its
-    backbones from the config's trained supernets (BN recalibrated), its fusion network trained from
-    scratch on their features, the best epoch on the val select part kept; prints and writes the metrics on
-    the val score part (as the search measured them) and on test."""
+    backbones from the trained supernets of the run it came from (BN recalibrated), its fusion network
+    trained from scratch on their features, the best epoch on the val select part kept; prints and writes
+    the metrics on the val score part (as the search measured them) and on test. The run and its config
+    are the ones arch.json names (or the run whose RUN_DIR/models/<id>/ holds it); --config replaces them.
+
+    \b
+    Examples (/tmp/model/arch.json from harmonic-nas export /tmp/smoke --out /tmp/model):
+      harmonic-nas reproduce /tmp/model/arch.json
+      harmonic-nas reproduce /tmp/model/arch.json --epochs 2 --out /tmp/reproduced.json
+      harmonic-nas reproduce /tmp/model/arch.json --config configs/smoke.yaml --set output.run_dir=/tmp/smoke
+    """
     from harmonic_nas.export.reproduce import read_arch
+    from harmonic_nas.search.runner import run_config
     from harmonic_nas.pipeline import reproduce as retrain
 
     arch = read_arch(arch_path)
-    cfg = load_config(config_path, list(overrides))
+    if config_path is not None:
+        cfg = load_config(config_path, list(overrides))
+    else:
+        cfg = run_config(arch.find_run(), overrides)
     with progress_on_demand("loss", "select") as display:
         task: list[Any] = []
 

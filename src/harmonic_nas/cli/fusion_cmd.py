@@ -7,28 +7,37 @@ from typing import Any
 
 import click
 
+from harmonic_nas.cli.params import DEVICE, computed, config_option, set_option
 from harmonic_nas.config import load_config
 from harmonic_nas.cli.views import progress_on_demand
 from harmonic_nas.console import console
 
 
 @click.command("fusion-search")
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Experiment config (YAML).")
+@config_option(required=True)
 @click.option("--arch", "arch_path", required=True, type=click.Path(path_type=Path),
               help='Candidate JSON: {"backbones": {modality: arch}, "macro": {"cells": C, "nodes": D}}.')
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
-              help="Result JSON (default: runs/<name>/fusion-search/<candidate id>.json; runs/<name>/fusion/ is the search's).")
-@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: runtime.device of the config).")
+              help=computed("Result JSON (RUN_DIR/fusion/ is the search's).", "RUN_DIR/fusion-search/<candidate id>.json"))
+@click.option("--device", type=DEVICE, help=computed("Device to train on.", "from runtime.device"))
 @click.option("--cache-mb", type=float, default=None,
-              help="Memory bound of the backbone-feature cache (default: runtime.feature_cache_mb).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. fusion.epochs=2.")
+              help=computed("Memory bound of the backbone-feature cache.", "from runtime.feature_cache_mb"))
+@set_option("fusion.epochs=2")
 def fusion_search(
     config_path: Path, arch_path: Path, out_path: Path | None, device: str | None, cache_mb: float | None,
     overrides: tuple[str, ...],
 ) -> None:
     """Search the fusion of one candidate on its frozen backbones (trained supernets of the run), derive
     and fine-tune it; writes the result JSON (genotype, val metric, LUT cost, timings), the derived
-    fusion weights (.pt) and a fusion diagram (.dot, plus .svg/.png when Graphviz is installed)."""
+    fusion weights (.pt) and a fusion diagram (.dot, plus .svg/.png when Graphviz is installed).
+
+    \b
+    Examples (cand.json: the candidate of a model the search found):
+      harmonic-nas export /tmp/smoke --out /tmp/model && jq .candidate /tmp/model/arch.json > cand.json
+      harmonic-nas fusion-search --config configs/smoke.yaml --set output.run_dir=/tmp/smoke --arch cand.json
+      harmonic-nas fusion-search --config configs/smoke.yaml --set output.run_dir=/tmp/smoke --arch cand.json \\
+          --set fusion.epochs=2 --out /tmp/cand-2-epochs.json
+    """
     from harmonic_nas.pipeline import fusion_search as search_fusion
     from harmonic_nas.pipeline import read_candidate
 

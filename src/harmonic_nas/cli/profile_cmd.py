@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from harmonic_nas.cli.checks import at_least_one
+from harmonic_nas.cli.params import DEVICE, RUNTIME, computed, config_option, set_option
 from harmonic_nas.config import load_config
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.console import console
@@ -43,18 +44,22 @@ def given_shapes(
 
 
 @click.command("profile")
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Experiment config (YAML).")
-@click.option("--device", default="cpu", show_default=True, help="torch device to measure on: cpu, cuda, cuda:N.")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="LUT file [default: runs/<name>/lut/<device>.json].")
-@click.option("--runtime", default=None, help="torch or onnxruntime [default: hardware.runtime of the config].")
-@click.option("--batch-size", type=int, default=None, help="Batch size of every measurement [default: hardware.batch_size].")
-@click.option("--threads", type=int, default=None, help="Intra-op threads [default: hardware.threads].")
-@click.option("--validate", "validate_n", type=int, default=0, help="Also measure N random whole models and fit the calibration.")
+@config_option(required=True)
+@click.option("--device", type=DEVICE, default="cpu", show_default=True, help="torch device to measure on.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help=computed("LUT file.", "RUN_DIR/lut/<hardware.device>.json"))
+@click.option("--runtime", type=RUNTIME, default=None,
+              help=computed("Runtime the layers run in.", "from hardware.runtime"))
+@click.option("--batch-size", type=int, default=None,
+              help=computed("Batch size of every measurement.", "from hardware.batch_size"))
+@click.option("--threads", type=int, default=None, help=computed("Intra-op threads.", "from hardware.threads"))
+@click.option("--validate", "validate_n", type=int, default=0, show_default=True,
+              help="Also measure N random whole models and fit the calibration (0: none).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random validation models.")
 @click.option("--shape", "shapes", multiple=True, metavar="MODALITY=CxHxW",
               help="Input shape of a modality (repeat for each); with --classes, no dataset is needed.")
 @click.option("--classes", type=int, default=None, help="Number of classes (with --shape).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. hardware.repeats=100.")
+@set_option("hardware.repeats=100")
 def profile_command(
     config_path: Path,
     device: str,
@@ -68,7 +73,15 @@ def profile_command(
     classes: int | None,
     overrides: tuple[str, ...],
 ) -> None:
-    """Profile every layer of the search space into a LUT (killed runs resume where they stopped)."""
+    """Profile every layer of the search space into a LUT (killed runs resume where they stopped).
+
+    \b
+    Examples:
+      harmonic-nas profile --config configs/smoke.yaml --set output.run_dir=/tmp/smoke
+      harmonic-nas profile --config configs/smoke.yaml --out /tmp/lut.json --validate 20
+      harmonic-nas profile --config configs/smoke.yaml --out /tmp/lut-ort.json --runtime onnxruntime \\
+          --shape image=1x28x28 --shape audio=1x32x32 --classes 10
+    """
     from harmonic_nas.pipeline import profile
 
     cfg = load_config(config_path, list(overrides))

@@ -8,10 +8,10 @@ from typing import Any
 import click
 
 from harmonic_nas.cli.checks import at_least_one
+from harmonic_nas.cli.params import DEVICE, EXECUTOR, VARIANT, computed, config_option, set_option
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console
 from harmonic_nas.errors import UserError
-from harmonic_nas.search.variants import VARIANTS
 
 
 def resolve_config(
@@ -30,18 +30,19 @@ def resolve_config(
 
 
 @click.command("search")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Experiment config (YAML).")
-@click.option("--resume", type=click.Path(path_type=Path), help="Continue the run in this directory (its stored config).")
-@click.option("--out", type=click.Path(path_type=Path), help="Run directory (default: output.runs_dir/name).")
-@click.option("--variant", type=click.Choice(VARIANTS), default="sb-sf-hw", show_default=True,
+@config_option()
+@click.option("--resume", type=click.Path(path_type=Path),
+              help="Continue the run in this directory (its stored config).")
+@click.option("--out", type=click.Path(path_type=Path), help=computed("Run directory.", "output.runs_dir/<name>"))
+@click.option("--variant", type=VARIANT, default="sb-sf-hw", show_default=True,
               help="The full method, or a baseline of the paper's Figure 4 / random search.")
-@click.option("--executor", type=click.Choice(["local", "dask", "inline"]), default="local", show_default=True)
+@click.option("--executor", type=EXECUTOR, default="local", show_default=True, help="Where evaluations run.")
 @click.option("--scheduler", help="Dask scheduler address for --executor dask (tcp://host:8786).")
-@click.option("--workers", type=int, help="Local worker processes (default: runtime.workers).")
+@click.option("--workers", type=int, help=computed("Local worker processes.", "from runtime.workers"))
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads per worker.")
-@click.option("--device", default=None, help="Device of the workers (default: runtime.device).")
+@click.option("--device", type=DEVICE, help=computed("Device of the workers.", "from runtime.device"))
 @click.option("--force", is_flag=True, help="Discard a stored search of this run and start over.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@set_option("runtime.feature_cache_mb=256")
 def search(
     config_path: Path | None, resume: Path | None, out: Path | None, variant: str, executor: str,
     scheduler: str | None, workers: int | None, threads: int, device: str | None, force: bool,
@@ -49,7 +50,17 @@ def search(
 ) -> None:
     """Two-tier search: NSGA-II over backbones and the fusion macro gene, DARTS fusion search per selected
     tuple. Stores every evaluation in RUN_DIR/run.sqlite; a stopped run continues with --resume RUN_DIR
-    (or the same --config), reusing every finished evaluation."""
+    (a baseline's with its --variant too) or the same --config, reusing every finished evaluation. With
+    --resume, --set may change only keys that keep the run's results (runtime.* but seed, output.*,
+    dataset.cache_dir).
+
+    \b
+    Examples:
+      harmonic-nas search --config configs/smoke.yaml --out /tmp/smoke
+      harmonic-nas search --resume /tmp/smoke --workers 1
+      harmonic-nas search --config configs/smoke.yaml --out /tmp/smoke --variant random
+      harmonic-nas search --resume /tmp/smoke --variant random --set runtime.feature_cache_mb=256
+    """
     from harmonic_nas import pipeline
     from harmonic_nas.cli.views import search_progress, show_search
 

@@ -12,10 +12,10 @@ import click
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from harmonic_nas.cli.params import VARIANT
 from harmonic_nas.cli.views import front_table
 from harmonic_nas.console import console
 from harmonic_nas.search.status import SearchStatus, read_status, store_coming
-from harmonic_nas.search.variants import VARIANTS
 
 
 def status_view(status: SearchStatus) -> RenderableType:
@@ -75,7 +75,7 @@ def live_watch(read: Callable[[], SearchStatus], interval: float) -> None:
 
 @click.command("status")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--variant", type=click.Choice(VARIANTS), default="sb-sf-hw", show_default=True,
+@click.option("--variant", type=VARIANT, default="sb-sf-hw", show_default=True,
               help="Which search of the run: the full method or a baseline.")
 @click.option("--watch", "watching", is_flag=True,
               help="Refresh until the search ends (finished, or its process gone), then exit 0; waits for the "
@@ -85,7 +85,14 @@ def live_watch(read: Callable[[], SearchStatus], interval: float) -> None:
               help="One JSON object on stdout (with --watch: one line per change).")
 def status(run_dir: Path, variant: str, watching: bool, interval: float, as_json: bool) -> None:
     """Progress of a search run (also while it runs): generations, evaluations, front, recent events, and
-    the command that resumes it if its process is gone."""
+    the command that resumes it if its process is gone.
+
+    \b
+    Examples:
+      harmonic-nas status runs/smoke
+      harmonic-nas status runs/smoke --watch
+      harmonic-nas status runs/smoke --variant random --json
+    """
     def read() -> SearchStatus:
         return read_status(run_dir, variant)
 

@@ -7,20 +7,22 @@ from pathlib import Path
 
 import click
 
+from harmonic_nas.cli.params import DEVICE, computed, config_option, set_option
 from harmonic_nas.config import load_config
 from harmonic_nas.console import console
 from harmonic_nas.errors import UserError
 
 
 @click.command("train-supernet")
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Experiment config (YAML).")
-@click.option("--modality", "modalities", multiple=True, help="Modality to train (repeatable); default: all of the config.")
-@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: runtime.device of the config).")
+@config_option(required=True)
+@click.option("--modality", "modalities", multiple=True,
+              help=computed("Modality to train (repeatable).", "every modality of the config"))
+@click.option("--device", type=DEVICE, help=computed("Device to train on.", "from runtime.device"))
 @click.option("--resume", is_flag=True, help="Continue an interrupted training from its last epoch checkpoint.")
 @click.option("--force", is_flag=True, help="Retrain even if a finished supernet exists.")
 @click.option("--keep-checkpoint", is_flag=True,
               help="Keep <m>.ckpt (last epoch's weights, optimizer and schedule; 4x the supernet) after training.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. supernet.epochs=2.")
+@set_option()
 def train_supernet(
     config_path: Path, modalities: tuple[str, ...], device: str | None, resume: bool, force: bool,
     keep_checkpoint: bool, overrides: tuple[str, ...],
@@ -29,7 +31,14 @@ def train_supernet(
     and <m>.metrics.json (val metric of the max, min and random subnets after BN recalibration).
 
     Under torchrun (WORLD_SIZE > 1) the processes share every batch (gloo on CPU, nccl on CUDA with one
-    GPU per process); rank 0 owns the run directory and prints; see docs/scale-out.md."""
+    GPU per process); rank 0 owns the run directory and prints; see docs/scale-out.md.
+
+    \b
+    Examples:
+      harmonic-nas train-supernet --config configs/smoke.yaml --set output.run_dir=/tmp/smoke
+      harmonic-nas train-supernet --config configs/smoke.yaml --modality image --resume --set supernet.epochs=2
+      harmonic-nas train-supernet --config configs/demo.yaml --device cpu --force
+    """
     from harmonic_nas.cli.views import supernet_table
     from harmonic_nas.pipeline import train_supernets
     from harmonic_nas.runtime import configure_threads, resolve_device

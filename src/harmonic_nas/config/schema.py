@@ -4,7 +4,7 @@ not a silently ignored setting."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
     BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, StringConstraints, field_validator, model_validator,
@@ -12,6 +12,10 @@ from pydantic import (
 
 from harmonic_nas.config.operators import BUILTIN_OPERATORS, operator_names
 from harmonic_nas.layout import RunLayout
+
+# The runtimes a LUT can be measured with (hardware/timing.py has a runner for each).
+Runtime = Literal["torch", "onnxruntime"]
+RUNTIMES: tuple[str, ...] = get_args(Runtime)
 
 # Names that become parts of file paths (run, LUT and supernet files): a letter or digit first, no slash,
 # so that no name reaches outside the run directory (../../x). Modality names as the dataset cache has them.
@@ -78,10 +82,23 @@ class MaxoutSpace(StrictModel):
     """Elastic Maxout network for vector inputs (text embeddings)."""
 
     type: Literal["maxout"] = "maxout"
-    hidden: list[PositiveInt] = Field(default_factory=lambda: [64, 128, 256], min_length=1)
+    hidden: list[PositiveInt] = Field(default_factory=lambda: [64, 128, 256], min_length=1,
+                                      description="Units of the first block.")
     blocks: list[PositiveInt] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
-    factors: list[PositiveInt] = Field(default_factory=lambda: [2, 3, 4], min_length=1)
+    pieces: list[PositiveInt] = Field(default_factory=lambda: [2, 3, 4], min_length=1,
+                                      description="Linear pieces per maxout unit (the max is taken over them).")
+    width_multipliers: list[PositiveFloat] = Field(
+        default_factory=lambda: [1.0], min_length=1,
+        description="The authors' factor_multiplier: block i has round(hidden x m^i) units.")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_factors(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "factors" in data:
+            raise ValueError("'factors' is now 'pieces' (pieces per maxout unit); the authors' factor_multiplier "
+                             "(each next block's width multiplied) is 'width_multipliers'")
+        return data
 
 
 # The config model of every backbone family (backbones.family), told apart by ``type``.
@@ -194,7 +211,7 @@ class HardwareConfig(StrictModel):
     device: str = Field("cpu", pattern=DEVICE_PATTERN,
                         description="Name of the target device; names the LUT file (letters, digits, _ . : -).")
     lut: Path | None = Field(None, description="Existing LUT to use instead of profiling.")
-    runtime: Literal["torch", "onnxruntime"] = "torch"
+    runtime: Runtime = "torch"
     threads: PositiveInt = 1
     batch_size: PositiveInt = 1
     warmup: int = Field(10, ge=0)

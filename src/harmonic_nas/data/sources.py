@@ -18,7 +18,9 @@ import numpy as np
 
 from harmonic_nas.errors import UserError
 
-INSTALL_HINT = "run scripts/install-system-deps.sh (or `make install`)"
+# A source checkout installs every source with one script; a `pip install harmonic-nas` user runs the
+# named apt-get / pip command.
+INSTALL_HINT = "in a source checkout: scripts/install-system-deps.sh or `make install`"
 ASTERISK_ROOT = Path("/usr/share/asterisk/sounds")
 TUXPAINT_STAMPS = Path("/usr/share/tuxpaint/stamps")
 EMOJI_TEST = Path("/usr/share/unicode/emoji/emoji-test.txt")
@@ -38,10 +40,18 @@ def debian_version(package: str) -> str | None:
 
 
 def require_debian(package: str, what: str) -> str:
-    version = debian_version(package)
-    if version is None:
-        raise UserError(f"{what} needs the Debian package {package}: apt-get install {package} ({INSTALL_HINT})")
-    return version
+    return require_debians([package], what)[package]
+
+
+def require_debians(packages: list[str], what: str) -> dict[str, str]:
+    """Versions of the packages; all the missing ones named in one error (one apt-get line, not one per try)."""
+    versions = {p: debian_version(p) for p in packages}
+    missing = [p for p, v in versions.items() if v is None]
+    if missing:
+        noun = "package" if len(missing) == 1 else "packages"
+        raise UserError(f"{what} needs the Debian {noun} {', '.join(missing)}: "
+                        f"apt-get install {' '.join(missing)} ({INSTALL_HINT})")
+    return {p: v for p, v in versions.items() if v is not None}
 
 
 def pypi_version(distribution: str) -> str | None:
@@ -125,7 +135,7 @@ class Clip:
 def human_digit_sources() -> dict[str, str]:
     """Versions of every package the human digit recordings come from (all are required)."""
     packages = sorted({p for p, _, _ in ASTERISK_PACKAGES.values()} | {TUXPAINT_PACKAGE})
-    return {f"deb:{p}": require_debian(p, "av-digits (spoken digits)") for p in packages}
+    return {f"deb:{p}": v for p, v in require_debians(packages, "av-digits (spoken digits)").items()}
 
 
 def human_digit_clips() -> list[Clip]:

@@ -4,6 +4,7 @@ evaluator's ``FeatureSettings``), and the stored derived fusion network, in a ``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from harmonic_nas.config.io import validate_config
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.data import MultimodalDataset, SplitData
 from harmonic_nas.data.val_parts import val_parts
@@ -19,9 +19,8 @@ from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet, load_fusion
 from harmonic_nas.fusion.features import FeatureSettings, prepared_backbone
 from harmonic_nas.hardware.lut import LookupTable
-from harmonic_nas.layout import RunLayout, StoreLayout
+from harmonic_nas.layout import StoreLayout
 from harmonic_nas.search.store import Evaluation, RunStore
-from harmonic_nas.search.variants import VARIANTS, Variant
 
 
 @dataclass
@@ -39,22 +38,19 @@ class RunContext:
     evaluations: dict[str, Evaluation] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, run_dir: Path, dataset: MultimodalDataset | None = None, device: str = "cpu") -> RunContext:
-        """Open the run in ``run_dir`` (one-line UserError if it is not a finished search run)."""
+    def open(cls, run_dir: Path, dataset: MultimodalDataset | None = None, device: str = "cpu",
+             overrides: Sequence[str] = ()) -> RunContext:
+        """Open the run in ``run_dir`` (one-line UserError if it is not a finished search run); ``overrides``
+        (``--set``) may change keys of its config that keep its results, e.g. dataset.cache_dir."""
         from harmonic_nas.data.registry import load_dataset
-        from harmonic_nas.search.runner import load_run_supernets
+        from harmonic_nas.search.runner import load_run_supernets, run_config
 
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise UserError(f"{run_dir}: run directory not found")
+        cfg = run_config(run_dir, overrides)
         with RunStore.open(run_dir) as store:
-            meta = store.meta()
-            raw = dict(store.raw_config())
             front = store.pareto_front()
-        variant = meta.get("variant")
-        baseline = variant if variant in VARIANTS and Variant.named(variant).baseline else None
-        raw["output"] = {**raw.get("output", {}), "run_dir": str(RunLayout.of_store(run_dir, baseline).root)}
-        cfg = validate_config(raw, str(StoreLayout(run_dir).store))
         supernets = load_run_supernets(cfg)  # the files first: a missing one fails before the data is prepared
         lut = LookupTable.load(cfg.lut_path) if cfg.lut_path.is_file() else None
         dataset = dataset or load_dataset(cfg.dataset, seed=cfg.runtime.seed)
@@ -116,3 +112,23 @@ def recipe(ctx: RunContext, evaluation: Evaluation, fusion: FusionNet, net: Mult
         "spaces": {m: ctx.cfg.modalities[m].model_dump(mode="json") for m in net.modalities},
         "fusion": dict(fusion.settings),
     }
+
+
+class BatchModel(nn.Module):
+    """A built model called with a batch dict ``{modality: tensor or array}``, the form a notebook holds
+    (``SplitData.inputs``); the wrapped ``net`` keeps positional inputs because exported graphs need them.
+    Modalities the model does not read are ignored. ``evaluation`` is the stored search result it is."""
+
+    def __init__(self, built: BuiltModel) -> None:
+        super().__init__()
+        self.net = built.net
+        self.evaluation = built.evaluation
+        self.modalities = built.modalities
+        self.eval()  # as the built net: inference
+
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        missing = [m for m in self.modalities if m not in batch]
+        if missing:
+            raise UserError(f"model {self.evaluation.key[:10]}: the batch has no {missing[0]!r} input "
+                            f"(it reads {', '.join(self.modalities)}; the batch has {', '.join(batch) or 'nothing'})")
+        return self.net(*(torch.as_tensor(batch[m]) for m in self.modalities))

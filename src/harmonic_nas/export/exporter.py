@@ -1,10 +1,10 @@
 """Exporting one Pareto model (or the whole front): build it, write arch.json, model.pt and the chosen
-format, check every file against the in-memory network on real val inputs, measure its latency."""
+format, check every file against the in-memory network on real val inputs, measure its latency, and
+record the format in the folder's manifest.json (model_manifest) beside the formats exported before."""
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,15 +22,18 @@ from harmonic_nas.export.formats import (
     require_parity, save_pt, torchscript_outputs,
 )
 from harmonic_nas.files import make_dir
-from harmonic_nas.export.latency import LatencyReport, Timing, measure_latency
+from harmonic_nas.export.latency import Timing, measure_latency
 from harmonic_nas.hardware.timing import check_runtime
 from harmonic_nas.jsonfile import write_json
 from harmonic_nas.layout import RunLayout
 from harmonic_nas.metrics import metric_name, score
+from harmonic_nas.model_manifest import (
+    MANIFEST_NAME, ExportEntry, Manifest, MeasuredLatency, read_manifest, record_export,
+)
 from harmonic_nas.search.store import Evaluation
 
 PARITY_SAMPLES = 32
-ARCH_FORMAT = "harmonic-nas-arch/1"
+ARCH_FORMAT = "harmonic-nas-arch/2"  # /1 also held the last export's format, checks and latency
 
 
 @dataclass
@@ -43,12 +46,18 @@ class ExportResult:
     parity: dict[str, float]
     samples: int
     val_metric_exported: float
-    latency: LatencyReport | None
+    latency: MeasuredLatency | None
+    manifest: Manifest  # every format of the folder, this one last
     arch: dict[str, Any] = field(default_factory=dict)
 
     @property
     def lut_latency_ms(self) -> float:
         return float(self.arch["lut"]["latency_ms"])
+
+    @property
+    def entry(self) -> ExportEntry:
+        """This export's entry of the manifest."""
+        return self.manifest.exports[-1]
 
 
 def check_format(fmt: str) -> str:
@@ -86,8 +95,9 @@ def export_model(
     samples: int = PARITY_SAMPLES, tolerance: float = TOLERANCE,
 ) -> ExportResult:
     """Export ``evaluation`` to ``out_dir``: arch.json, model.pt and, for onnx/torchscript, model.onnx or
-    model.ts. Raises ParityError (a one-line UserError) when a file's outputs on ``samples`` real val
-    inputs differ from the in-memory network's by more than ``tolerance``."""
+    model.ts, and the format's entry in manifest.json (the entries of other formats kept). Raises
+    ParityError (a one-line UserError) when a file's outputs on ``samples`` real val inputs differ from the
+    in-memory network's by more than ``tolerance``."""
     check_format(fmt)
     out_dir = Path(out_dir)
     make_dir(out_dir)
@@ -123,9 +133,13 @@ def export_model(
     if measure:
         timing = Timing.of(ctx.lut, ctx.cfg.hardware)
         latency = measure_latency(built.net, inputs, timing, onnx_file, names)
-    arch = arch_json(ctx, built, fmt, files, parity, len(reference), tolerance, exported_val, latency, graph_inputs)
+    checks = {"samples": len(reference), "tolerance": tolerance, "max_abs_diff": parity, "val_exported": exported_val}
+    entry = ExportEntry.now(format=fmt, file=files[-1].name, measured=latency, checks=checks, onnx_inputs=graph_inputs)
+    manifest = record_export(out_dir, evaluation.key, evaluation.val_metric, entry, [f.name for f in files])
+    arch = arch_json(ctx, built, exported_val)
     write_json(files[0], arch)
-    return ExportResult(evaluation.key, out_dir, files, parity, len(reference), exported_val, latency, arch)
+    files.append(out_dir / MANIFEST_NAME)
+    return ExportResult(evaluation.key, out_dir, files, parity, len(reference), exported_val, latency, manifest, arch)
 
 
 def summary_line(result: ExportResult) -> str:
@@ -140,10 +154,9 @@ def summary_line(result: ExportResult) -> str:
     return line
 
 
-def arch_json(
-    ctx: RunContext, built: BuiltModel, fmt: str, files: list[Path], parity: dict[str, float], samples: int,
-    tolerance: float, exported_val: float, latency: LatencyReport | None, graph_inputs: list[str] | None,
-) -> dict[str, Any]:
+def arch_json(ctx: RunContext, built: BuiltModel, exported_val: float) -> dict[str, Any]:
+    """What the model is (reproduce reads its candidate and genotype), whatever format it was exported in:
+    the formats, their checks and latencies are in manifest.json."""
     e = built.evaluation
     recipe = built.recipe
     used = set(built.net.backbones)  # modalities whose taps the fusion reads
@@ -161,7 +174,6 @@ def arch_json(
         "metrics": {"metric": metric_name(ctx.dataset.task), "val": e.val_metric, "test": e.test_metric,
                     "val_exported": exported_val},
         "lut": lut,
-        "measured": None if latency is None else latency.to_json(),
         "inputs": [
             {"name": m, "shape": ["batch", *recipe["input_shapes"][m]], "dtype": "float32", "used": m in used}
             for m in recipe["modalities"]
@@ -169,28 +181,24 @@ def arch_json(
         "output": {"name": "logits", "shape": ["batch", recipe["num_classes"]], "task": recipe["task"]},
         "num_classes": recipe["num_classes"],
         "class_names": recipe["class_names"],
-        "export": {
-            "format": fmt,
-            "files": [f.name for f in files],
-            **({"onnx_inputs": graph_inputs} if graph_inputs is not None else {}),
-            "parity": {"samples": samples, "tolerance": tolerance, "max_abs_diff": parity},
-            "feature_settings": {"calib_samples": ctx.settings.calib_samples, "batch_size": ctx.settings.batch_size,
-                                 "seed": ctx.settings.seed, "channels_last": ctx.settings.channels_last},
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        },
+        "feature_settings": {"calib_samples": ctx.settings.calib_samples, "batch_size": ctx.settings.batch_size,
+                             "seed": ctx.settings.seed, "channels_last": ctx.settings.channels_last},
     }
 
 
 def already_exported(folder: Path, evaluation: Evaluation, fmt: str) -> bool:
     """``folder`` holds a complete export of ``evaluation`` in ``fmt``: its arch.json (written last, after
-    every parity check) names the same model, format and val metric, and every file it lists exists."""
+    every parity check) names the same model and val metric, and its manifest has an entry of ``fmt`` for
+    that model whose file exists, beside model.pt."""
     try:
         arch = json.loads((folder / "arch.json").read_text(encoding="utf-8"))
-        return (arch["format"] == ARCH_FORMAT and arch["id"] == evaluation.key and arch["export"]["format"] == fmt
-                and arch["metrics"]["val"] == evaluation.val_metric
-                and all((folder / name).is_file() for name in arch["export"]["files"]))
+        same = (arch["format"] == ARCH_FORMAT and arch["id"] == evaluation.key
+                and arch["metrics"]["val"] == evaluation.val_metric)
     except (OSError, ValueError, KeyError, TypeError):
         return False
+    manifest = read_manifest(folder)
+    return (same and manifest is not None and manifest.describes(evaluation.key, evaluation.val_metric)
+            and manifest.entry(fmt) is not None and (folder / FILES["pt"]).is_file())
 
 
 def export_front(

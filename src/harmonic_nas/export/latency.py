@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +17,7 @@ from harmonic_nas.config.schema import HardwareConfig
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.costing.profiler import ProfileSettings
 from harmonic_nas.hardware.timing import TimingProtocol, configure_measurement, make_runner, measure
+from harmonic_nas.model_manifest import MeasuredLatency
 
 _METHOD = re.compile(
     r"quantile (?P<q>[\d.e+-]+) of >= (?P<repeats>\d+) single-call \S+ timings and >= (?P<seconds>[\d.e+-]+) s "
@@ -53,27 +53,10 @@ def protocol_of(method: str, fallback: TimingProtocol) -> TimingProtocol:
                     min_seconds=float(match["seconds"]), quantile=float(match["q"]))
 
 
-@dataclass(frozen=True)
-class LatencyReport:
-    runtime: str
-    threads: int
-    batch_size: int
-    latency_ms: float
-    latency_std_ms: float
-    energy_mj: float
-    energy_source: str
-    repeats: int
-    lut_device: str
-    method: str
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def measure_latency(
     net: nn.Module, example: Sequence[Tensor], timing: Timing, onnx_path: Path | None = None,
     names: Sequence[str] = (),
-) -> LatencyReport:
+) -> MeasuredLatency:
     """Time ``net`` on one sample per modality (repeated to the LUT's batch size) on this CPU.
 
     With an onnxruntime LUT the model that runs is ``onnx_path`` (the exported file) when given, else
@@ -100,7 +83,7 @@ def measure_latency(
         (result,) = measure([runner], timing.protocol, meter, settings.clock)
     finally:
         torch.set_num_threads(previous)
-    return LatencyReport(
+    return MeasuredLatency(
         runtime=timing.runtime, threads=timing.threads, batch_size=timing.batch_size,
         latency_ms=result.latency_ms, latency_std_ms=result.latency_std_ms, energy_mj=result.energy_mj,
         energy_source=meter.source, repeats=result.repeats, lut_device=timing.device,

@@ -19,6 +19,7 @@ from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.errors import UserError
 from harmonic_nas.jsonfile import read_json
+from harmonic_nas.layout import StoreLayout
 from harmonic_nas.data.val_parts import val_parts
 from harmonic_nas.fusion.discrete import build_fusion
 from harmonic_nas.fusion.scoring import evaluate
@@ -38,6 +39,18 @@ class ArchFile:
     candidate: dict[str, Any]
     genotype: dict[str, Any]
     reference: dict[str, Any] = field(default_factory=dict)
+    run: Path | None = None  # the search run (its store folder) the export named, if it did
+
+    def find_run(self) -> Path:
+        """The store folder of the run this model came from: the one the file names, else the run whose
+        RUN_DIR/models/<id>/ holds the file (the export's default folder; found also after moving the run)."""
+        named = [self.run] if self.run is not None else []
+        for folder in [*named, self.path.resolve().parent.parent.parent]:
+            if StoreLayout(folder).store.is_file():
+                return folder
+        where = f"names {str(self.run)!r}, " if self.run is not None else "names no run, "
+        raise UserError(f"{self.path}: cannot find the search run of this model (the file {where}and is not in "
+                        f"RUN_DIR/models/<id>/); pass --config C")
 
 
 def read_arch(path: Path) -> ArchFile:
@@ -51,7 +64,8 @@ def read_arch(path: Path) -> ArchFile:
         raise UserError(f"{path}: {missing[0]} is missing or not an object (expected the arch.json of "
                         f"harmonic-nas export, or {{\"candidate\": {{...}}, \"genotype\": {{...}}}})")
     metrics = data.get("metrics") if isinstance(data.get("metrics"), dict) else {}
-    return ArchFile(path, data["candidate"], data["genotype"], dict(metrics))
+    run = Path(data["run"]) if isinstance(data.get("run"), str) else None
+    return ArchFile(path, data["candidate"], data["genotype"], dict(metrics), run)
 
 
 def check_arch(arch: ArchFile, cfg: ExperimentConfig, supernets: Mapping[str, nn.Module],

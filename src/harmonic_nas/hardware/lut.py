@@ -206,7 +206,7 @@ class LookupTable:
                 raise UserError(
                     f"cannot merge {other.path or 'the other table'} into {self.path or 'this table'}: different "
                     f"{', '.join(differences)}; tables measured differently do not mix "
-                    "(force the merge to combine them anyway)"
+                    "(--force to merge them anyway)"
                 )
             sources = (self.header.energy_source, other.header.energy_source)
             source = self.header.energy_source
@@ -249,7 +249,7 @@ def import_lut(source: str | Path, dest_dir: str | Path, overwrite: bool = False
     dest = Path(dest_dir) / f"{name}.json"
     if dest.exists() and not overwrite:
         raise UserError(
-            f"{dest}: a LUT for device {table.header.device!r} exists already; overwrite it or merge the two"
+            f"{dest}: a LUT for device {table.header.device!r} exists already (--overwrite to replace it, or harmonic-nas lut merge to combine the two)"
         )
     table.save(dest)
     return table

@@ -34,12 +34,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from harmonic_nas.config.schema import RUNTIMES
 from harmonic_nas.errors import UserError
 from harmonic_nas.hardware.meters import EnergyMeter
 from harmonic_nas.runtime import configure_threads
 
 Runner = Callable[[], object]
-RUNTIMES = ("torch", "onnxruntime")
 CLOCKS: dict[str, Callable[[], float]] = {"thread-cpu": time.thread_time, "wall": time.perf_counter}
 ONNX_OPSET = 17
 # glibc mallopt parameters (malloc.h): keep freed memory instead of returning it to the OS, which made

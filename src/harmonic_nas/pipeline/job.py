@@ -18,7 +18,7 @@ from harmonic_nas.pipeline.outputs import export_front, report
 from harmonic_nas.pipeline.profiling import ProfileResult, profile
 from harmonic_nas.pipeline.searching import SearchResult, search
 from harmonic_nas.pipeline.training import prepare, train_supernets
-from harmonic_nas.search.engine import GenerationHook, ProgressHook
+from harmonic_nas.search.engine import EvaluationHook, GenerationHook, ProgressHook
 
 StepHook = Callable[[str], object]  # a step starts
 DoneHook = Callable[[str, Any], object]  # a step ended with what it returned
@@ -41,9 +41,11 @@ def run(
     *,
     executor: str = "local",
     scheduler: str | None = None,
+    force: bool = False,
     dataset: MultimodalDataset | None = None,
     on_step: StepHook | None = None, on_done: DoneHook | None = None,
     on_progress: ProgressHook | None = None, on_generation: GenerationHook | None = None,
+    on_evaluation: EvaluationHook | None = None,
     source: str = "the config",
     log: Log = console.log,
 ) -> RunResult:
@@ -52,8 +54,10 @@ def run(
     onnx and onnxruntime are installed, else model.pt). A step whose output is complete and made with the
     same settings is skipped, so a second run (or one after an interruption) continues where it stopped.
 
+    ``force`` discards a stored search of the run and starts it over (as ``search`` does).
     ``on_step(name)`` and ``on_done(name, returned)`` frame every step (prepare, train-supernet, profile,
-    search, report, export); ``on_progress`` and ``on_generation`` follow the search (see ``search``).
+    search, report, export); ``on_progress``, ``on_generation`` and ``on_evaluation`` follow the search (see
+    ``search``).
     """
     from harmonic_nas.run_timings import StepTimer
     from harmonic_nas.runtime import release_freed_memory
@@ -84,8 +88,8 @@ def run(
             shapes = {m: tuple(data.modalities[m].shape) for m in cfg.modalities}
             result.lut = step("profile", lambda: profile(cfg, input_shapes=shapes, num_classes=data.num_classes, log=log))
         result.search = searched = step("search", lambda: search(
-            cfg, executor=executor, scheduler=scheduler, dataset=dataset, on_progress=on_progress,
-            on_generation=on_generation, source=source, log=log))
+            cfg, executor=executor, scheduler=scheduler, force=force, dataset=dataset, on_progress=on_progress,
+            on_generation=on_generation, on_evaluation=on_evaluation, source=source, log=log))
         # the search wrote the final page when it ended; written here if it could not
         result.report = step("report", lambda: searched.report or report(cfg.run_dir))
         result.models = step("export", lambda: export_front(cfg.run_dir, dataset=dataset))

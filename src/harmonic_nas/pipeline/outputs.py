@@ -3,6 +3,7 @@ models."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from harmonic_nas.console import console
@@ -30,20 +31,22 @@ def export_model(
     out: Path | None = None,
     samples: int = 32,
     measure: bool = True,
+    overrides: Sequence[str] = (),
     dataset: MultimodalDataset | None = None,
     log: Log = console.log,
 ) -> ExportResult:
     """Export one Pareto model of the search run in ``run_dir`` (``model``: its id or a unique prefix,
     best-acc or fastest) as a standalone network into ``out`` (default RUN_DIR/models/<id>): arch.json,
     model.pt and, for ``fmt`` onnx or torchscript, model.onnx or model.ts, each checked against the PyTorch
-    model on ``samples`` real val inputs; ``measure`` times it like the LUT's runtime."""
+    model on ``samples`` real val inputs; ``measure`` times it like the LUT's runtime. ``overrides``
+    (key.path=value) may change keys of the run's config that keep its results, e.g. dataset.cache_dir."""
     from harmonic_nas.export import RunContext, select_model
     from harmonic_nas.export.exporter import check_format
     from harmonic_nas.export.exporter import export_model as export_one
 
     check_format(fmt)
     with writing(run_dir if out is None else None, existing=True):
-        ctx = RunContext.open(run_dir, dataset)
+        ctx = RunContext.open(run_dir, dataset, overrides=overrides)
         chosen = select_model(ctx.front, model, str(run_dir))
         folder = out or RunLayout(run_dir).models / chosen.key
         log(f"exporting {chosen.key} ({model}, one of {len(ctx.front)} Pareto models) to {folder}")

@@ -13,7 +13,7 @@ from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.layout import RunLayout
 from harmonic_nas.pipeline.common import Log, check_modalities, writing
 from harmonic_nas.pipeline.live_report import LiveReport
-from harmonic_nas.search.engine import GenerationHook, ProgressHook
+from harmonic_nas.search.engine import EvaluationHook, GenerationHook, ProgressHook
 from harmonic_nas.search.store import Evaluation
 from harmonic_nas.search.variants import FULL_METHOD, Variant
 
@@ -39,6 +39,7 @@ def search(
     force: bool = False,
     dataset: MultimodalDataset | None = None,
     on_progress: ProgressHook | None = None, on_generation: GenerationHook | None = None,
+    on_evaluation: EvaluationHook | None = None,
     source: str = "the config",
     log: Log = console.log,
 ) -> SearchResult:
@@ -49,9 +50,10 @@ def search(
     ``executor``: local (``workers`` processes, default runtime.workers; one runs inline), inline, or dask
     (``scheduler`` address); each worker uses ``threads`` threads on ``device`` (default runtime.device).
     ``on_progress(stage, done, total)`` follows every evaluation (and the final front's "test metrics"),
-    ``on_generation(g, summary)`` every generation. The run's report page (RUN_DIR/report/index.html) is
-    refreshed after every generation and written whole at the end (pipeline/live_report.py: cheap, and
-    never fatal to the search).
+    ``on_generation(g, summary)`` every generation, ``on_evaluation(evaluation)`` every multimodal candidate
+    stored (a ``store.Evaluation``). The run's report page (RUN_DIR/report/index.html) is refreshed after
+    every generation and written whole at the end (pipeline/live_report.py: cheap, and never fatal to the
+    search).
     """
     from harmonic_nas.report.format import fusion_gain
     from harmonic_nas.search.runner import SearchRun, best_backbones, check_same_settings, make_executor, run_search
@@ -76,7 +78,7 @@ def search(
 
         try:
             store, front = run_search(run, chosen, pool, resume=not force, force=force, on_progress=on_progress,
-                                      on_generation=after_generation)
+                                      on_generation=after_generation, on_evaluation=on_evaluation)
         except BaseException:  # Ctrl-C or an error: stop the workers now, not after their evaluations
             pool.abort()
             raise

@@ -1,7 +1,7 @@
-"""The run report: one self-contained HTML page (index.html) with the PNG plots and fusion diagrams beside it.
+"""The run report: one self-contained HTML page (index.html) with the SVG plots and fusion diagrams beside it.
 
-Modules: ``data`` (what to show, read from the run's stores, LUT and timings), ``format`` (compact text of
-archs and numbers), ``plots`` (matplotlib PNGs), ``diagrams`` (fusion diagrams via Graphviz), ``html``
+Modules: ``data`` (what to show, read from the run's stores, LUT, timings and exported models' manifests),
+``format`` (compact text of archs and numbers), ``plots`` (matplotlib SVGs, a title per point), ``diagrams`` (fusion diagrams via Graphviz), ``html``
 (the page, jinja2), ``writer`` (:func:`write_report`, which ties them together).
 """
 

@@ -1,6 +1,7 @@
 """What the report shows, read from a run directory: the full method's store, the baselines' stores
-(RUN_DIR/baselines/<variant>/run.sqlite), the LUT header and the step timings. Reads only; works while
-a search is still writing (the store is WAL) and on a run with no finished generation yet."""
+(RUN_DIR/baselines/<variant>/run.sqlite), the LUT header, the step timings and the manifests of the
+models exported to RUN_DIR/models. Reads only; works while a search is still writing (the store is WAL)
+and on a run with no finished generation yet."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from harmonic_nas.errors import UserError
 from harmonic_nas.run_timings import read_runs
 from harmonic_nas.search.indicators import pareto_mask
 from harmonic_nas.layout import RunLayout, StoreLayout
+from harmonic_nas.model_manifest import Manifest, read_manifest
 from harmonic_nas.search.store import Evaluation, RunStore
 from harmonic_nas.search.variants import ABLATION, FULL_METHOD, Variant
 
@@ -165,6 +167,7 @@ class ReportData:
     baselines: list[VariantRun]  # in the Figure 4 order
     lut: LutInfo
     timings: list[dict[str, Any]]
+    exports: dict[str, Manifest] = field(default_factory=dict)  # front models exported to RUN_DIR/models, by key
     problems: list[str] = field(default_factory=list)  # baseline stores that could not be read
 
     @property
@@ -185,6 +188,17 @@ class ReportData:
         """Every variant present, the full method included, in Figure 4 order."""
         runs = {r.variant: r for r in [*self.baselines, self.main]}
         return [runs[v.name] for v in ABLATION if v.name in runs]
+
+
+def exported(models: Path, front: list[Evaluation]) -> dict[str, Manifest]:
+    """The manifest of every model of ``front`` exported to ``models``/<key>/, if it describes that model
+    (same id and val metric: a re-searched model's old export is not it)."""
+    found = {}
+    for e in front:
+        manifest = read_manifest(models / e.key)
+        if manifest is not None and manifest.describes(e.key, e.val_metric):
+            found[e.key] = manifest
+    return found
 
 
 def collect(run_dir: Path) -> ReportData:
@@ -214,4 +228,4 @@ def collect(run_dir: Path) -> ReportData:
         problems.append(f"{layout.timings}: unreadable ({exc})")
     hardware = main.config.get("hardware", {})
     lut = layout.lut(hardware.get("device", "cpu"), hardware.get("lut"))
-    return ReportData(run_dir, main, baselines, read_lut(lut), timings, problems)
+    return ReportData(run_dir, main, baselines, read_lut(lut), timings, exported(layout.models, main.front), problems)

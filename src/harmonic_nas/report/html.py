@@ -1,9 +1,8 @@
-"""The report page: one self-contained HTML file (inline CSS, PNGs as base64 data URIs, inline SVG
-diagrams, no script, no network reference), rendered with jinja2 (autoescaped)."""
+"""The report page: one self-contained HTML file (inline CSS, plots and diagrams as inline SVG, no script,
+no network reference), rendered with jinja2 (autoescaped)."""
 
 from __future__ import annotations
 
-import base64
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,19 +13,23 @@ from markupsafe import Markup
 
 from harmonic_nas import __version__
 from harmonic_nas.report.data import ReportData, VariantRun, pareto_of
-from harmonic_nas.report.diagrams import Diagram
+from harmonic_nas.model_manifest import Manifest
+from harmonic_nas.report.diagrams import Diagram, inline_svg
 from harmonic_nas.report.format import fusion_gain, metric, modalities_text, seconds, short_id
 from harmonic_nas.search.store import Evaluation
 
 
 @dataclass
-class Image:
+class Plot:
+    """A plot's SVG file beside the page, inlined into it (so that its points' titles show on hover)."""
+
     path: Path
     alt: str
 
     @property
-    def data_uri(self) -> str:
-        return "data:image/png;base64," + base64.b64encode(self.path.read_bytes()).decode("ascii")
+    def svg(self) -> Markup:
+        head, sep, rest = inline_svg(self.path.read_text(encoding="utf-8")).partition(">")
+        return Markup(f'{head} class="plot" role="img" aria-label="{Markup.escape(self.alt)}"{sep}{rest}')
 
 
 def _when(stamp: float | None) -> str:
@@ -43,7 +46,19 @@ def _columns(models: list[Evaluation], modalities: list[str]) -> list[tuple[str,
     return out
 
 
-def _model_row(e: Evaluation, columns: list[tuple[str, list[str]]]) -> dict[str, Any]:
+def _measured(manifest: Manifest | None) -> list[dict[str, str]]:
+    """The exported formats' measured latencies, each with how it was timed (hover text)."""
+    cells = []
+    for entry in manifest.exports if manifest is not None else []:
+        m = entry.measured
+        if m is not None:
+            cells.append({"text": f"{m.latency_ms:.3f} {entry.format}",
+                          "how": f"{entry.file}, exported {entry.date}: {m.runtime}, {m.threads} thread(s), batch "
+                                 f"{m.batch_size}, {m.method}"})
+    return cells
+
+
+def _model_row(e: Evaluation, columns: list[tuple[str, list[str]]], manifest: Manifest | None) -> dict[str, Any]:
     backbones = e.candidate.backbones
     cells = []
     for m, labels in columns:
@@ -54,7 +69,8 @@ def _model_row(e: Evaluation, columns: list[tuple[str, list[str]]]) -> dict[str,
         "id": short_id(e.key), "key": e.key, "generation": e.generation, "backbones": cells,
         "cells": macro.cells, "nodes": macro.nodes, "reads": modalities_text(e),
         "val": metric(e.val_metric),
-        "test": metric(e.test_metric), "latency": f"{e.latency_ms:.3f}", "energy": f"{e.energy_mj:.3f}",
+        "test": metric(e.test_metric), "latency": f"{e.latency_ms:.3f}", "measured": _measured(manifest),
+        "energy": f"{e.energy_mj:.3f}",
     }
 
 
@@ -124,7 +140,7 @@ def _ablation_rows(data: ReportData) -> list[dict[str, Any]]:
     return rows
 
 
-def render(data: ReportData, images: dict[str, Image], diagrams: list[Diagram]) -> str:
+def render(data: ReportData, images: dict[str, Plot], diagrams: list[Diagram]) -> str:
     """The page's HTML text."""
     run = data.main
     modalities = _modalities(data)
@@ -158,7 +174,8 @@ def render(data: ReportData, images: dict[str, Image], diagrams: list[Diagram]) 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(TEMPLATE).render(
         title=f"harmonic-nas report: {data.name}", facts=_facts(data), notes=data.problems, metric=run.metric,
-        front_note=front_note, columns=columns, rows=[_model_row(e, columns) for e in run.front],
+        front_note=front_note, columns=columns,
+        rows=[_model_row(e, columns, data.exports.get(e.key)) for e in run.front],
         images=images, ablation=_ablation_rows(data) if data.baselines else [], unimodal=unimodal,
         figures=figures, version=__version__, generated=_when(time.time()),
     )
@@ -185,13 +202,16 @@ TEMPLATE = """<!DOCTYPE html>
   p.note { color: #555; margin: 4px 0 10px; }
   ul.problems { color: #a33; }
   table { border-collapse: collapse; font-size: 13px; margin: 6px 0 12px; }
-  th, td { border: 1px solid #d8d8d8; padding: 3px 8px; text-align: left; vertical-align: top; }
+  th, td { border: 1px solid #d8d8d8; padding: 3px 6px; text-align: left; vertical-align: top; }
+  div.wide { overflow-x: auto; }  /* a table wider than the page (many modalities) scrolls, not clipped */
+  td.measured span { white-space: nowrap; }
+  table.pareto { font-size: 12px; }
   th { background: #f1f3f6; font-weight: 600; }
   td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
   td.arch { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; white-space: nowrap; }
   td.id { font-family: ui-monospace, Menlo, Consolas, monospace; }
   tr.main td { background: #fff3f3; }
-  img.plot { max-width: 100%; height: auto; display: block; margin: 6px 0; }
+  svg.plot { max-width: 100%; height: auto; display: block; margin: 6px 0; }
   .diagrams { display: flex; flex-wrap: wrap; gap: 18px; }
   figure.diagram { margin: 0; padding: 8px; border: 1px solid #e2e2e2; border-radius: 4px; max-width: 100%; }
   figure.diagram svg { max-width: 100%; height: auto; }
@@ -219,10 +239,13 @@ TEMPLATE = """<!DOCTYPE html>
 
 <h2 id="pareto">Pareto models</h2>
 <p class="note">{{ front_note }} Backbones: K kernel sizes and E expand ratios of the active blocks, stage
-after stage, D depth per stage (MobileNetV3); hidden units, blocks and maxout factor (Maxout). "reads": the
+after stage, D depth per stage (MobileNetV3); units of the first block, blocks, pieces per
+maxout unit and width multiplier per block (Maxout). "reads": the
 modalities whose taps the fusion network reads. Val metrics are measured on the val score part, which no
-architecture step or epoch choice saw.</p>
+architecture step or epoch choice saw. Latency: the LUT's prediction; measured: the latency measured when
+the model was exported to models/&lt;id&gt;/ (harmonic-nas export), per format (hover for how it was timed).</p>
 {% if rows %}
+<div class="wide">
 <table class="pareto">
   <thead>
     <tr><th rowspan="2">id</th><th rowspan="2" class="num">gen</th>
@@ -230,7 +253,8 @@ architecture step or epoch choice saw.</p>
 {% endfor %}
       <th rowspan="2" class="num">cells</th><th rowspan="2" class="num">nodes</th><th rowspan="2">reads</th>
       <th rowspan="2" class="num">val {{ metric }}</th><th rowspan="2" class="num">test {{ metric }}</th>
-      <th rowspan="2" class="num">latency (ms)</th><th rowspan="2" class="num">energy (mJ)</th></tr>
+      <th rowspan="2" class="num">latency (ms)</th><th rowspan="2" class="num">measured (ms)</th>
+      <th rowspan="2" class="num">energy (mJ)</th></tr>
     <tr>{% for modality, labels in columns %}{% for label in labels %}<th>{{ label }}</th>{% endfor %}{% endfor %}</tr>
   </thead>
   <tbody>
@@ -238,27 +262,30 @@ architecture step or epoch choice saw.</p>
     <tr><td class="id" title="{{ row.key }}">{{ row.id }}</td><td class="num">{{ row.generation }}</td>
 {% for value in row.backbones %}<td class="arch">{{ value }}</td>{% endfor %}
 <td class="num">{{ row.cells }}</td><td class="num">{{ row.nodes }}</td><td>{{ row.reads }}</td><td class="num">{{ row.val }}</td>
-<td class="num">{{ row.test }}</td><td class="num">{{ row.latency }}</td><td class="num">{{ row.energy }}</td></tr>
+<td class="num">{{ row.test }}</td><td class="num">{{ row.latency }}</td>
+<td class="num measured">{% for m in row.measured %}<span title="{{ m.how }}">{{ m.text }}</span>{% if not loop.last %}<br>{% endif %}{% else %}–{% endfor %}</td>
+<td class="num">{{ row.energy }}</td></tr>
 {% endfor %}
   </tbody>
 </table>
+</div>
 {% endif %}
 
 <h2 id="front">Multimodal front</h2>
 <p class="note">Every evaluated multimodal candidate (grey) and the Pareto models (red, with their ids), as in the
-paper's Figure 3: error against latency and against energy.</p>
-<img class="plot" src="{{ images['multimodal-front'].data_uri }}" alt="{{ images['multimodal-front'].alt }}">
+paper's Figure 3: error against latency and against energy. Hover a point for its id and numbers.</p>
+{{ images['multimodal-front'].svg }}
 
 <h2 id="hypervolume">Hypervolume per generation</h2>
 <p class="note">Hypervolume of the front after each finished generation, objectives scaled by the reference point
 (so within [0, 1]; the same reference for every variant of this config).</p>
-<img class="plot" src="{{ images['hypervolume'].data_uri }}" alt="{{ images['hypervolume'].alt }}">
+{{ images['hypervolume'].svg }}
 
 {% if ablation %}
 <h2 id="ablation">Ablation (paper Figure 4)</h2>
 <p class="note">The best-accuracy model of each search variant present: fixed backbones and dense fusion (FB+FF),
 searched fusion (FB+SF), searched backbones (SB+SF), hardware objectives (SB+SF+HW, the full method), random search.</p>
-<img class="plot" src="{{ images['ablation'].data_uri }}" alt="{{ images['ablation'].alt }}">
+{{ images['ablation'].svg }}
 <table class="ablation">
   <thead><tr><th>variant</th><th>best model</th><th class="num">val {{ metric }}</th><th class="num">test {{ metric }}</th>
     <th class="num">latency (ms)</th><th class="num">energy (mJ)</th><th class="num">candidates</th><th>generations</th>
@@ -279,7 +306,7 @@ searched fusion (FB+SF), searched backbones (SB+SF), hardware objectives (SB+SF+
 classifier), its Pareto backbones in red. The test metric is measured for the best backbone of each modality.</p>
 {% for u in unimodal %}
 <h3>{{ u.modality }} ({{ u.kind }}): {{ u.count }} backbones evaluated</h3>
-{% if u.image %}<img class="plot" src="{{ u.image.data_uri }}" alt="{{ u.image.alt }}">{% endif %}
+{% if u.image %}{{ u.image.svg }}{% endif %}
 {% if u.rows %}
 <table class="unimodal">
   <thead><tr><th>id</th>{% for label in u.labels %}<th>{{ label }}</th>{% endfor %}<th class="num">val {{ metric }}</th>

@@ -9,11 +9,12 @@ from harmonic_nas.files import make_dir, write_text
 from harmonic_nas.layout import RunLayout
 from harmonic_nas.report.data import collect
 from harmonic_nas.report.diagrams import Diagram, fusion_diagram
-from harmonic_nas.report.html import Image, render
+from harmonic_nas.report.html import Plot, render
 from harmonic_nas.report.plots import ablation_plot, front_plot, hypervolume_plot
 from harmonic_nas.search.store import Evaluation
 
 _DIAGRAM_SUFFIXES = (".dot", ".svg", ".png")
+_PLOTS = ("multimodal-front", "hypervolume", "ablation", "unimodal-*")  # as <name>.svg, PNG before
 
 
 def _safe(name: str) -> str:
@@ -32,23 +33,26 @@ def write_report(run_dir: Path, out_dir: Path | None = None, *, diagrams: bool =
     run = data.main
     metric = run.metric
 
-    images: dict[str, Image] = {}
-    images["multimodal-front"] = Image(
+    images: dict[str, Plot] = {}
+    images["multimodal-front"] = Plot(
         front_plot(run.candidates, run.front, metric, f"{data.name}: multimodal candidates ({run.label})",
-                   out / "multimodal-front.png"),
+                   out / "multimodal-front.svg"),
         "multimodal front: error against latency and energy")
-    images["hypervolume"] = Image(hypervolume_plot(data.variants, out / "hypervolume.png"),
-                                  "hypervolume per generation")
+    images["hypervolume"] = Plot(hypervolume_plot(data.variants, out / "hypervolume.svg"),
+                                 "hypervolume per generation")
     if data.baselines:
-        images["ablation"] = Image(ablation_plot(data.variants, metric, out / "ablation.png"),
-                                   "ablation: best model of each variant")
-    else:
-        (out / "ablation.png").unlink(missing_ok=True)  # from an earlier report whose baselines are gone
+        images["ablation"] = Plot(ablation_plot(data.variants, metric, out / "ablation.svg"),
+                                  "ablation: best model of each variant")
     for m, evaluations in run.backbones.items():
-        images[f"unimodal-{m}"] = Image(
-            front_plot(evaluations, None, metric, f"{m} backbones (stage 1)", out / f"unimodal-{_safe(m)}.png",
+        images[f"unimodal-{m}"] = Plot(
+            front_plot(evaluations, None, metric, f"{m} backbones (stage 1)", out / f"unimodal-{_safe(m)}.svg",
                        label_ids=False),
             f"{m} backbones: error against latency and energy")
+    drawn = {plot.path for plot in images.values()}
+    for pattern in _PLOTS:  # of an earlier report: PNGs of older releases, baselines or modalities gone since
+        for old in [*out.glob(f"{pattern}.png"), *out.glob(f"{pattern}.svg")]:
+            if old not in drawn:
+                old.unlink()
 
     if diagrams:
         figures = _draw_diagrams(run.front, out / "fusion", metric)

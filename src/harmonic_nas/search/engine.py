@@ -49,9 +49,11 @@ from harmonic_nas.space.candidate import Candidate, CandidateSpace
 from harmonic_nas.space.genotype import Genotype
 from harmonic_nas.torchfile import save_atomic
 
-# (stage label, done, total) after every finished evaluation; (generation, summary) after a generation.
+# (stage label, done, total) after every finished evaluation; (generation, summary) after a generation;
+# the stored Evaluation after every multimodal candidate stored.
 ProgressHook = Callable[[str, int, int], None]
 GenerationHook = Callable[[int, dict[str, Any]], None]
+EvaluationHook = Callable[[Evaluation], None]
 
 
 def objectives(evaluations: Sequence[Evaluation], hardware: bool) -> np.ndarray:
@@ -74,6 +76,7 @@ class SearchEngine:
         *,
         on_progress: ProgressHook | None = None,
         on_generation: GenerationHook | None = None,
+        on_evaluation: EvaluationHook | None = None,
         log_path: Path | None = None,
     ) -> None:
         self.cfg = cfg
@@ -87,6 +90,7 @@ class SearchEngine:
         self.space = CandidateSpace.from_config(cfg)
         self.on_progress = on_progress
         self.on_generation = on_generation
+        self.on_evaluation = on_evaluation
         self.log_path = log_path
         self.population_size = self.search.population
         self.tuples = max(1, round(self.population_size * self.search.top_fraction))
@@ -261,6 +265,8 @@ class SearchEngine:
         if result.fusion_state is not None:  # the weights first: a stored evaluation always has its network
             save_atomic(result.fusion_state, self.files.fusion(task.key))
         self.store.add_evaluation(task.key, task.kind, task.modality, g, task.arch, result.record, worker=result.worker)
+        if self.on_evaluation is not None and task.kind == "candidate":
+            self.on_evaluation(self._get(task.key))  # as stored: what Run.evaluations() will read
 
     def _get(self, key: str) -> Evaluation:
         evaluation = self.store.evaluation(key)

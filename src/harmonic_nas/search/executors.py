@@ -122,7 +122,7 @@ class LocalPoolExecutor:
                     attempts[task.key] += 1
                     if attempts[task.key] > self.retries:
                         raise UserError(f"evaluation {task.kind} {task.key} killed its worker {attempts[task.key]} "
-                                        f"times; giving up (finished evaluations are stored: rerun with --resume)")
+                                        f"times; giving up (finished evaluations are stored: run the same command again to continue)")
                 pool = self._fresh_pool()
                 pending = self._submit(pool, lost)
 

@@ -3,7 +3,7 @@ and the test metric of the final front (test data is read only here, after the s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from harmonic_nas.config.io import validate_config
+from harmonic_nas.config.io import apply_override, validate_config
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.errors import UserError
@@ -20,16 +20,14 @@ from harmonic_nas.fusion.scoring import evaluate
 from harmonic_nas.fusion.features import candidate_features
 from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.hardware.lut import LookupTable
-from harmonic_nas.layout import StoreLayout
-from harmonic_nas.search.engine import GenerationHook, ProgressHook, SearchEngine
+from harmonic_nas.layout import RunLayout, StoreLayout
+from harmonic_nas.search.engine import EvaluationHook, GenerationHook, ProgressHook, SearchEngine
 from harmonic_nas.search.evaluator import Evaluator, EvaluatorSpec
+from harmonic_nas.search.executor_names import EXECUTORS
 from harmonic_nas.search.executors import DaskExecutor, Executor, InlineExecutor, LocalPoolExecutor
 from harmonic_nas.search.store import Evaluation, RunStore
-from harmonic_nas.search.variants import Variant
+from harmonic_nas.search.variants import FULL_METHOD, VARIANTS, Variant
 from harmonic_nas.space.candidate import Candidate
-
-EXECUTORS = ("local", "dask", "inline")
-
 
 def load_run_supernets(
     cfg: ExperimentConfig, device: torch.device | str = "cpu", config_path: str = "<config>"
@@ -81,9 +79,39 @@ def check_same_settings(store: RunStore, cfg: ExperimentConfig) -> None:
     stored = validate_config(store.raw_config(), str(store.path))
     differences = setting_differences(search_settings(stored), search_settings(cfg))
     if differences:
-        shown = "; ".join(differences[:3]) + (f"; {len(differences) - 3} more" if len(differences) > 3 else "")
-        raise UserError(f"{store.path}: the run was made with another config ({shown}); resume it with "
-                        f"harmonic-nas search --resume {cfg.run_dir}, or start over with --force")
+        variant = Variant.named(store.meta().get("variant", FULL_METHOD.name))
+        raise UserError(f"{store.path}: the run was made with another config ({_shown(differences)}); resume it "
+                        f"with {variant.resume_command(cfg.run_dir)}, or start over with --force")
+
+
+def override_stored(cfg: ExperimentConfig, overrides: Sequence[str], where: str) -> ExperimentConfig:
+    """A stored run's config with ``--set`` overrides that keep its results (where files live, how many
+    workers and threads, which device), so a command reading a finished run cannot pretend to other settings."""
+    raw = cfg.model_dump(mode="json")
+    for item in overrides:
+        apply_override(raw, item)
+    changed = validate_config(raw, where)
+    differences = setting_differences(search_settings(cfg), search_settings(changed))
+    if differences:
+        raise UserError(f"{where}: --set may change only keys that keep the run's results (runtime.* but seed, "
+                        f"output.*, dataset.cache_dir, hardware.warmup, hardware.repeats), found {_shown(differences)}")
+    return changed
+
+
+def run_config(store_dir: Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """The config of the search stored in ``store_dir`` (RUN_DIR, or RUN_DIR/baselines/<variant>), its run
+    directory where the run is now (it may have been copied or moved), with ``overrides`` that keep its results."""
+    with RunStore.open(store_dir) as store:
+        variant = store.meta().get("variant")
+        raw = dict(store.raw_config())
+    baseline = variant if variant in VARIANTS and Variant.named(variant).baseline else None
+    raw["output"] = {**raw.get("output", {}), "run_dir": str(RunLayout.of_store(store_dir, baseline).root)}
+    where = str(StoreLayout(store_dir).store)
+    return override_stored(validate_config(raw, where), overrides, where)
+
+
+def _shown(differences: list[str]) -> str:
+    return "; ".join(differences[:3]) + (f"; {len(differences) - 3} more" if len(differences) > 3 else "")
 
 
 def open_store(cfg: ExperimentConfig, variant: Variant, *, resume: bool, force: bool) -> RunStore:
@@ -128,7 +156,7 @@ class SearchRun:
     @classmethod
     def load(cls, cfg: ExperimentConfig, device: str, threads: int, dataset: MultimodalDataset | None = None) -> SearchRun:
         """Supernets, LUT and dataset of ``cfg``; ``dataset`` replaces the config's (and goes to every worker)."""
-        from harmonic_nas.backbones.specs import space_tap_shapes
+        from harmonic_nas.backbones.specs import max_tap_count
         from harmonic_nas.data.registry import load_dataset
 
         supernets = load_run_supernets(cfg)  # the files first: a missing one fails in a second, not after the data
@@ -136,7 +164,7 @@ class SearchRun:
         data = dataset or load_dataset(cfg.dataset, seed=cfg.runtime.seed)
         shapes = {m: tuple(s.shape) for m, s in data.modalities.items()}
         costs = CostModel(lut, cfg, shapes, data.num_classes)
-        taps = {m: len(space_tap_shapes(cfg.modalities[m], shapes[m])) for m in cfg.modalities}
+        taps = {m: max_tap_count(space, shapes[m]) for m, space in cfg.modalities.items()}
         spec = EvaluatorSpec(cfg.model_dump(mode="json"), supernets, lut, device=device, threads=threads, dataset=dataset)
         return cls(cfg, spec, costs, taps)
 
@@ -150,13 +178,14 @@ def run_search(
     force: bool = False,
     on_progress: ProgressHook | None = None,
     on_generation: GenerationHook | None = None,
+    on_evaluation: EvaluationHook | None = None,
 ) -> tuple[RunStore, list[Evaluation]]:
     """Run or resume ``variant``; returns its store and final front (with test metrics). Closes
     ``executor`` when the search is done, so that its workers' memory is free before this process loads
     an evaluator for the test metrics (the peak memory of the demo)."""
     store = open_store(run.cfg, variant, resume=resume, force=force)
     engine = SearchEngine(run.cfg, store, executor, variant, run.costs, run.taps, on_progress=on_progress,
-                          on_generation=on_generation, log_path=variant.store(run.cfg.layout).log)
+                          on_generation=on_generation, on_evaluation=on_evaluation, log_path=variant.store(run.cfg.layout).log)
     front = engine.run()
     executor.close()
     add_test_metrics(store, front, lambda: Evaluator(run.spec), on_progress=on_progress)

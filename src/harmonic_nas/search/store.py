@@ -31,7 +31,8 @@ from typing import Any, TypeVar
 
 from harmonic_nas.errors import UserError
 from harmonic_nas.files import make_dir
-from harmonic_nas.layout import StoreLayout
+from harmonic_nas.layout import RunLayout, StoreLayout
+from harmonic_nas.search.variants import FULL_METHOD, Variant
 from harmonic_nas.space.candidate import Candidate, CandidateSpace
 from harmonic_nas.space.encoding import InvalidArchError
 from harmonic_nas.space.genotype import Genotype
@@ -193,8 +194,10 @@ class RunStore:
         """A new store in ``run_dir``; fails if one exists (resume it instead)."""
         path = StoreLayout(Path(run_dir)).store
         if path.exists():
-            raise UserError(f"{path}: a search store exists already; continue it with --resume {run_dir} "
-                            f"or start over with --force")
+            variant = Variant.named(meta.get("variant", FULL_METHOD.name))
+            run = RunLayout.of_store(run_dir, variant.name if variant.baseline else None).root
+            raise UserError(f"{path}: a search store exists already; continue it with "
+                            f"{variant.resume_command(run)} or start over with --force")
         make_dir(path.parent)
         store = cls._connect(path)
         try:

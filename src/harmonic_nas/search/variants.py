@@ -52,6 +52,11 @@ class Variant:
         """Where this variant's store lives in ``run``."""
         return run.search(self.name if self.baseline else None)
 
+    def resume_command(self, run_dir: object) -> str:
+        """The command that continues this variant's search in ``run_dir`` (a baseline needs its --variant:
+        without it, --resume continues the full method's search instead)."""
+        return f"harmonic-nas search --resume {run_dir}" + (f" --variant {self.name}" if self.baseline else "")
+
 
 FULL_METHOD = Variant("sb-sf-hw", "SB+SF+HW", searches_backbones=True, evolves=True, searches_fusion=True,
                       hardware=True, baseline=False)

@@ -96,7 +96,7 @@ class ChoiceGenes:
 
     value_type: ClassVar[type[Value]]
 
-    def __init__(self, name: str, choices: dict[str, list[int]]) -> None:
+    def __init__(self, name: str, choices: dict[str, list[int] | list[float]]) -> None:
         self.name = name
         self.choices = choices
 

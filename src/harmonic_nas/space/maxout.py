@@ -1,4 +1,5 @@
-"""Elastic Maxout architecture encoding {"hidden": h, "blocks": n, "factor": k} (text/vector inputs)."""
+"""Elastic Maxout architecture encoding {"hidden": h, "blocks": n, "pieces": k, "width_mult": m}
+(text/vector inputs): block i has round(h x m^i) units of k pieces each."""
 
 from __future__ import annotations
 
@@ -8,28 +9,43 @@ from harmonic_nas.space.encoding import stable_hash
 from harmonic_nas.space.values import BackboneArch
 
 
+def block_width(hidden: int, width_mult: float, index: int) -> int:
+    """Units of block ``index``: the first block's ``hidden`` times ``width_mult`` once per block before it
+    (the authors' factor_multiplier), at least one."""
+    return max(1, round(hidden * width_mult**index))
+
+
 class MaxoutArch(BackboneArch):
-    """Hidden units per block, number of blocks, pieces per maxout unit."""
+    """Units of the first block, number of blocks, pieces per maxout unit, width multiplier per block."""
 
     hidden: int
     blocks: int
-    factor: int
+    pieces: int
+    width_mult: float
+
+    def widths(self) -> list[int]:
+        """Units of every block, first to last."""
+        return [block_width(self.hidden, self.width_mult, i) for i in range(self.blocks)]
 
 
 @register_arch_space("maxout")
 class MaxoutArchSpace(ChoiceGenes):
-    """The choices of a :class:`MaxoutSpace`: three integer genes."""
+    """The choices of a :class:`MaxoutSpace`: four independent genes."""
 
     value_type = MaxoutArch
 
     def __init__(self, cfg: MaxoutSpace, name: str | None = None) -> None:
         self.cfg = cfg
         super().__init__(name or cfg.type, {"hidden": sorted(cfg.hidden), "blocks": sorted(cfg.blocks),
-                                            "factor": sorted(cfg.factors)})
+                                            "pieces": sorted(cfg.pieces),
+                                            "width_mult": sorted(cfg.width_multipliers)})
 
     def normalize(self, arch: MaxoutArch) -> MaxoutArch:
-        """Every gene is always used, so every arch is already canonical."""
+        """One block never applies its multiplier: those archs are one network, named with the first
+        multiplier."""
+        if arch.blocks == 1:
+            return arch.model_copy(update={"width_mult": self.choices["width_mult"][0]})
         return arch
 
     def arch_hash(self, arch: MaxoutArch) -> str:
-        return stable_hash(arch.to_json())
+        return stable_hash(self.normalize(arch).to_json())

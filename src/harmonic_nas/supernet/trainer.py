@@ -35,7 +35,7 @@ from harmonic_nas.supernet.subnets import calibration_indices, evaluate_subnet
 from harmonic_nas.layout import SupernetFiles
 from harmonic_nas.supernet.supernet_file import save_supernet
 
-EVAL_BATCH = 128  # larger inference batches were slower on CPU (DESIGN notes)
+EVAL_BATCH = 128  # larger inference batches were slower on a 2-core CPU
 LEGACY_DEFAULTS = {"bf16": False, "warmup_epochs": 0.0, "label_smoothing": 0.0, "spec_masks": 0, "spec_mask_width": 0.15,
                    "max_first_epochs": 0.0}
 

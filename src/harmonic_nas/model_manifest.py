@@ -1,0 +1,103 @@
+"""manifest.json of an exported model's folder: every format exported into it (its file, the checks it
+passed, its measured latency with the protocol, when).
+
+One file per folder, updated rather than replaced: exporting ``--format torchscript`` into a folder that
+holds ``model.onnx`` adds an entry and keeps the ONNX one, so the earlier file stays described. Torch-free
+and below ``export`` and ``report``: the exporter writes it, the report reads the measured latency from it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harmonic_nas.jsonfile import write_json
+
+MANIFEST_NAME = "manifest.json"
+
+
+class MeasuredLatency(BaseModel):
+    """Latency of an exported model on this machine, measured as its LUT was (runtime, threads, batch size
+    and ``method``: the timing protocol)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    runtime: str
+    threads: int
+    batch_size: int
+    latency_ms: float
+    latency_std_ms: float
+    energy_mj: float
+    energy_source: str
+    repeats: int
+    lut_device: str
+    method: str
+
+
+class ExportEntry(BaseModel):
+    """One format exported into the folder; ``file`` is the format's own file (model.onnx, model.ts,
+    model.pt). ``checks``: the parity check (samples, tolerance, max abs diff of every file written, model.pt
+    included) and the exported network's val metric."""
+
+    model_config = ConfigDict(frozen=True)
+
+    format: str
+    file: str
+    measured: MeasuredLatency | None
+    checks: dict[str, Any]
+    onnx_inputs: list[str] | None = None  # the ONNX graph's inputs (a modality the fusion never reads is dropped)
+    date: str
+
+    @classmethod
+    def now(cls, **fields: Any) -> ExportEntry:
+        return cls(date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields)
+
+
+class Manifest(BaseModel):
+    """The formats of one model (``id`` with the search's ``val`` metric: a re-searched model with the same
+    id is another network), oldest export first."""
+
+    format: Literal["harmonic-nas-manifest/1"] = "harmonic-nas-manifest/1"
+    id: str
+    val: float
+    exports: list[ExportEntry] = []
+
+    def entry(self, fmt: str) -> ExportEntry | None:
+        return next((e for e in self.exports if e.format == fmt), None)
+
+    def describes(self, model_id: str, val: float) -> bool:
+        return self.id == model_id and self.val == val
+
+
+def read_manifest(folder: Path) -> Manifest | None:
+    """The folder's manifest with only the entries whose file is still there; None when there is none or
+    it is not a manifest (an export replaces it, the report shows no measurement)."""
+    folder = Path(folder)
+    try:
+        manifest = Manifest.model_validate(json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8")))
+    except (OSError, ValueError, ValidationError):
+        return None
+    manifest.exports = [e for e in manifest.exports if (folder / e.file).is_file()]
+    return manifest
+
+
+def record_export(folder: Path, model_id: str, val: float, entry: ExportEntry, written: Collection[str]) -> Manifest:
+    """Add ``entry`` to the folder's manifest (replacing the entry of its format), drop the entries whose
+    file is gone, and write it. A manifest of another model (or of the same id with another val metric)
+    starts afresh, and the files its entries named that this export did not rewrite (``written``) are
+    removed: they hold another network."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if manifest is None or not manifest.describes(model_id, val):
+        for old in manifest.exports if manifest is not None else []:
+            if old.file not in written:
+                (folder / old.file).unlink(missing_ok=True)
+        manifest = Manifest(id=model_id, val=val)
+    manifest.exports = [e for e in manifest.exports if e.format != entry.format] + [entry]
+    write_json(folder / MANIFEST_NAME, manifest.model_dump(mode="json"))
+    return manifest
