@@ -1,4 +1,4 @@
-"""The whole job: prepare, train every supernet, profile this device, search, report, export; each step
+"""The whole job: prepare, train every supernet, profile this device, search, export, report; each step
 skipped when its output is complete, its wall time added to RUN_DIR/timings.json."""
 
 from __future__ import annotations
@@ -50,13 +50,13 @@ def run(
     log: Log = console.log,
 ) -> RunResult:
     """The main job end to end in RUN_DIR: the data, every supernet (resumed or reused), the LUT of this CPU
-    (unless hardware.lut names one), the two-tier search, the report, the Pareto models exported (ONNX when
-    onnx and onnxruntime are installed, else model.pt). A step whose output is complete and made with the
+    (unless hardware.lut names one), the two-tier search, the Pareto models exported (ONNX when onnx and
+    onnxruntime are installed, else model.pt), the report. A step whose output is complete and made with the
     same settings is skipped, so a second run (or one after an interruption) continues where it stopped.
 
     ``force`` discards a stored search of the run and starts it over (as ``search`` does).
     ``on_step(name)`` and ``on_done(name, returned)`` frame every step (prepare, train-supernet, profile,
-    search, report, export); ``on_progress``, ``on_generation`` and ``on_evaluation`` follow the search (see
+    search, export, report); ``on_progress``, ``on_generation`` and ``on_evaluation`` follow the search (see
     ``search``).
     """
     from harmonic_nas.run_timings import StepTimer
@@ -87,11 +87,12 @@ def run(
         if cfg.hardware.lut is None:
             shapes = {m: tuple(data.modalities[m].shape) for m in cfg.modalities}
             result.lut = step("profile", lambda: profile(cfg, input_shapes=shapes, num_classes=data.num_classes, log=log))
-        result.search = searched = step("search", lambda: search(
+        result.search = step("search", lambda: search(
             cfg, executor=executor, scheduler=scheduler, force=force, dataset=dataset, on_progress=on_progress,
             on_generation=on_generation, on_evaluation=on_evaluation, source=source, log=log))
-        # the search wrote the final page when it ended; written here if it could not
-        result.report = step("report", lambda: searched.report or report(cfg.run_dir))
         result.models = step("export", lambda: export_front(cfg.run_dir, dataset=dataset))
+        # Written again after the export (the search wrote one when it ended): its Pareto table shows the
+        # latency each exported model measured beside the LUT's prediction.
+        result.report = step("report", lambda: report(cfg.run_dir))
         log(f"step times (s): {timer.steps}")
         return result
