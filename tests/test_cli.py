@@ -202,3 +202,16 @@ for command in {leaf_commands()!r}:
     assert "torch" not in sys.modules, command
 """
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["statsu"], "error: no such command 'statsu' (see main --help)"),
+    (["profile", "--runtime", "tensorrt"],
+     "error: invalid value for '--runtime': 'tensorrt' is not one of 'torch', 'onnxruntime' (see main profile --help)"),
+    (["data", "info", "--nope"], "error: no such option '--nope' (see main data info --help)"),
+    (["--bogus"], "error: no such option '--bogus' (see main --help)"),
+])
+def test_a_usage_error_is_one_line_naming_the_help(args: list[str], expected: str) -> None:
+    """Click's own errors (a typo, a bad choice) read like every other bad input: one line, exit 2."""
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and result.output.strip() == expected, result.output

@@ -177,7 +177,7 @@ def test_torchrun_command_writes_once_and_logs_once(two_rank_cli: tuple[Path, st
     assert files.supernet.is_file() and files.checkpoint.is_file()
     metrics = json.loads(files.metrics.read_text())
     assert metrics["processes"] == 2 and metrics["epochs_run"] == 2
-    assert output.count("image epoch 2/2") == 1 and output.count("wrote ") == 1, output
+    assert output.count("image epoch 2/2:") == 1 and output.count("wrote ") == 1, output
 
 
 def test_checkpoint_of_two_processes_resumes_in_one(

@@ -228,7 +228,7 @@ def config_file(tmp_path: Path) -> str:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--runtime", "tensorrt"], "unknown runtime 'tensorrt': expected one of torch, onnxruntime"),
+        (["--runtime", "tensorrt"], "invalid value for '--runtime': 'tensorrt' is not one of 'torch', 'onnxruntime'"),
         (["--validate", "3"], "--validate needs at least 6 models"),
         (["--batch-size", "0"], "--batch-size must be at least 1, found 0"),
         (["--device", "cuda:7"], "device 'cuda:7'"),

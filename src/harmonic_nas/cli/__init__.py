@@ -57,6 +57,8 @@ class _Group(click.Group):
                 raise
             # A file the user named or a disk that is full or read-only, met where no UserError said so.
             _fail(os_error_line(exc, action=None), UserError.exit_code)
+        except click.UsageError as exc:  # a command's options, parsed inside invoke
+            _usage_error(exc)
         except KeyboardInterrupt:
             _interrupted()
 
@@ -64,8 +66,17 @@ class _Group(click.Group):
         # Parsing the group's options comes before invoke: a Ctrl-C there would be click's "Aborted!", exit 1.
         try:
             return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            _usage_error(exc)
         except KeyboardInterrupt:
             _interrupted()
+
+
+def _usage_error(exc: click.UsageError) -> NoReturn:
+    """Click's usage errors as every other bad input: one line, exit 2 (click prints usage over 4 lines)."""
+    message = exc.format_message().rstrip(".")
+    path = exc.ctx.command_path if exc.ctx is not None else "harmonic-nas"
+    _fail(f"{message[:1].lower()}{message[1:]} (see {path} --help)", exc.exit_code)
 
 
 def _interrupted() -> NoReturn:
@@ -73,7 +84,7 @@ def _interrupted() -> NoReturn:
     sys.exit(130)
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
