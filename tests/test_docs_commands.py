@@ -45,23 +45,23 @@ def shown_commands(page: Path) -> Iterator[tuple[int, list[str]]]:
 
 def _workspace(tmp_path: Path, smoke_run: Path, commands: list[list[str]]) -> tuple[Path, dict[str, str]]:
     """A working directory that sees the repository's configs and data cache, and the page's /tmp paths
-    mapped into it; a path used as a run directory (anything but an --out of export) starts as a copy of
-    the finished smoke run, as does runs/smoke (where --config without --out writes)."""
+    mapped into it. Every run directory a page names (/tmp/NAME but an --out of export) is the smoke run
+    the page tells of: one copy of the finished smoke run, so a command shown twice on two names runs
+    once; runs/smoke (where --config without --out writes) is another copy."""
     work = tmp_path / "work"
     (work / "runs").mkdir(parents=True)
     for shared in ("configs", ".cache"):
         (ROOT / shared).mkdir(exist_ok=True)
         (work / shared).symlink_to(ROOT / shared)
     shutil.copytree(smoke_run, work / "runs" / "smoke")
+    run_copy = work / "tmp" / "run"
+    shutil.copytree(smoke_run, run_copy)
     mapping = {}
     for argv in commands:
         for index, token in enumerate(argv):
             for name in TMP_PATH.findall(token):
                 written_by_export = argv[0] == "export" and index > 0 and argv[index - 1] == "--out"
-                target = work / "tmp" / name
-                if not target.exists() and not written_by_export and not name.endswith((".json", ".yaml")):
-                    shutil.copytree(smoke_run, target)
-                mapping[f"/tmp/{name}"] = str(target)
+                mapping[f"/tmp/{name}"] = str(work / "tmp" / name if written_by_export else run_copy)
     return work, mapping
 
 

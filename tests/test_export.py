@@ -305,7 +305,7 @@ def test_report_shows_the_measured_latency_of_exported_models(run: dict[str, Any
                                                               tmp_path: Path) -> None:
     from markupsafe import escape
 
-    from harmonic_nas.report import write_report
+    from harmonic_nas.report.writer import write_report
 
     fastest = select_model(ctx.front, "fastest")
     code, _, err = cli("export", run["dir"], "--model", fastest.key, "--format", "pt")  # to RUN_DIR/models/<id>

@@ -20,7 +20,7 @@ from harmonic_nas.cli import main
 from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.costing.catalog import search_space_specs
 from harmonic_nas.costing.cost import CostModel
-from harmonic_nas.report import write_report
+from harmonic_nas.report.writer import write_report
 from harmonic_nas.report.format import short_id
 from harmonic_nas.report.plots import SVG, front_figure
 from harmonic_nas.search.engine import SearchEngine

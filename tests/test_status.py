@@ -14,6 +14,7 @@ from helpers import CLI, ROOT, make_store
 from harmonic_nas.layout import RunLayout
 from harmonic_nas.search.store import RunStore
 
+
 def status(*args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, "status", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           check=False)
@@ -88,3 +89,15 @@ def test_watch_of_a_finished_search_prints_it_once_and_exits(tmp_path: Path) -> 
     assert proc.stderr.count("generation 2/2 finished") == 1
     assert "evaluations stored; finished" in " ".join(proc.stderr.split())
     assert "resume with" not in proc.stderr
+
+
+def test_status_answers_without_torch(tmp_path: Path) -> None:
+    """status reads the store and prints: it must not wait seconds for torch (a loaded machine: 10 s)."""
+    run_dir = tmp_path / "run"
+    make_store(run_dir)
+    for view in ([], ["--json"]):
+        proc = subprocess.run([*CLI[:1], "-X", "importtime", *CLI[1:], "status", str(run_dir), *view], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+        assert "harmonic_nas.search.status" in imported and "torch" not in imported, view

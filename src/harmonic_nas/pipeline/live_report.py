@@ -39,7 +39,7 @@ class LiveReport:
         return self._write("at the end of the search", diagrams=True)
 
     def _write(self, when: str, *, diagrams: bool) -> Path | None:
-        from harmonic_nas.report import write_report
+        from harmonic_nas.report.writer import write_report
 
         if not RunLayout(self.run_dir).search().store.is_file():
             return None

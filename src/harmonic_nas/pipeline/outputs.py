@@ -18,7 +18,7 @@ def report(run_dir: Path, *, out: Path | None = None) -> Path:
     index.html: a self-contained page with the fronts, hypervolume per generation, the ablation of the
     baselines found in RUN_DIR/baselines/, the Pareto models and their fusion diagrams. It reads the run
     without its lock, so it works on a search still running."""
-    from harmonic_nas.report import write_report
+    from harmonic_nas.report.writer import write_report
 
     return write_report(run_dir, out)
 

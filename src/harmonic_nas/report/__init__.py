@@ -2,11 +2,7 @@
 
 Modules: ``data`` (what to show, read from the run's stores, LUT, timings and exported models' manifests),
 ``format`` (compact text of archs and numbers), ``plots`` (matplotlib SVGs, a title per point), ``diagrams`` (fusion diagrams via Graphviz), ``html``
-(the page, jinja2), ``writer`` (:func:`write_report`, which ties them together).
+(the page, jinja2), ``writer`` (:func:`harmonic_nas.report.writer.write_report`, which ties them together).
+
+Nothing is imported here: ``status`` reads ``format`` and must not pay for the writer's torch and matplotlib.
 """
-
-from __future__ import annotations
-
-from harmonic_nas.report.writer import write_report
-
-__all__ = ["write_report"]
