@@ -46,6 +46,7 @@ def test_a_second_run_reuses_everything(smoke_run: Path) -> None:
     again = cli("run", "--config", str(SMOKE), "--out", str(smoke_run))
     assert again.returncode == 0, again.stderr[-2000:]
     assert "already trained" in again.stderr and "already exported" in again.stderr
+    assert "best multimodal " in again.stderr and "[image+audio] (val " in again.stderr  # text, not rich markup
     assert front(smoke_run) == before
     first, second = json.loads((smoke_run / "timings.json").read_text())["runs"][-2:]  # the history keeps both
     assert all(first["steps_s"][step] > second["steps_s"][step] for step in ("train-supernet", "search"))

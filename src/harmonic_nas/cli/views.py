@@ -84,4 +84,4 @@ def show_search(result: Any, variant: str) -> None:
     """The final front of a ``pipeline.search`` and the fusion gain over the best unimodal backbone."""
     console.print(front_table(result.front, f"Pareto front ({variant})"))
     if result.fusion_gain:
-        console.print(result.fusion_gain)
+        console.print(result.fusion_gain, markup=False)  # "[image+audio]" is text, not a rich tag
