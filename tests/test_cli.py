@@ -166,6 +166,7 @@ def test_the_groups_have_examples_that_parse(group: list[str]) -> None:
 
 def test_options_choose_from_the_registries() -> None:
     from harmonic_nas.config.schema import RUNTIMES
+    from harmonic_nas.model_manifest import FORMATS
     from harmonic_nas.search.executor_names import EXECUTORS
     from harmonic_nas.search.variants import VARIANTS
 
@@ -173,6 +174,7 @@ def test_options_choose_from_the_registries() -> None:
     assert f"[{'|'.join(VARIANTS)}]" in search_help and f"[{'|'.join(EXECUTORS)}]" in search_help
     assert "[cpu|cuda|cuda:N|mps]" in search_help and "[default: from runtime.workers]" in search_help
     assert f"[{'|'.join(RUNTIMES)}]" in run("profile", "--help")[1]
+    assert f"[{'|'.join(FORMATS)}]" in run("export", "--help")[1]
     code, _, err = run("profile", "--config", "c.yaml", "--runtime", "tflite")
     assert code == 2 and "'tflite' is not one of 'torch', 'onnxruntime'" in err
     code, _, err = run("run", "--config", "c.yaml", "--device", "tpu")

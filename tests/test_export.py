@@ -400,7 +400,7 @@ def test_bad_export_input_is_one_line(run: dict[str, Any], tmp_path: Path) -> No
         (("export", tmp_path / "nope"), "run directory not found"),
         (("export", tmp_path), "no search store here"),
         (("export", run["dir"], "--model", "zzzz"), "no Pareto model of"),
-        (("export", run["dir"], "--format", "tflite"), "format 'tflite': expected one of onnx, torchscript, pt"),
+        (("export", run["dir"], "--format", "tflite"), "invalid value for '--format': 'tflite' is not one of 'onnx', 'torchscript', 'pt'"),
         (("export", run["dir"], "--samples", "0"), "--samples must be at least 1"),
     ]
     for args, expected in cases:

@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from harmonic_nas.jsonfile import write_json
 
 MANIFEST_NAME = "manifest.json"
+# The formats a model folder can hold and the file of each (the command line lists them without torch).
+FORMATS = ("onnx", "torchscript", "pt")
+FILES = {"onnx": "model.onnx", "torchscript": "model.ts", "pt": "model.pt"}
 
 
 class MeasuredLatency(BaseModel):

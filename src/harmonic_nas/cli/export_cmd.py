@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from harmonic_nas.cli.checks import at_least_one
-from harmonic_nas.cli.params import DEVICE, computed, set_option
+from harmonic_nas.cli.params import DEVICE, EXPORT_FORMAT, computed, set_option
 from harmonic_nas.config import load_config
 from harmonic_nas.cli.views import progress_on_demand
 from harmonic_nas.console import console
@@ -24,7 +24,7 @@ def _diff(value: float) -> str:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--model", "which", default="best-acc", show_default=True, metavar="ID|best-acc|fastest",
               help="Pareto model: its id (or a unique prefix), the best val metric, or the lowest LUT latency.")
-@click.option("--format", "fmt", default="onnx", show_default=True, metavar="onnx|torchscript|pt",
+@click.option("--format", "fmt", type=EXPORT_FORMAT, default="onnx", show_default=True,
               help="model.onnx (ONNX Runtime), model.ts (torch.jit.load) or model.pt only.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help=computed("Folder.", "RUN_DIR/models/<id>"))
 @click.option("--samples", type=int, default=32, show_default=True, help="Val samples of the parity check.")

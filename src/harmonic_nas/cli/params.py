@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from harmonic_nas.config.schema import RUNTIMES
+from harmonic_nas.model_manifest import FORMATS
 from harmonic_nas.runtime import DEVICE_CHOICES, is_device_name
 from harmonic_nas.search.executor_names import EXECUTORS
 from harmonic_nas.search.variants import VARIANTS
@@ -32,6 +33,7 @@ DEVICE = DeviceType()
 RUNTIME = click.Choice(RUNTIMES)
 EXECUTOR = click.Choice(EXECUTORS)
 VARIANT = click.Choice(VARIANTS)
+EXPORT_FORMAT = click.Choice(FORMATS)
 
 
 def config_option(**kwargs: Any) -> Any:

@@ -6,9 +6,10 @@ fusion of an ``arch.json`` from scratch. See docs/export.md.
 """
 
 from harmonic_nas.export.build import BatchModel, BuiltModel, RunContext, build_model
-from harmonic_nas.export.formats import FORMATS, ParityError, load_model
+from harmonic_nas.export.formats import ParityError, load_model
 from harmonic_nas.export.exporter import ExportResult, export_front, export_model
 from harmonic_nas.export.select import select_model
+from harmonic_nas.model_manifest import FORMATS
 
 __all__ = [
     "FORMATS", "BatchModel", "BuiltModel", "ExportResult", "ParityError", "RunContext", "build_model", "export_front",

@@ -18,7 +18,7 @@ from harmonic_nas.data import MultimodalDataset, SplitData, Task
 from harmonic_nas.errors import UserError
 from harmonic_nas.export.build import BuiltModel, RunContext, build_model
 from harmonic_nas.export.formats import (
-    FILES, FORMATS, TOLERANCE, ParityError, export_onnx, export_torchscript, load_model, max_abs_diff, onnx_outputs,
+    TOLERANCE, ParityError, export_onnx, export_torchscript, load_model, max_abs_diff, onnx_outputs,
     require_parity, save_pt, torchscript_outputs,
 )
 from harmonic_nas.files import make_dir
@@ -28,7 +28,7 @@ from harmonic_nas.jsonfile import write_json
 from harmonic_nas.layout import RunLayout
 from harmonic_nas.metrics import metric_name, score
 from harmonic_nas.model_manifest import (
-    MANIFEST_NAME, ExportEntry, Manifest, MeasuredLatency, read_manifest, record_export,
+    FILES, FORMATS, MANIFEST_NAME, ExportEntry, Manifest, MeasuredLatency, read_manifest, record_export,
 )
 from harmonic_nas.search.store import Evaluation
 

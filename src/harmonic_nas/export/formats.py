@@ -26,8 +26,6 @@ from harmonic_nas.files import write_bytes
 from harmonic_nas.torchfile import FileFormat, serialised
 
 MODEL_FILE = FileFormat("harmonic-nas-model/1", "model file")
-FORMATS = ("onnx", "torchscript", "pt")
-FILES = {"onnx": "model.onnx", "torchscript": "model.ts", "pt": "model.pt"}
 TOLERANCE = 1e-4
 OUTPUT = "logits"
 
