@@ -147,7 +147,7 @@ def arch_inputs(arch: dict[str, Any]) -> list[str]:
 
 def val_batch(ctx: RunContext, modalities: list[str], n: int = 24) -> list[torch.Tensor]:
     val = ctx.dataset.split("val")
-    return [torch.from_numpy(np.ascontiguousarray(val.inputs[m][-n:])) for m in modalities]
+    return [torch.from_numpy(np.array(val.inputs[m][-n:])) for m in modalities]
 
 
 # the model the export starts from ------------------------------------------------------------------------

@@ -70,12 +70,13 @@ def check_format(fmt: str) -> str:
 
 
 def val_inputs(dataset: MultimodalDataset, modalities: list[str], n: int) -> list[Tensor]:
-    """The first ``n`` val samples of every modality, float32, contiguous (a real batch)."""
+    """The first ``n`` val samples of every modality, float32, a copy of their own (a real batch; the
+    prepared arrays are read-only memory maps, which torch warns about sharing)."""
     val = dataset.split("val")
     n = min(n, len(val))
     if n < 1:
         raise UserError(f"dataset {dataset.name!r}: the val split is empty, nothing to check the export on")
-    return [torch.from_numpy(np.ascontiguousarray(val.inputs[m][:n], dtype=np.float32)) for m in modalities]
+    return [torch.from_numpy(np.array(val.inputs[m][:n], dtype=np.float32)) for m in modalities]
 
 
 @torch.no_grad()
