@@ -49,3 +49,23 @@ def test_training_into_a_pipe_logs_progress_lines_in_order_without_locations(tmp
     positions = [index_of(lines, text) for text in order]
     assert positions == sorted(positions), "\n".join(lines)
     assert index_of(lines, "image epoch 1/2: loss") < positions[0]
+
+
+def test_a_quiet_unfinished_task_logs_again_so_a_log_never_looks_hung() -> None:
+    """One stage-2 evaluation takes 15-25 s without advancing its bar: the line comes again each interval."""
+    import io
+    import time
+
+    from rich.console import Console
+
+    from harmonic_nas.console import LineProgress
+
+    out = io.StringIO()
+    with LineProgress(interval=0.2, console=Console(file=out, width=200, log_path=False)) as progress:
+        task = progress.add_task("stage 2", total=2)
+        progress.advance(task)
+        time.sleep(1.0)  # no update meanwhile: only the heartbeat can write
+        progress.advance(task)
+    lines = [line for line in out.getvalue().splitlines() if "stage 2" in line]
+    assert len([line for line in lines if "stage 2 1/2" in line]) >= 3, lines
+    assert "stage 2 2/2 (100%)" in lines[-1] and len(lines) < 10, lines

@@ -8,6 +8,7 @@ in order with the others."""
 from __future__ import annotations
 
 import datetime
+import threading
 from typing import Any
 
 from rich.console import Console
@@ -62,24 +63,44 @@ def progress_line(task: Task) -> str:
 
 class LineProgress(Progress):
     """A rich Progress without a live display: each visible task logs :func:`progress_line` when it has
-    advanced and ``LINE_INTERVAL_S`` passed since its last line, when it finishes, and at the end if it
-    advanced since. ``disable`` (set by a process that must stay quiet) silences it."""
+    advanced and ``interval`` seconds passed since its last line, when it finishes, and at the end if it
+    advanced since. A task that has not finished and has been quiet for ``interval`` (one stage-2 evaluation
+    takes 15-25 s) logs its line again from a heartbeat thread, so a log never looks hung.
+    ``disable`` (set by a process that must stay quiet) silences it."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, interval: float = LINE_INTERVAL_S, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.interval = interval
         self._last_line: dict[TaskID, tuple[float, float]] = {}  # task -> (time, completed) of its last line
+        self._stopped = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
     def start(self) -> None:
-        """No live display to start."""
+        """No live display to start; the heartbeat that logs quiet unfinished tasks."""
+        if self._heartbeat is None:
+            self._heartbeat = threading.Thread(target=self._beat, name="progress-heartbeat", daemon=True)
+            self._heartbeat.start()
 
     def stop(self) -> None:
-        for task in self.tasks:
-            if self._last_line[task.id][1] != task.completed:
-                self._log(task)
+        self._stopped.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
+        with self._lock:
+            for task in self.tasks:
+                if self._last_line[task.id][1] != task.completed:
+                    self._log(task)
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(min(1.0, self.interval / 4)):
+            with self._lock:
+                for task in self.tasks:
+                    if not task.finished and self.get_time() - self._last_line[task.id][0] >= self.interval:
+                        self._log(task)
 
     def add_task(self, description: str, *args: Any, **kwargs: Any) -> TaskID:
-        task_id = super().add_task(description, *args, **kwargs)
-        self._last_line[task_id] = (self.get_time(), self._tasks[task_id].completed)
+        with self._lock:  # the heartbeat must never see a task without its last line
+            task_id = super().add_task(description, *args, **kwargs)
+            self._last_line[task_id] = (self.get_time(), self._tasks[task_id].completed)
         return task_id
 
     def update(self, task_id: TaskID, **kwargs: Any) -> None:
@@ -91,10 +112,11 @@ class LineProgress(Progress):
         self._maybe_log(task_id)
 
     def _maybe_log(self, task_id: TaskID) -> None:
-        task = self._tasks[task_id]
-        when, completed = self._last_line[task_id]
-        if task.completed != completed and (task.finished or self.get_time() - when >= LINE_INTERVAL_S):
-            self._log(task)
+        with self._lock:
+            task = self._tasks[task_id]
+            when, completed = self._last_line[task_id]
+            if task.completed != completed and (task.finished or self.get_time() - when >= self.interval):
+                self._log(task)
 
     def _log(self, task: Task) -> None:
         self._last_line[task.id] = (self.get_time(), task.completed)
