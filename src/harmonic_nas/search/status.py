@@ -76,8 +76,7 @@ class SearchStatus:
     @property
     def resume_command(self) -> str:
         """The command that continues this search (a baseline's needs its --variant)."""
-        variant = "" if self.variant == FULL_METHOD.name else f" --variant {self.variant}"
-        return f"harmonic-nas search --resume {self.run_dir}{variant}"
+        return Variant.named(self.variant).resume_command(self.run_dir)
 
     def to_json(self) -> dict[str, Any]:
         """The plain JSON of ``status --json`` (times as local ISO 8601)."""
