@@ -16,11 +16,6 @@ def _block(inputs: int, units: int, pieces: int) -> LayerSpec:
     return LayerSpec("maxout", (inputs,), out=units, extra=(("pieces", pieces),))
 
 
-def _space_widths(space_cfg: MaxoutSpace) -> list[set[int]]:
-    """The unit counts block i can have, for every block index of the space."""
-    return [{block_width(h, m, i) for h in space_cfg.hidden for m in space_cfg.width_multipliers}
-            for i in range(max(space_cfg.blocks))]
-
 
 @register_backbone("maxout")
 class MaxoutFamily(BackboneFamily):
@@ -57,7 +52,9 @@ class MaxoutFamily(BackboneFamily):
         return [(units,) for units in arch.widths()]
 
     def space_tap_shapes(self, space_cfg: MaxoutSpace, input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-        return [(units,) for units in sorted(set().union(*_space_widths(space_cfg)))]
+        widths = {block_width(h, m, i) for h in space_cfg.hidden for m in space_cfg.width_multipliers
+                  for i in range(max(space_cfg.blocks))}
+        return [(units,) for units in sorted(widths)]
 
     def build_layer(self, spec: LayerSpec) -> nn.Module:
         cin = spec.input_shape[0]
