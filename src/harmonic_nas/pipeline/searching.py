@@ -92,13 +92,8 @@ def stored_config(run_dir: Path, *, variant: str = FULL_METHOD.name, overrides: 
     """The config a search in ``run_dir`` was made with, to continue it: ``overrides`` (key.path=value) may
     change keys that do not change results (runtime.*); the run directory is where the run is now (it may
     have been copied or moved), not where it was made."""
-    from harmonic_nas.config.io import apply_override, validate_config
-    from harmonic_nas.search.store import RunStore
+    from harmonic_nas.config.io import validate_config
+    from harmonic_nas.search.runner import stored_raw_config
 
-    files = Variant.named(variant).store(RunLayout(run_dir))
-    with RunStore.open(files.folder) as store:
-        raw = store.raw_config()
-    for item in overrides:
-        apply_override(raw, item)
-    cfg = validate_config(raw, str(files.store))
-    return cfg.model_copy(update={"output": cfg.output.model_copy(update={"run_dir": Path(run_dir)})})
+    raw, where = stored_raw_config(Variant.named(variant).store(RunLayout(run_dir)).folder, overrides)
+    return validate_config(raw, where)

@@ -29,6 +29,7 @@ from harmonic_nas.search.store import Evaluation, RunStore
 from harmonic_nas.search.variants import FULL_METHOD, VARIANTS, Variant
 from harmonic_nas.space.candidate import Candidate
 
+
 def load_run_supernets(
     cfg: ExperimentConfig, device: torch.device | str = "cpu", config_path: str = "<config>"
 ) -> dict[str, nn.Module]:
@@ -98,15 +99,24 @@ def override_stored(cfg: ExperimentConfig, overrides: Sequence[str], where: str)
     return changed
 
 
-def run_config(store_dir: Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """The config of the search stored in ``store_dir`` (RUN_DIR, or RUN_DIR/baselines/<variant>), its run
-    directory where the run is now (it may have been copied or moved), with ``overrides`` that keep its results."""
+def stored_raw_config(store_dir: Path, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], str]:
+    """The raw config of the search stored in ``store_dir`` (RUN_DIR, or RUN_DIR/baselines/<variant>) with
+    ``overrides`` (key.path=value, unchecked) applied and its run directory where the run is now (it may
+    have been copied or moved); and the store's path, for messages."""
     with RunStore.open(store_dir) as store:
         variant = store.meta().get("variant")
         raw = dict(store.raw_config())
+    for item in overrides:
+        apply_override(raw, item)
     baseline = variant if variant in VARIANTS and Variant.named(variant).baseline else None
     raw["output"] = {**raw.get("output", {}), "run_dir": str(RunLayout.of_store(store_dir, baseline).root)}
-    where = str(StoreLayout(store_dir).store)
+    return raw, str(StoreLayout(store_dir).store)
+
+
+def run_config(store_dir: Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """The config of the search stored in ``store_dir``, where the run is now, with ``overrides`` that keep
+    its results."""
+    raw, where = stored_raw_config(store_dir)
     return override_stored(validate_config(raw, where), overrides, where)
 
 
