@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from harmonic_nas.cli.params import computed
-
 from harmonic_nas.console import console
 
 
@@ -17,7 +16,7 @@ from harmonic_nas.console import console
 def report(run_dir: Path, out: Path | None) -> None:
     """Write RUN_DIR/report/index.html: a self-contained page (no network needed to view it) with the
     multimodal and unimodal Pareto fronts, hypervolume per generation, the ablation of the baselines found
-    in RUN_DIR/baselines/, the table of Pareto models and their fusion diagrams; the PNGs lie beside it.
+    in RUN_DIR/baselines/, the table of Pareto models and their fusion diagrams; the SVG plots lie beside it.
 
     \b
     Examples:

@@ -29,8 +29,8 @@ from harmonic_nas.console import console
 def run(config_path: Path, out: Path | None, executor: str, scheduler: str | None, workers: int | None,
         device: str | None, force: bool, overrides: tuple[str, ...]) -> None:
     """Prepare the data, train every supernet, profile this device into a LUT, run the two-tier search,
-    then write the report (RUN_DIR/report/index.html) and export the Pareto models (RUN_DIR/models: ONNX
-    when onnx and onnxruntime are installed, else the PyTorch file). A step whose output is complete and made with the
+    then export the Pareto models (RUN_DIR/models: ONNX when onnx and onnxruntime are installed, else the
+    PyTorch file) and write the report (RUN_DIR/report/index.html, with their measured latencies). A step whose output is complete and made with the
     same settings is skipped, so a second run (or a run after an interruption) continues where it stopped.
     Adds the wall time of each step to the history in RUN_DIR/timings.json.
 
