@@ -9,15 +9,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from helpers import CLI, ROOT, make_store
+from helpers import CLI, ROOT, cli, make_store
 
 from harmonic_nas.layout import RunLayout
 from harmonic_nas.search.store import RunStore
 
 
 def status(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, "status", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return cli("status", *map(str, args), timeout=120)
 
 
 def test_json_is_one_object_with_the_run_front_and_events(tmp_path: Path) -> None:
