@@ -233,6 +233,7 @@ def config_file(tmp_path: Path) -> str:
         (["--batch-size", "0"], "--batch-size must be at least 1, found 0"),
         (["--device", "cuda:7"], "device 'cuda:7'"),
         (["--set", "hardware.threads=0"], "hardware.threads"),
+        (["--set", "hardware.calibrate=3"], "calibrate must be 0 or at least 6"),
         (["--shape", "image=1x8", "--shape", "thumb=12"], "missing --classes"),
         (["--shape", "image=1xax8", "--classes", "3"], "expected MODALITY=CxHxW or MODALITY=D"),
         (["--shape", "audio=1x8x8", "--classes", "3"], "no modality 'audio' in the config"),
@@ -251,20 +252,36 @@ def test_profile_missing_config_is_one_line(tmp_path: Path) -> None:
 
 
 def test_profile_end_to_end(config_file: str, tmp_path: Path) -> None:
-    """Profile, validate on 6 models, store the calibration; a second run measures nothing new."""
-    cfg = load_config(config_file, ["hardware.warmup=1", "hardware.repeats=3"])
+    """Profile and, by default, calibrate on hardware.calibrate models with a reference model stored; a
+    second run measures nothing new and keeps the calibration the stored costs were computed with."""
+    cfg = load_config(config_file, ["hardware.warmup=1", "hardware.repeats=3", "hardware.calibrate=6"])
     out = tmp_path / "lut" / "cpu.json"
     fast = TimingProtocol(warmup=1, repeats=3, rounds=1, min_seconds=0.0)
     given = {"input_shapes": {"image": (1, 8, 8), "thumb": (12,)}, "num_classes": 3, "protocol": fast}
-    first = pipeline.profile(cfg, out=out, validate=6, **given)
+    first = pipeline.profile(cfg, out=out, **given)
     table = LookupTable.load(out)
     assert first.measured == len(table) == first.layers and first.validation is not None
     assert table.calibration is not None and table.calibration.latency.models == 6
     assert (tmp_path / "lut" / "cpu.validation.png").stat().st_size > 1000
     assert "latency" in (tmp_path / "lut" / "cpu.validation.json").read_text()
+    reference = table.calibration.reference
+    rows = first.validation.rows
+    assert reference is not None and reference.latency_ms in [r["latency_measured"] for r in rows]
+    fused = sorted(r["latency_measured"] for r in rows if r["genotype"] is not None)
+    assert reference.latency_ms == fused[len(fused) // 2]  # the median multimodal model
     again = pipeline.profile(cfg, out=out, **given)
-    assert again.measured == 0, "re-measured layers the table had"
+    assert again.measured == 0 and again.validation is None, "re-measured what the table had"
     assert LookupTable.load(out).calibration == table.calibration  # resuming keeps the calibration
+
+    # an export times the reference beside its model: the machine's slowdown since the calibration
+    from harmonic_nas.export.latency import Reference, Timing, measure_latency
+
+    ref = Reference.of(table, cfg, given["input_shapes"], 3)
+    assert ref is not None and ref.calibration_ms == reference.latency_ms
+    measured = measure_latency(ref.module, ref.inputs, Timing.of(table, cfg.hardware), reference=ref)
+    assert measured.reference_ms is not None and measured.machine_factor == measured.reference_ms / reference.latency_ms
+    assert "reference model" in measured.versus(1.0)
+    assert Reference.of(LookupTable(table.header), cfg, given["input_shapes"], 3) is None  # no calibration
 
 
 def test_no_warmup_still_sizes_rounds_by_the_first_call() -> None:

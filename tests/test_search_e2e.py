@@ -34,20 +34,28 @@ def test_run_leaves_supernets_lut_store_and_front(smoke_run: Path) -> None:
         assert [g["generation"] for g in store.generations() if g["summary"]] == [0, 1]
         final = store.pareto_front()
         assert final and all(e.test_metric is not None for e in final)
-    for e in final:  # every Pareto model exported, with its architecture
+    lut = json.loads((smoke_run / "lut" / "cpu.json").read_text())
+    assert lut["calibration"]["latency"]["models"] == 6 and lut["calibration"]["reference"]["latency_ms"] > 0
+    for e in final:  # every Pareto model exported, with its architecture, timed beside the LUT's reference
         assert (smoke_run / "models" / e.key / "model.onnx").is_file()
         assert (smoke_run / "models" / e.key / "arch.json").is_file()
+        (measured,) = [x["measured"] for x in json.loads((smoke_run / "models" / e.key / "manifest.json")
+                                                          .read_text())["exports"]]
+        assert measured["reference_ms"] > 0
+        assert measured["reference_calibration_ms"] == lut["calibration"]["reference"]["latency_ms"]
     status = cli("status", str(smoke_run))
     assert status.returncode == 0 and "generation 2/2 finished" in status.stderr
 
 
 def test_a_second_run_reuses_everything(smoke_run: Path) -> None:
     before = front(smoke_run)
+    calibration = json.loads((smoke_run / "lut" / "cpu.json").read_text())["calibration"]
     again = cli("run", "--config", str(SMOKE), "--out", str(smoke_run))
     assert again.returncode == 0, again.stderr[-2000:]
     assert "already trained" in again.stderr and "already exported" in again.stderr
     assert "best multimodal " in again.stderr and "[image+audio] (val " in again.stderr  # text, not rich markup
     assert front(smoke_run) == before
+    assert json.loads((smoke_run / "lut" / "cpu.json").read_text())["calibration"] == calibration
     first, second = json.loads((smoke_run / "timings.json").read_text())["runs"][-2:]  # the history keeps both
     assert all(first["steps_s"][step] > second["steps_s"][step] for step in ("train-supernet", "search"))
 

@@ -40,6 +40,26 @@ class MeasuredLatency(BaseModel):
     repeats: int
     lut_device: str
     method: str
+    # The LUT calibration's reference model measured in the same rounds now, and when it was calibrated: their
+    # ratio is how much slower the machine ran than when the LUT was fitted (None: a LUT without one).
+    reference_ms: float | None = None
+    reference_calibration_ms: float | None = None
+
+    @property
+    def machine_factor(self) -> float | None:
+        """Reference model now / at calibration: > 1 when the machine ran slower than when the LUT was fitted."""
+        if self.reference_ms is None or not self.reference_calibration_ms:
+            return None
+        return self.reference_ms / self.reference_calibration_ms
+
+    def versus(self, predicted_ms: float) -> str:
+        """``measured/predicted R`` and, with a reference, the ratio with the machine's slowdown taken out."""
+        text = f"measured/predicted {self.latency_ms / predicted_ms:.2f}"
+        factor = self.machine_factor
+        if factor is not None:
+            text += (f"; reference model {factor:.2f}x its calibration time, so "
+                     f"{self.latency_ms / factor / predicted_ms:.2f} on the machine the LUT was fitted on")
+        return text
 
 
 class ExportEntry(BaseModel):

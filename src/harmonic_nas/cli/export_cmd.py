@@ -65,8 +65,9 @@ def print_export(result: Any) -> None:
     if lat is not None:
         lut = arch["lut"]["latency_ms"]
         console.print(f"latency at batch {lat.batch_size}, {lat.threads} thread{'s' if lat.threads > 1 else ''}, "
-                      f"{lat.runtime}: measured {lat.latency_ms:.3f} ms, LUT {lut:.3f} ms, "
-                      f"measured/LUT {lat.latency_ms / lut:.2f}")
+                      f"{lat.runtime}: measured {lat.latency_ms:.3f} ms, predicted {lut:.3f} ms, "
+                      f"{lat.versus(lut)}")
+        console.print(f"timing protocol (the LUT's): {lat.method}")
 
 
 @click.command("reproduce")

@@ -53,8 +53,9 @@ def given_shapes(
 @click.option("--batch-size", type=int, default=None,
               help=computed("Batch size of every measurement.", "from hardware.batch_size"))
 @click.option("--threads", type=int, default=None, help=computed("Intra-op threads.", "from hardware.threads"))
-@click.option("--validate", "validate_n", type=int, default=0, show_default=True,
-              help="Also measure N random whole models and fit the calibration (0: none).")
+@click.option("--validate", "validate_n", type=int, default=None,
+              help=computed("Also measure N random whole models and fit the calibration (0: none).",
+                            "hardware.calibrate, when the LUT has no calibration yet or got new entries"))
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random validation models.")
 @click.option("--shape", "shapes", multiple=True, metavar="MODALITY=CxHxW",
               help="Input shape of a modality (repeat for each); with --classes, no dataset is needed.")
@@ -67,7 +68,7 @@ def profile_command(
     runtime: str | None,
     batch_size: int | None,
     threads: int | None,
-    validate_n: int,
+    validate_n: int | None,
     seed: int,
     shapes: tuple[str, ...],
     classes: int | None,
@@ -91,7 +92,7 @@ def profile_command(
     result = profile(cfg, device=device, out=out, runtime=runtime, batch_size=batch_size, threads=threads,
                      input_shapes=sizes, num_classes=num_classes, validate=validate_n, seed=seed)
     if result.validation is not None:
-        console.print(validation_table(result.validation.figures, validate_n))
+        console.print(validation_table(result.validation.figures, len(result.validation.rows)))
 
 
 def validation_table(figures: dict[str, dict[str, dict[str, float | None]]], n: int) -> Table:

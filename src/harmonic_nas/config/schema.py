@@ -16,6 +16,7 @@ from harmonic_nas.layout import RunLayout
 # The runtimes a LUT can be measured with (hardware/timing.py has a runner for each).
 Runtime = Literal["torch", "onnxruntime"]
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
+MIN_CALIBRATION_MODELS = 6  # five folds, each fitted on at least four models (costing/validate.py)
 
 # Names that become parts of file paths (run, LUT and supernet files): a letter or digit first, no slash,
 # so that no name reaches outside the run directory (../../x). Modality names as the dataset cache has them.
@@ -216,6 +217,17 @@ class HardwareConfig(StrictModel):
     batch_size: PositiveInt = 1
     warmup: int = Field(10, ge=0)
     repeats: PositiveInt = 50
+    calibrate: int = Field(
+        30, ge=0, description="Random whole models measured after profiling to fit the LUT's calibration (what "
+        "the per-layer sum misses: per-call overhead, cache traffic between layers); 0 = the plain sum, else >= 6.")
+
+    @field_validator("calibrate")
+    @classmethod
+    def _check_calibrate(cls, n: int) -> int:
+        if 0 < n < MIN_CALIBRATION_MODELS:
+            raise ValueError(f"calibrate must be 0 or at least {MIN_CALIBRATION_MODELS} (a 5-fold cross-validation), "
+                             f"found {n}")
+        return n
 
 
 class RuntimeConfig(StrictModel):

@@ -20,11 +20,11 @@ from torch import Tensor, nn
 
 from harmonic_nas.backbones import build_supernet
 from harmonic_nas.backbones.specs import tap_shapes
-from harmonic_nas.config.schema import ExperimentConfig
+from harmonic_nas.config.schema import MIN_CALIBRATION_MODELS, ExperimentConfig
 from harmonic_nas.console import make_progress
 from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet
-from harmonic_nas.hardware.calibration import Calibration, fit_linear
+from harmonic_nas.hardware.calibration import Calibration, ReferenceModel, fit_linear
 from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.hardware.meters import EnergyMeter
@@ -34,7 +34,6 @@ from harmonic_nas.space.candidate import Candidate, CandidateSpace
 from harmonic_nas.space.fusion import Macro
 from harmonic_nas.space.genotype import Cell, Genotype, Node
 
-MIN_MODELS = 6  # five folds, each fitted on at least four models
 FOLDS = 5
 
 
@@ -68,30 +67,57 @@ def random_models(
 ) -> list[RandomModel]:
     """``n`` random multimodal networks of ``cfg``'s space (random weights: latency does not depend on them)."""
     space = CandidateSpace.from_config(cfg)
-    supernets = {
-        m: build_supernet(space_cfg, tuple(input_shapes[m]), num_classes).eval()
-        for m, space_cfg in cfg.modalities.items()
-    }
+    supernets = _supernets(cfg, input_shapes, num_classes)
     rng = random.Random(seed)
     models = []
     for _ in range(n):
         candidate = space.sample(rng)
-        archs = candidate.backbones
-        shapes = {m: tap_shapes(supernets[m], archs[m], input_shapes[m]) for m in archs}
-        taps = [(m, s) for m in archs for s in range(len(shapes[m]))]
-        backbones = {m: supernets[m].extract(archs[m]).eval() for m in archs}
-        if len(taps) < 2:  # one modality with one tap: nothing to fuse, the model is the backbone
-            (modality,) = archs
-            models.append(RandomModel(candidate, None, backbones[modality], (_example(input_shapes[modality]),)))
-            continue
-        genotype = random_genotype(taps, candidate.macro, cfg.fusion.operators, rng)
-        fusion = FusionNet(
-            genotype, [shapes[m][s][0] for m, s in taps], cfg.fusion.channels, cfg.fusion.length,
-            num_classes, cfg.fusion.dropout,
-        )
-        net = MultimodalNet(backbones, fusion).eval()
-        models.append(RandomModel(candidate, genotype, net, tuple(_example(input_shapes[m]) for m in net.modalities)))
+        taps = _taps(supernets, candidate, input_shapes)
+        genotype = None if len(taps) < 2 else random_genotype(taps, candidate.macro, cfg.fusion.operators, rng)
+        models.append(_model(cfg, supernets, candidate, genotype, input_shapes, num_classes))
     return models
+
+
+def reference_model(
+    cfg: ExperimentConfig, input_shapes: Mapping[str, tuple[int, ...]], num_classes: int, reference: ReferenceModel
+) -> RandomModel:
+    """The calibration's reference network rebuilt (random weights) to be measured again."""
+    candidate = CandidateSpace.from_config(cfg).parse(reference.candidate)
+    genotype = None if reference.genotype is None else Genotype.parse(reference.genotype)
+    return _model(cfg, _supernets(cfg, input_shapes, num_classes), candidate, genotype, input_shapes, num_classes)
+
+
+def _supernets(cfg: ExperimentConfig, input_shapes: Mapping[str, tuple[int, ...]], num_classes: int) -> dict[str, nn.Module]:
+    return {
+        m: build_supernet(space_cfg, tuple(input_shapes[m]), num_classes).eval()
+        for m, space_cfg in cfg.modalities.items()
+    }
+
+
+def _taps(supernets: Mapping[str, nn.Module], candidate: Candidate,
+          input_shapes: Mapping[str, tuple[int, ...]]) -> list[tuple[str, int]]:
+    archs = candidate.backbones
+    return [(m, s) for m in archs for s in range(len(tap_shapes(supernets[m], archs[m], input_shapes[m])))]
+
+
+def _model(
+    cfg: ExperimentConfig, supernets: Mapping[str, nn.Module], candidate: Candidate, genotype: Genotype | None,
+    input_shapes: Mapping[str, tuple[int, ...]], num_classes: int,
+) -> RandomModel:
+    """The network of ``candidate`` with ``genotype`` (None: one modality with one tap, nothing to fuse, the
+    model is the backbone)."""
+    archs = candidate.backbones
+    backbones = {m: supernets[m].extract(archs[m]).eval() for m in archs}
+    if genotype is None:
+        (modality,) = archs
+        return RandomModel(candidate, None, backbones[modality], (_example(input_shapes[modality]),))
+    shapes = {m: tap_shapes(supernets[m], archs[m], input_shapes[m]) for m in archs}
+    fusion = FusionNet(
+        genotype, [shapes[m][s][0] for m, s in genotype.taps], cfg.fusion.channels, cfg.fusion.length,
+        num_classes, cfg.fusion.dropout,
+    )
+    net = MultimodalNet(backbones, fusion).eval()
+    return RandomModel(candidate, genotype, net, tuple(_example(input_shapes[m]) for m in net.modalities))
 
 
 def _example(shape: tuple[int, ...]) -> Tensor:
@@ -154,8 +180,8 @@ def validate_lut(
     seed: int = 0,
 ) -> ValidationReport:
     """Measure ``n`` random models, report held-out figures, and set ``table.calibration`` (fitted on all)."""
-    if n < MIN_MODELS:
-        raise UserError(f"--validate needs at least {MIN_MODELS} models (a {FOLDS}-fold cross-validation), found {n}")
+    if n < MIN_CALIBRATION_MODELS:
+        raise UserError(f"--validate needs at least {MIN_CALIBRATION_MODELS} models (a {FOLDS}-fold cross-validation), found {n}")
     costs = CostModel(table, cfg, input_shapes, num_classes, calibrated=False)
     models = random_models(cfg, input_shapes, num_classes, n, seed)
     plain = [costs.additive(costs.specs(m.candidate, m.genotype)) for m in models]  # missing keys fail here
@@ -185,8 +211,18 @@ def validate_lut(
         runtime=settings.runtime,
         date=datetime.now(timezone.utc).replace(microsecond=0),
         cross_validation=dict(report.figures["latency"]["fitted"]),
+        reference=_median_model(models, series["latency"][1]),
     )
     return report
+
+
+def _median_model(models: Sequence[RandomModel], latencies: Sequence[float]) -> ReferenceModel:
+    """The multimodal model of median latency (any model if none fuses): typical of what gets exported."""
+    fused = [i for i, m in enumerate(models) if m.genotype is not None] or list(range(len(models)))
+    i = sorted(fused, key=lambda k: latencies[k])[len(fused) // 2]
+    genotype = models[i].genotype
+    return ReferenceModel(candidate=models[i].candidate.to_json(),
+                          genotype=None if genotype is None else genotype.to_json(), latency_ms=latencies[i])
 
 
 def _measure_models(models: Sequence[RandomModel], settings: ProfileSettings, meter: EnergyMeter) -> list[Measurement]:

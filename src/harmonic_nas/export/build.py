@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.data import MultimodalDataset, SplitData
 from harmonic_nas.data.val_parts import val_parts
 from harmonic_nas.errors import UserError
+from harmonic_nas.export.latency import Reference
 from harmonic_nas.fusion.discrete import FusionNet, MultimodalNet, load_fusion
 from harmonic_nas.fusion.features import FeatureSettings, prepared_backbone
 from harmonic_nas.hardware.lut import LookupTable
@@ -65,6 +67,11 @@ class RunContext:
     @property
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
         return {m: tuple(self.dataset.modalities[m].shape) for m in self.cfg.modalities}
+
+    @cached_property
+    def latency_reference(self) -> Reference | None:
+        """The LUT calibration's reference network, timed beside every exported model (built once per run)."""
+        return Reference.of(self.lut, self.cfg, self.input_shapes, self.dataset.num_classes)
 
 
 @dataclass

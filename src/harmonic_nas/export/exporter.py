@@ -133,7 +133,7 @@ def export_model(
     latency = None
     if measure:
         timing = Timing.of(ctx.lut, ctx.cfg.hardware)
-        latency = measure_latency(built.net, inputs, timing, onnx_file, names)
+        latency = measure_latency(built.net, inputs, timing, onnx_file, names, ctx.latency_reference)
     checks = {"samples": len(reference), "tolerance": tolerance, "max_abs_diff": parity, "val_exported": exported_val}
     entry = ExportEntry.now(format=fmt, file=files[-1].name, measured=latency, checks=checks, onnx_inputs=graph_inputs)
     manifest = record_export(out_dir, evaluation.key, evaluation.val_metric, entry, [f.name for f in files])
@@ -151,7 +151,7 @@ def summary_line(result: ExportResult) -> str:
     if result.latency is not None:
         lat = result.latency
         line += (f"; {lat.latency_ms:.3f} ms measured ({lat.runtime}, batch {lat.batch_size}), "
-                 f"LUT {result.lut_latency_ms:.3f} ms")
+                 f"predicted {result.lut_latency_ms:.3f} ms, {lat.versus(result.lut_latency_ms)}")
     return line
 
 

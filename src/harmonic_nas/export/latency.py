@@ -6,16 +6,17 @@ thread-CPU clock on one thread)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from harmonic_nas.config.schema import HardwareConfig
+from harmonic_nas.config.schema import ExperimentConfig, HardwareConfig
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.costing.profiler import ProfileSettings
+from harmonic_nas.costing.validate import reference_model
 from harmonic_nas.hardware.timing import TimingProtocol, configure_measurement, make_runner, measure
 from harmonic_nas.model_manifest import MeasuredLatency
 
@@ -55,12 +56,13 @@ def protocol_of(method: str, fallback: TimingProtocol) -> TimingProtocol:
 
 def measure_latency(
     net: nn.Module, example: Sequence[Tensor], timing: Timing, onnx_path: Path | None = None,
-    names: Sequence[str] = (),
+    names: Sequence[str] = (), reference: Reference | None = None,
 ) -> MeasuredLatency:
     """Time ``net`` on one sample per modality (repeated to the LUT's batch size) on this CPU.
 
     With an onnxruntime LUT the model that runs is ``onnx_path`` (the exported file) when given, else
-    ``net`` exported on the fly as the profiler does; with a torch LUT it is ``net`` in eager mode."""
+    ``net`` exported on the fly as the profiler does; with a torch LUT it is ``net`` in eager mode. The
+    LUT calibration's ``reference`` model, when given, is timed in the same interleaved rounds."""
     from harmonic_nas.export.formats import onnx_feed, onnx_session
 
     device = torch.device("cpu")
@@ -79,8 +81,12 @@ def measure_latency(
         else:
             runner = make_runner(net.cpu().eval(), [t[:1] for t in batch], timing.runtime, device,
                                  timing.threads, timing.batch_size)
+        runners = [runner]
+        if reference is not None:
+            runners.append(make_runner(reference.module, reference.inputs, timing.runtime, device, timing.threads,
+                                       timing.batch_size))
         meter = settings.meter()
-        (result,) = measure([runner], timing.protocol, meter, settings.clock)
+        result, *again = measure(runners, timing.protocol, meter, settings.clock)
     finally:
         torch.set_num_threads(previous)
     return MeasuredLatency(
@@ -88,4 +94,25 @@ def measure_latency(
         latency_ms=result.latency_ms, latency_std_ms=result.latency_std_ms, energy_mj=result.energy_mj,
         energy_source=meter.source, repeats=result.repeats, lut_device=timing.device,
         method=timing.protocol.describe(settings.clock),
+        reference_ms=again[0].latency_ms if again else None,
+        reference_calibration_ms=reference.calibration_ms if reference is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The LUT calibration's reference network (random weights) and when it was fitted, its latency."""
+
+    module: nn.Module
+    inputs: tuple[Tensor, ...]
+    calibration_ms: float
+
+    @classmethod
+    def of(cls, lut: LookupTable | None, cfg: ExperimentConfig, input_shapes: Mapping[str, tuple[int, ...]],
+           num_classes: int) -> Reference | None:
+        """None when the LUT has no calibration reference (no LUT, an uncalibrated or an older one)."""
+        if lut is None or lut.calibration is None or lut.calibration.reference is None:
+            return None
+        stored = lut.calibration.reference
+        model = reference_model(cfg, input_shapes, num_classes, stored)
+        return cls(model.module, model.inputs, stored.latency_ms)

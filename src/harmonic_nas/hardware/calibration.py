@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from pydantic import Field, NonNegativeInt
@@ -35,6 +36,16 @@ class LinearFit(StrictModel):
         return self.scale * additive + self.per_layer * layers + self.offset
 
 
+class ReferenceModel(StrictModel):
+    """One of the calibration's whole models (the median by latency), kept to be measured again beside every
+    later whole-model measurement: its slowdown since the calibration says how much the machine itself (other
+    tenants on a shared host, a clock change) moved the measurement, apart from the cost model's error."""
+
+    candidate: dict[str, Any]
+    genotype: dict[str, Any] | None
+    latency_ms: float = Field(gt=0, description="Measured when the calibration was fitted.")
+
+
 class Calibration(StrictModel):
     """Latency (ms) and energy (mJ) corrections of one LUT, and how well they held out of sample."""
 
@@ -45,6 +56,7 @@ class Calibration(StrictModel):
     cross_validation: dict[str, float | None] = Field(
         default_factory=dict, description="Held-out figures of the fitted latency model (mape, within_10, spearman)."
     )
+    reference: ReferenceModel | None = None
 
 
 def fit_linear(additive: Sequence[float], layers: Sequence[int], measured: Sequence[float]) -> LinearFit:

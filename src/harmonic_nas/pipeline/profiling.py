@@ -57,7 +57,7 @@ def profile(
     out: Path | None = None,
     runtime: str | None = None, batch_size: int | None = None, threads: int | None = None,
     input_shapes: Shapes | None = None, num_classes: int | None = None,
-    validate: int = 0, seed: int = 0,
+    validate: int | None = None, seed: int = 0,
     protocol: TimingProtocol | None = None,
     log: Log = console.log,
 ) -> ProfileResult:
@@ -68,12 +68,15 @@ def profile(
     ``protocol`` to its warm-up and repeats. ``input_shapes`` and ``num_classes`` (both, or neither) spare
     a device without the dataset (a Jetson) from reading it. ``validate`` N >= 6 also measures N random
     whole models (drawn with ``seed``), fits the calibration into the LUT, and writes
-    <lut>.validation.json and <lut>.validation.png beside it.
+    <lut>.validation.json and <lut>.validation.png beside it; by default (None) ``hardware.calibrate``
+    models, and only when the table has no calibration yet or got new entries now (a resumed run keeps the
+    calibration its stored costs were computed with).
     """
     from harmonic_nas.costing.catalog import search_space_specs
     from harmonic_nas.costing.profiler import ProfileSettings
     from harmonic_nas.costing.profiler import profile as measure_layers
-    from harmonic_nas.costing.validate import MIN_MODELS, plot, validate_lut
+    from harmonic_nas.config.schema import MIN_CALIBRATION_MODELS
+    from harmonic_nas.costing.validate import plot, validate_lut
     from harmonic_nas.errors import UserError
     from harmonic_nas.files import write_text
     from harmonic_nas.hardware.timing import check_runtime, configure_measurement
@@ -82,8 +85,9 @@ def profile(
     hardware = cfg.hardware
     runtime = runtime or hardware.runtime
     check_runtime(runtime)
-    if validate and validate < MIN_MODELS:
-        raise UserError(f"--validate needs at least {MIN_MODELS} models (a 5-fold cross-validation), found {validate}")
+    if validate and validate < MIN_CALIBRATION_MODELS:
+        raise UserError(f"--validate needs at least {MIN_CALIBRATION_MODELS} models (a 5-fold cross-validation), "
+                        f"found {validate}")
     if (input_shapes is None) != (num_classes is None):
         raise UserError("give both the input shapes and the class count, or neither to read them from the dataset")
     torch_device = resolve_device(device)
@@ -108,6 +112,8 @@ def profile(
         result = ProfileResult(path, table, len(specs), len(table) - before, time.perf_counter() - start, meter.source)
         log(f"{path}: {len(table)} entries for {len(specs)} layers of the search space "
             f"({result.seconds:.0f} s, energy {meter.source})")
+        if validate is None:
+            validate = hardware.calibrate if result.measured or table.calibration is None else 0
         if validate:
             result.validation = validate_lut(table, cfg, input_shapes, num_classes, validate, settings, meter, seed)
             table.save(path)
