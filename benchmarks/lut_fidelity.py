@@ -3,7 +3,8 @@
 (5-fold cross-validated) cost. Prints JSON (and writes it with --out).
 
     MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \
-        python benchmarks/lut_fidelity.py [--config configs/demo.yaml] [--models 50] [--runtime torch ...]
+        python benchmarks/lut_fidelity.py [--config configs/demo.yaml] [--models 50] [--runtime torch ...] \
+            [--threads 1 --threads 2]
 
 Goals (issue 4): >= 95 % of the models within +-10 % and Spearman >= 0.95 for the fitted model;
 profiling the av-digits space in <= 300 s on 2 cores. Timings on a machine shared with other work are
@@ -32,18 +33,19 @@ from harmonic_nas.costing.validate import plot, validate_lut
 GOALS = {"within_10": 0.95, "spearman": 0.95, "profile_seconds": 300.0}
 
 
-def run(config: Path, runtime: str, models: int, seed: int, workdir: Path) -> dict:
+def run(config: Path, runtime: str, threads: int, models: int, seed: int, workdir: Path) -> dict:
     cfg = load_config(config)
     shapes, num_classes = dataset_shapes(cfg)
     hardware = cfg.hardware
     settings = ProfileSettings(
-        torch.device("cpu"), "cpu", runtime, hardware.threads, hardware.batch_size,
+        torch.device("cpu"), "cpu", runtime, threads, hardware.batch_size,
         TimingProtocol(warmup=hardware.warmup, repeats=hardware.repeats),
     )
     configure_measurement(settings.threads)
     meter = settings.meter()
     specs = search_space_specs(cfg, shapes, num_classes)
-    out = workdir / f"lut-{runtime}.json"
+    name = f"{runtime}-{threads}t"
+    out = workdir / f"lut-{name}.json"
     start = time.perf_counter()
     table = profile(specs, out, settings, meter)
     profile_seconds = time.perf_counter() - start
@@ -51,9 +53,10 @@ def run(config: Path, runtime: str, models: int, seed: int, workdir: Path) -> di
     report = validate_lut(table, cfg, shapes, num_classes, models, settings, meter, seed)
     validate_seconds = time.perf_counter() - start
     table.save(out)
-    figure = plot(report, workdir / f"lut-fidelity-{runtime}.png")
+    figure = plot(report, workdir / f"lut-fidelity-{name}.png")
     fitted = report.figures["latency"]["fitted"]
     return {
+        "protocol": {"runtime": runtime, "threads": threads, "clock": settings.clock},
         "layers_profiled": len(specs),
         "profile_seconds": round(profile_seconds, 1),
         "validate_seconds": round(validate_seconds, 1),
@@ -75,6 +78,9 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=Path("configs/demo.yaml"))
     parser.add_argument("--models", type=int, default=50)
     parser.add_argument("--runtime", action="append", choices=["torch", "onnxruntime"])
+    parser.add_argument("--threads", type=int, action="append",
+                        help="Intra-op threads (repeatable): 1 times thread CPU time, more the wall clock, as a "
+                        "deployment with that many threads sees it (default: hardware.threads).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None, help="Where LUTs and plots go (default: a temp dir).")
     parser.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
@@ -93,7 +99,9 @@ def main() -> None:
         "runtimes": {},
     }
     for runtime in args.runtime or ["torch", "onnxruntime"]:
-        result["runtimes"][runtime] = run(args.config, runtime, args.models, args.seed, workdir)
+        for threads in args.threads or [load_config(args.config).hardware.threads]:
+            key = runtime if args.threads is None else f"{runtime}/{threads} threads"
+            result["runtimes"][key] = run(args.config, runtime, threads, args.models, args.seed, workdir)
     result["load_average_after"] = os.getloadavg()
     text = json.dumps(result, indent=2)
     print(text)

@@ -120,5 +120,8 @@ def profile(
             stem = path.with_suffix("")
             report_path = write_text(stem.with_name(stem.name + ".validation.json"), result.validation.to_json() + "\n")
             result.validation_files = (report_path, plot(result.validation, stem.with_name(stem.name + ".validation.png")))
-            log(f"calibration stored in {path}; report {report_path}, plot {result.validation_files[1]}")
+            held_out = result.validation.figures["latency"]["fitted"]
+            log(f"calibration on {validate} whole models stored in {path}: held out, latency MAPE "
+                f"{held_out['mape']:.1f} %, {held_out['within_10']:.0%} within +-10 %, Spearman "
+                f"{held_out['spearman'] or float('nan'):.3f}; report {report_path}, plot {result.validation_files[1]}")
         return result
