@@ -13,7 +13,7 @@ from helpers import small_config
 from torch import nn
 
 from harmonic_nas.errors import UserError
-from harmonic_nas.metrics import score, task_loss
+from harmonic_nas.metrics import distill_loss, score, task_loss
 from harmonic_nas.layout import RunLayout
 from harmonic_nas.supernet import SupernetTrainer, load_supernet, recalibrate_bn
 from harmonic_nas.supernet.augment import spec_augment
@@ -192,6 +192,19 @@ def test_label_smoothing_reaches_the_max_subnets_loss() -> None:
     assert task_loss(logits, targets, "multiclass") == pytest.approx(float(torch.nn.functional.cross_entropy(logits, targets)))
 
 
+def test_distill_weight_mixes_distillation_and_task_loss(tmp_path: Path, mnist_pair: Any) -> None:
+    logits, teacher, y = torch.randn(8, 10), torch.randn(8, 10), torch.randint(0, 10, (8,))
+    kd, ce = distill_loss(logits, teacher, "multiclass"), task_loss(logits, y, "multiclass")
+
+    def loss(**supernet: Any) -> float:
+        trainer = SupernetTrainer(small_config(tmp_path, **supernet), "image", mnist_pair, DEVICE, show_progress=False)
+        return float(trainer._subnet_loss(logits, teacher, y))
+
+    assert loss() == pytest.approx(float(kd))  # the paper's: distillation alone
+    assert loss(distill_weight=0.25) == pytest.approx(float(0.25 * kd + 0.75 * ce))
+    assert loss(distill_weight=0.0) == pytest.approx(float(ce)) == loss(distill=False, distill_weight=0.5)
+
+
 def test_spec_augment_masks_bands_alike_in_one_process_or_in_shards() -> None:
     x = torch.ones(6, 1, 20, 30)
     whole = spec_augment(x, 2, 0.2, torch.Generator().manual_seed(3))
@@ -210,7 +223,7 @@ def test_new_recipe_options_at_their_defaults_keep_old_fingerprints(tmp_path: Pa
     cfg = small_config(tmp_path)
     trainer = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False)
     old_keys = set(cfg.supernet.model_dump()) - {"warmup_epochs", "label_smoothing", "spec_masks", "spec_mask_width",
-                                                 "max_first_epochs",
+                                                 "max_first_epochs", "distill_weight",
                                                  "bf16", "patience", "eval_random_subnets"}
     before = stable_hash({"space": cfg.modalities["image"].model_dump(mode="json"),
                           "dataset": cfg.dataset.model_dump(mode="json", exclude={"cache_dir"}),

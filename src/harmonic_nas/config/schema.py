@@ -126,6 +126,10 @@ class SupernetTraining(StrictModel):
         0.0, ge=0.0, description="Progressive shrinking's first phase: the first this-many epochs train the max "
         "subnet alone (one pass a step, not 2 + random_subnets), then the sandwich rule trains every subnet.")
     distill: bool = Field(True, description="In-place distillation from the max subnet to the others.")
+    distill_weight: float = Field(
+        1.0, ge=0.0, le=1.0, description="With distill: the share of the distillation loss in a smaller subnet's "
+        "loss, the rest its task loss on the labels (1: distillation alone, as the paper; a weak early teacher "
+        "then holds the small subnets back).")
     patience: PositiveInt = Field(5, description="Early stopping: epochs without val improvement of the max subnet.")
     bn_calib_samples: PositiveInt = Field(2000, description="Training samples used to recalibrate BN of a subnet.")
     eval_random_subnets: int = Field(5, ge=0, description="Random subnets evaluated in the metrics JSON.")

@@ -37,7 +37,7 @@ from harmonic_nas.supernet.supernet_file import save_supernet
 
 EVAL_BATCH = 128  # larger inference batches were slower on a 2-core CPU
 LEGACY_DEFAULTS = {"bf16": False, "warmup_epochs": 0.0, "label_smoothing": 0.0, "spec_masks": 0, "spec_mask_width": 0.15,
-                   "max_first_epochs": 0.0}
+                   "max_first_epochs": 0.0, "distill_weight": 1.0}
 
 
 @dataclass
@@ -187,13 +187,23 @@ class SupernetTrainer:
             self.model.set_active(arch)
             with self._forward(shard):
                 logits = self.model(x).logits.float()
-                sub_loss = distill_loss(logits, teacher, task) if self.train_cfg.distill else task_loss(logits, y, task)
+                sub_loss = self._subnet_loss(logits, teacher, y)
             (sub_loss if weight == 1.0 else sub_loss * weight).backward()
             total += sub_loss.item()
         self.dist.all_reduce_grads(self.model.parameters())
         self.optimizer.step()
         self.scheduler.step()
         return total / len(archs)
+
+    def _subnet_loss(self, logits: torch.Tensor, teacher: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """A smaller subnet's loss: distillation from the max subnet, mixed with the task loss by
+        ``distill_weight``, or the task loss alone without distillation."""
+        task = self.dataset.task
+        share = self.train_cfg.distill_weight if self.train_cfg.distill else 0.0
+        if share == 1.0:
+            return distill_loss(logits, teacher, task)
+        labels = task_loss(logits, y, task)
+        return labels if share == 0.0 else share * distill_loss(logits, teacher, task) + (1 - share) * labels
 
     @contextlib.contextmanager
     def _forward(self, shard: Shard | None) -> Iterator[None]:
