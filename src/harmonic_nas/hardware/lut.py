@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, StringConstraints, ValidationError
 
-from harmonic_nas.config.schema import HardwareConfig, StrictModel
+from harmonic_nas.config.schema import HardwareConfig, Runtime, StrictModel
 from harmonic_nas.errors import UserError, short_repr
 from harmonic_nas.files import write_text
 from harmonic_nas.hardware.calibration import Calibration
@@ -45,7 +45,7 @@ class LutHeader(StrictModel):
 
     format: Literal[1] = 1
     device: str = Field(min_length=1, description="Name of the target device (names the LUT file).")
-    runtime: Literal["torch", "onnxruntime"]
+    runtime: Runtime
     method: str = Field(min_length=1, description="How one entry was measured (warm-up, repeats, statistic).")
     batch_size: PositiveInt
     threads: PositiveInt
