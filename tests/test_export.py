@@ -231,6 +231,37 @@ def test_export_onnx_parity_and_latency(run: dict[str, Any], ctx: RunContext) ->
     assert report.runtime == "onnxruntime" and report.latency_ms > 0
 
 
+def test_export_onnx_int8_records_its_val_metric_and_drop(run: dict[str, Any], ctx: RunContext) -> None:
+    """model.int8.onnx is a quantized graph; the manifest holds its val metric on the val score part (checked
+    here with ONNX Runtime by hand), the drop from float, the calibration, and its latency under
+    onnxruntime-int8."""
+    import onnx
+
+    out = run["tmp"] / "int8"
+    best = select_model(ctx.front, "best-acc")
+    code, _, err = cli("export", run["dir"], "--format", "onnx-int8", "--out", out)
+    assert code == 0, err
+    assert "INT8 (64 train samples calibrated, seed 0): val " in err and "onnxruntime-int8: measured" in err
+    assert sorted(p.name for p in out.iterdir()) == ["arch.json", "manifest.json", "model.int8.onnx", "model.pt"]
+    (entry,) = manifest_entries(out)
+    assert entry["format"] == "onnx-int8" and entry["file"] == "model.int8.onnx"
+    assert {n.op_type for n in onnx.load(str(out / "model.int8.onnx")).graph.node} >= {"QuantizeLinear", "Conv"}
+    int8 = entry["checks"]["int8"]
+    assert set(entry["checks"]["max_abs_diff"]) == {"pt"}  # no 1e-4 claim for INT8
+    names = [i["name"] for i in json.loads((out / "arch.json").read_text())["inputs"]]
+    val = ctx.val_score
+    session = ort.InferenceSession(str(out / "model.int8.onnx"), providers=["CPUExecutionProvider"])
+    feed = {i.name: np.asarray(val.inputs[i.name], dtype=np.float32) for i in session.get_inputs()}
+    (logits,) = session.run(["logits"], feed)
+    assert logits.shape == (len(val), 10)
+    assert int8["val_int8"] == pytest.approx(float((logits.argmax(1) == val.targets).mean()), abs=1e-6)
+    assert entry["checks"]["val_exported"] == pytest.approx(best.val_metric, abs=1e-6)
+    assert int8["val_drop"] == pytest.approx(entry["checks"]["val_exported"] - int8["val_int8"], abs=1e-9)
+    assert int8["calibration"] == {"split": "train", "samples": 64, "seed": 0}
+    assert entry["measured"]["runtime"] == "onnxruntime-int8" and entry["measured"]["latency_ms"] > 0
+    assert set(names) >= set(entry["onnx_inputs"])
+
+
 def test_export_torchscript_parity(run: dict[str, Any], ctx: RunContext) -> None:
     out = run["tmp"] / "ts"
     code, _, err = cli("export", run["dir"], "--format", "torchscript", "--out", out, "--no-latency")
@@ -400,7 +431,7 @@ def test_bad_export_input_is_one_line(run: dict[str, Any], tmp_path: Path) -> No
         (("export", tmp_path / "nope"), "run directory not found"),
         (("export", tmp_path), "no search store here"),
         (("export", run["dir"], "--model", "zzzz"), "no Pareto model of"),
-        (("export", run["dir"], "--format", "tflite"), "invalid value for '--format': 'tflite' is not one of 'onnx', 'torchscript', 'pt'"),
+        (("export", run["dir"], "--format", "tflite"), "invalid value for '--format': 'tflite' is not one of 'onnx', 'onnx-int8', 'torchscript', 'pt'"),
         (("export", run["dir"], "--samples", "0"), "--samples must be at least 1"),
     ]
     for args, expected in cases:
