@@ -356,6 +356,34 @@ def test_report_shows_the_measured_latency_of_exported_models(run: dict[str, Any
     assert all(measured(row) == ["–"] for key, row in rows.items() if key != fastest.key)
 
 
+def test_report_shows_float_and_int8_side_by_side(run: dict[str, Any], ctx: RunContext, tmp_path: Path) -> None:
+    """A model exported as model.onnx and model.int8.onnx into its models/<id>/ folder (of a copy of the run)
+    gets its float and INT8 val metric and measured latency side by side; the other models get dashes."""
+    import shutil
+
+    from harmonic_nas.report.writer import write_report
+
+    copy = tmp_path / "run"
+    shutil.copytree(run["dir"], copy)
+    best = select_model(ctx.front, "best-acc")
+    for fmt in ("onnx", "onnx-int8"):
+        code, _, err = cli("export", copy, "--model", best.key, "--format", fmt)
+        assert code == 0, err
+    onnx, int8 = manifest_entries(copy / "models" / best.key)
+    html = write_report(copy, tmp_path / "report").read_text(encoding="utf-8")
+    table = html.split('<table class="pareto">')[1].split("</table>")[0]
+    assert "val float / INT8" in table and "measured float / INT8 (ms)" in table
+    rows = {key: row for key, row in re.findall(r'<tr><td class="id" title="([0-9a-f]+)">(.*?)</tr>', table, re.S)}
+    cells = {key: re.findall(r'<td class="num int8"[^>]*>(.*?)</td>', row) for key, row in rows.items()}
+    val_float, val_int8 = int8["checks"]["val_exported"], int8["checks"]["int8"]["val_int8"]
+    fp, q = onnx["measured"]["latency_ms"], int8["measured"]["latency_ms"]
+    assert cells[best.key] == [f"{val_float:.4f} / {val_int8:.4f} ({(val_int8 - val_float) * 100:+.1f})",
+                               f"{fp:.3f} / {q:.3f} (x{q / fp:.2f})"]
+    assert all(c == ["–", "–"] for key, c in cells.items() if key != best.key)
+    # without an INT8 export anywhere the columns are not there
+    assert "val float / INT8" not in write_report(run["dir"], tmp_path / "plain").read_text(encoding="utf-8")
+
+
 def test_parity_failure_is_one_line_exit_2(run: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     import harmonic_nas.export.exporter as exporter
 
