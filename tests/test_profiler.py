@@ -318,6 +318,21 @@ def test_int8_profile_and_validate_build_an_int8_lut(config_file: str, tmp_path:
     assert result.layers == len(table) and table.missing(search_space_specs(cfg, given["input_shapes"], 3)) == []
     assert table.calibration is not None and table.calibration.runtime == INT8
     assert all(e.latency_ms > 0 for e in table.entries.values())
+    # what ran in float is in each entry: HardSwish has no INT8 kernel, ORT fails on the LayerNorm over (C, L)
+    float_ops: dict[str, set[str]] = {}
+    for key, e in table.entries.items():
+        float_ops.setdefault(key.split(":")[0], set()).update(e.float_ops or ())
+    assert "HardSwish" in float_ops["conv_bn_act"] and float_ops["fusion_cell_norm"] == {"LayerNormalization"}
+    assert all(e.float_ops is not None for e in table.entries.values())
+    assert '"float_ops"' in out.read_text() and '"float_ops"' not in Path(tiny_torch_lut(tmp_path)).read_text()
+
+
+def tiny_torch_lut(tmp_path: Path) -> Path:
+    """A torch LUT of three layers: its entries have no float_ops."""
+    path = tmp_path / "torch.json"
+    profile(search_space_specs(tiny_config(), SHAPES, CLASSES)[:3], path,
+            ProfileSettings(torch.device("cpu"), "cpu", protocol=FAST), EstimatedEnergy.for_cpu(1))
+    return path
 
 
 def test_int8_runner_runs_the_quantized_layer() -> None:

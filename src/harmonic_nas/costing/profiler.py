@@ -64,12 +64,13 @@ class ProfileSettings:
         )
 
 
-def to_entry(measurement: Measurement) -> LutEntry:
+def to_entry(measurement: Measurement, float_ops: tuple[str, ...] | None = None) -> LutEntry:
     return LutEntry(
         latency_ms=measurement.latency_ms,
         latency_std_ms=measurement.latency_std_ms,
         energy_mj=measurement.energy_mj,
         repeats=measurement.repeats,
+        float_ops=float_ops,
     )
 
 
@@ -85,15 +86,15 @@ def profile(specs: Iterable[LayerSpec], out: str | Path, settings: ProfileSettin
             for start in range(0, len(todo), group_size):
                 group = todo[start : start + group_size]
                 bar.update(task, layer=group[0].op)
-                for spec, result in zip(group, _measure_group(group, settings, meter, build)):
-                    writer.add(spec, to_entry(result))
+                for spec, entry in zip(group, _measure_group(group, settings, meter, build)):
+                    writer.add(spec, entry)
                 writer.flush()
                 bar.advance(task, len(group))
         return writer.table
 
 
 def _measure_group(group: Sequence[LayerSpec], settings: ProfileSettings, meter: EnergyMeter,
-                   build: LayerBuilder) -> list[Measurement]:
+                   build: LayerBuilder) -> list[LutEntry]:
     runners = []
     for spec in group:
         module, inputs = build(spec)
@@ -105,4 +106,6 @@ def _measure_group(group: Sequence[LayerSpec], settings: ProfileSettings, meter:
             raise UserError(f"layer {lut_key(spec)}: {exc}") from None
         except Exception as exc:  # name the layer: an export or build failure is otherwise anonymous
             raise RuntimeError(f"cannot run layer {lut_key(spec)} with {settings.runtime}: {exc}") from exc
-    return measure(runners, settings.protocol, meter, settings.clock)
+    measured = measure(runners, settings.protocol, meter, settings.clock)
+    # an INT8 runner (hardware.quantize.Int8Runner) says which ops of its layer ran in float
+    return [to_entry(m, getattr(run, "float_ops", None)) for m, run in zip(measured, runners)]

@@ -45,6 +45,18 @@ class Quantized:
     float_ops: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Int8Runner:
+    """A runner (call it) of a quantized layer or model, with the op types it runs in float (the
+    profiler records them in the layer's LUT entry)."""
+
+    run: Runner
+    float_ops: tuple[str, ...]
+
+    def __call__(self) -> object:
+        return self.run()
+
+
 class _Feeds:
     """The calibration inputs as onnxruntime's CalibrationDataReader protocol (``get_next`` until None)."""
 
@@ -124,7 +136,7 @@ def random_calibration(feed: Feed, n: int = LAYER_CALIBRATION_INPUTS, seed: int 
     return [{k: rng.standard_normal(v.shape).astype(v.dtype) for k, v in feed.items()} for _ in range(n)]
 
 
-def int8_runner(module: nn.Module, batch: Sequence[Tensor], threads: int) -> Runner:
+def int8_runner(module: nn.Module, batch: Sequence[Tensor], threads: int) -> Int8Runner:
     """A runner of ``module`` exported to ONNX, quantized (calibrated on seeded random inputs of the
     batch's shapes) and run by ONNX Runtime on the CPU with ``threads`` threads."""
     names = [f"input{i}" for i in range(len(batch))]
@@ -132,4 +144,4 @@ def int8_runner(module: nn.Module, batch: Sequence[Tensor], threads: int) -> Run
     arrays = {n: t.detach().cpu().numpy() for n, t in zip(names, batch)}
     used = {n: arrays[n] for n in graph_inputs(model)}
     quantized = quantize(model, random_calibration(used), type(module).__name__)
-    return session_runner(quantized.model, used, threads, ["CPUExecutionProvider"])
+    return Int8Runner(session_runner(quantized.model, used, threads, ["CPUExecutionProvider"]), quantized.float_ops)
