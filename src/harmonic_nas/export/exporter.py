@@ -1,6 +1,7 @@
 """Exporting one Pareto model (or the whole front): build it, write arch.json, model.pt and the chosen
-format, check every file against the in-memory network on real val inputs, measure its latency, and
-record the format in the folder's manifest.json (model_manifest) beside the formats exported before."""
+format (model.onnx, model.int8.onnx, model.ts), check every file against the in-memory network on real val
+inputs (INT8: its val metric instead, export/int8.py), measure its latency, and record the format in the
+folder's manifest.json (model_manifest) beside the formats exported before."""
 
 from __future__ import annotations
 
