@@ -24,6 +24,7 @@ import torch
 
 from harmonic_nas.pipeline import dataset_shapes
 from harmonic_nas.config import load_config
+from harmonic_nas.config.schema import RUNTIMES
 from harmonic_nas.costing.catalog import search_space_specs
 from harmonic_nas.hardware.host import cpu_model, library_versions
 from harmonic_nas.costing.profiler import ProfileSettings, profile
@@ -77,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=Path("configs/demo.yaml"))
     parser.add_argument("--models", type=int, default=50)
-    parser.add_argument("--runtime", action="append", choices=["torch", "onnxruntime"])
+    parser.add_argument("--runtime", action="append", choices=RUNTIMES)
     parser.add_argument("--threads", type=int, action="append",
                         help="Intra-op threads (repeatable): 1 times thread CPU time, more the wall clock, as a "
                         "deployment with that many threads sees it (default: hardware.threads).")

@@ -209,7 +209,7 @@ for command in {leaf_commands()!r}:
 @pytest.mark.parametrize(("args", "expected"), [
     (["statsu"], "error: no such command 'statsu' (see main --help)"),
     (["profile", "--runtime", "tensorrt"],
-     "error: invalid value for '--runtime': 'tensorrt' is not one of 'torch', 'onnxruntime' (see main profile --help)"),
+     "error: invalid value for '--runtime': 'tensorrt' is not one of 'torch', 'onnxruntime', 'onnxruntime-int8' (see main profile --help)"),
     (["data", "info", "--nope"], "error: no such option '--nope' (see main data info --help)"),
     (["--bogus"], "error: no such option '--bogus' (see main --help)"),
 ])

@@ -231,6 +231,37 @@ def test_export_onnx_parity_and_latency(run: dict[str, Any], ctx: RunContext) ->
     assert report.runtime == "onnxruntime" and report.latency_ms > 0
 
 
+def test_export_onnx_int8_records_its_val_metric_and_drop(run: dict[str, Any], ctx: RunContext) -> None:
+    """model.int8.onnx is a quantized graph; the manifest holds its val metric on the val score part (checked
+    here with ONNX Runtime by hand), the drop from float, the calibration, and its latency under
+    onnxruntime-int8."""
+    import onnx
+
+    out = run["tmp"] / "int8"
+    best = select_model(ctx.front, "best-acc")
+    code, _, err = cli("export", run["dir"], "--format", "onnx-int8", "--out", out)
+    assert code == 0, err
+    assert "INT8 (64 train samples calibrated, seed 0): val " in err and "onnxruntime-int8: measured" in err
+    assert sorted(p.name for p in out.iterdir()) == ["arch.json", "manifest.json", "model.int8.onnx", "model.pt"]
+    (entry,) = manifest_entries(out)
+    assert entry["format"] == "onnx-int8" and entry["file"] == "model.int8.onnx"
+    assert {n.op_type for n in onnx.load(str(out / "model.int8.onnx")).graph.node} >= {"QuantizeLinear", "Conv"}
+    int8 = entry["checks"]["int8"]
+    assert set(entry["checks"]["max_abs_diff"]) == {"pt"}  # no 1e-4 claim for INT8
+    names = [i["name"] for i in json.loads((out / "arch.json").read_text())["inputs"]]
+    val = ctx.val_score
+    session = ort.InferenceSession(str(out / "model.int8.onnx"), providers=["CPUExecutionProvider"])
+    feed = {i.name: np.asarray(val.inputs[i.name], dtype=np.float32) for i in session.get_inputs()}
+    (logits,) = session.run(["logits"], feed)
+    assert logits.shape == (len(val), 10)
+    assert int8["val_int8"] == pytest.approx(float((logits.argmax(1) == val.targets).mean()), abs=1e-6)
+    assert entry["checks"]["val_exported"] == pytest.approx(best.val_metric, abs=1e-6)
+    assert int8["val_drop"] == pytest.approx(entry["checks"]["val_exported"] - int8["val_int8"], abs=1e-9)
+    assert int8["calibration"] == {"split": "train", "samples": 64, "seed": 0}
+    assert entry["measured"]["runtime"] == "onnxruntime-int8" and entry["measured"]["latency_ms"] > 0
+    assert set(names) >= set(entry["onnx_inputs"])
+
+
 def test_export_torchscript_parity(run: dict[str, Any], ctx: RunContext) -> None:
     out = run["tmp"] / "ts"
     code, _, err = cli("export", run["dir"], "--format", "torchscript", "--out", out, "--no-latency")
@@ -325,6 +356,34 @@ def test_report_shows_the_measured_latency_of_exported_models(run: dict[str, Any
     assert all(measured(row) == ["–"] for key, row in rows.items() if key != fastest.key)
 
 
+def test_report_shows_float_and_int8_side_by_side(run: dict[str, Any], ctx: RunContext, tmp_path: Path) -> None:
+    """A model exported as model.onnx and model.int8.onnx into its models/<id>/ folder (of a copy of the run)
+    gets its float and INT8 val metric and measured latency side by side; the other models get dashes."""
+    import shutil
+
+    from harmonic_nas.report.writer import write_report
+
+    copy = tmp_path / "run"
+    shutil.copytree(run["dir"], copy)
+    best = select_model(ctx.front, "best-acc")
+    for fmt in ("onnx", "onnx-int8"):
+        code, _, err = cli("export", copy, "--model", best.key, "--format", fmt)
+        assert code == 0, err
+    onnx, int8 = manifest_entries(copy / "models" / best.key)
+    html = write_report(copy, tmp_path / "report").read_text(encoding="utf-8")
+    table = html.split('<table class="pareto">')[1].split("</table>")[0]
+    assert "val float / INT8" in table and "measured float / INT8 (ms)" in table
+    rows = {key: row for key, row in re.findall(r'<tr><td class="id" title="([0-9a-f]+)">(.*?)</tr>', table, re.S)}
+    cells = {key: re.findall(r'<td class="num int8"[^>]*>(.*?)</td>', row) for key, row in rows.items()}
+    val_float, val_int8 = int8["checks"]["val_exported"], int8["checks"]["int8"]["val_int8"]
+    fp, q = onnx["measured"]["latency_ms"], int8["measured"]["latency_ms"]
+    assert cells[best.key] == [f"{val_float:.4f} / {val_int8:.4f} ({(val_int8 - val_float) * 100:+.1f})",
+                               f"{fp:.3f} / {q:.3f} (x{q / fp:.2f})"]
+    assert all(c == ["–", "–"] for key, c in cells.items() if key != best.key)
+    # without an INT8 export anywhere the columns are not there
+    assert "val float / INT8" not in write_report(run["dir"], tmp_path / "plain").read_text(encoding="utf-8")
+
+
 def test_parity_failure_is_one_line_exit_2(run: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     import harmonic_nas.export.exporter as exporter
 
@@ -400,7 +459,7 @@ def test_bad_export_input_is_one_line(run: dict[str, Any], tmp_path: Path) -> No
         (("export", tmp_path / "nope"), "run directory not found"),
         (("export", tmp_path), "no search store here"),
         (("export", run["dir"], "--model", "zzzz"), "no Pareto model of"),
-        (("export", run["dir"], "--format", "tflite"), "invalid value for '--format': 'tflite' is not one of 'onnx', 'torchscript', 'pt'"),
+        (("export", run["dir"], "--format", "tflite"), "invalid value for '--format': 'tflite' is not one of 'onnx', 'onnx-int8', 'torchscript', 'pt'"),
         (("export", run["dir"], "--samples", "0"), "--samples must be at least 1"),
     ]
     for args, expected in cases:

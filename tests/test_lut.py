@@ -134,7 +134,7 @@ def _edit(raw: dict, change: str) -> dict:
         ("no_device", r"header\.device: Field required"),
         ("typo", r"entries\['mbconv:.*'\]\.latency: Extra inputs are not permitted \(and 1 more\)"),
         ("bad_key", r"entries\['not a key'\] \(key\): not a LUT key, expected op:name=value"),
-        ("runtime", r"header\.runtime: .*'torch' or 'onnxruntime'.*found 'tensorflow'"),
+        ("runtime", r"header\.runtime: .*'torch', 'onnxruntime' or 'onnxruntime-int8'.*found 'tensorflow'"),
         ("source", r"header\.energy_source: expected measured:<meter> or estimated:<model>, found 'rapl'"),
         ("units", r"header\.units\.latency: .*'ms'"),
     ],

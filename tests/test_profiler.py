@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -228,7 +229,7 @@ def config_file(tmp_path: Path) -> str:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--runtime", "tensorrt"], "invalid value for '--runtime': 'tensorrt' is not one of 'torch', 'onnxruntime'"),
+        (["--runtime", "tensorrt"], "invalid value for '--runtime': 'tensorrt' is not one of 'torch', 'onnxruntime', 'onnxruntime-int8'"),
         (["--validate", "3"], "--validate needs at least 6 models"),
         (["--batch-size", "0"], "--batch-size must be at least 1, found 0"),
         (["--device", "cuda:7"], "device 'cuda:7'"),
@@ -299,3 +300,78 @@ def test_no_warmup_still_sizes_rounds_by_the_first_call() -> None:
     protocol = timing.TimingProtocol(warmup=0, repeats=5, rounds=5, min_seconds=0.05)
     [m] = timing.measure([run], protocol, EstimatedEnergy(4.0, "test"))
     assert 1 + 5 <= calls <= 1 + 5 * 10 and m.latency_ms >= 2.0
+
+
+# INT8 on ONNX Runtime ----------------------------------------------------------------------------------
+INT8 = "onnxruntime-int8"
+
+
+def test_int8_profile_and_validate_build_an_int8_lut(config_file: str, tmp_path: Path) -> None:
+    """Every layer of the space quantized and timed; the header names the runtime and the quantization,
+    and --validate measures quantized whole models and stores their calibration."""
+    cfg = load_config(config_file, [f"hardware.runtime={INT8}"])
+    out = tmp_path / "int8.json"
+    given = {"input_shapes": {"image": (1, 8, 8), "thumb": (12,)}, "num_classes": 3, "protocol": FAST}
+    result = pipeline.profile(cfg, out=out, validate=6, **given)
+    table = LookupTable.load(out)
+    assert table.header.runtime == INT8 and "static post-training INT8 quantization" in table.header.method
+    assert result.layers == len(table) and table.missing(search_space_specs(cfg, given["input_shapes"], 3)) == []
+    assert table.calibration is not None and table.calibration.runtime == INT8
+    assert all(e.latency_ms > 0 for e in table.entries.values())
+    # what ran in float is in each entry: HardSwish has no INT8 kernel, ORT fails on the LayerNorm over (C, L)
+    float_ops: dict[str, set[str]] = {}
+    for key, e in table.entries.items():
+        float_ops.setdefault(key.split(":")[0], set()).update(e.float_ops or ())
+    assert "HardSwish" in float_ops["conv_bn_act"] and float_ops["fusion_cell_norm"] == {"LayerNormalization"}
+    assert all(e.float_ops is not None for e in table.entries.values())
+    assert '"float_ops"' in out.read_text() and '"float_ops"' not in Path(tiny_torch_lut(tmp_path)).read_text()
+
+
+def tiny_torch_lut(tmp_path: Path) -> Path:
+    """A torch LUT of three layers: its entries have no float_ops."""
+    path = tmp_path / "torch.json"
+    profile(search_space_specs(tiny_config(), SHAPES, CLASSES)[:3], path,
+            ProfileSettings(torch.device("cpu"), "cpu", protocol=FAST), EstimatedEnergy.for_cpu(1))
+    return path
+
+
+def test_int8_runner_runs_the_quantized_layer() -> None:
+    """The runner's session holds a quantized graph and gives the layer's output shape."""
+    import onnx
+
+    from harmonic_nas.hardware.quantize import graph_inputs, quantize, random_calibration
+
+    spec = next(s for s in search_space_specs(tiny_config(), SHAPES, CLASSES) if s.op == "mbconv")
+    module, inputs = build_layer(spec)
+    (out,) = timing.make_runner(module, inputs, INT8, torch.device("cpu"), 1)()
+    assert out.shape == tuple(module.eval()(*inputs).shape)
+    model = timing.onnx_bytes(module, inputs, ["input0"])
+    quantized = quantize(model, random_calibration({n: inputs[0].numpy() for n in graph_inputs(model)}), "mbconv")
+    ops = {n.op_type for n in onnx.load_from_string(quantized.model).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+
+
+def test_an_op_ort_fails_to_quantize_stays_float_and_is_named() -> None:
+    """ORT 1.32 fails on a LayerNorm over (C, L) with per-channel weights: it is left in float and recorded;
+    an op without an INT8 kernel (HardSwish) is recorded as float too."""
+    from harmonic_nas.hardware.quantize import quantize, random_calibration
+
+    spec = next(s for s in search_space_specs(tiny_config(), SHAPES, CLASSES) if s.op == "fusion_cell_norm")
+    module, inputs = build_layer(spec)
+    names = [f"input{i}" for i in range(len(inputs))]
+    model = timing.onnx_bytes(module, inputs, names)
+    quantized = quantize(model, random_calibration({n: t.numpy() for n, t in zip(names, inputs)}), "cell norm")
+    assert quantized.float_ops == ("LayerNormalization",)
+
+
+def test_a_model_ort_cannot_quantize_is_one_line() -> None:
+    from harmonic_nas.errors import UserError
+    from harmonic_nas.hardware.quantize import quantize
+
+    module, inputs = build_layer(search_space_specs(tiny_config(), SHAPES, CLASSES)[0])
+    model = timing.onnx_bytes(module, inputs, ["input0"])
+    wrong = [{"input0": np.zeros((1, 5, 2, 2), np.float32)}]  # calibration inputs of another shape
+    with pytest.raises(UserError, match=r"^cannot quantize stem to INT8 \(\w+: [^\n]+\)$"):
+        quantize(model, wrong, "stem")
+    with pytest.raises(UserError, match="no calibration inputs"):
+        quantize(model, [], "stem")

@@ -19,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from harmonic_nas.jsonfile import write_json
 
 MANIFEST_NAME = "manifest.json"
-# The formats a model folder can hold and the file of each (the command line lists them without torch).
-FORMATS = ("onnx", "torchscript", "pt")
-FILES = {"onnx": "model.onnx", "torchscript": "model.ts", "pt": "model.pt"}
+# The formats a model folder can hold and the file of each (the command line lists them without torch);
+# onnx-int8 is model.onnx statically quantized to INT8 (export/int8.py).
+FORMATS = ("onnx", "onnx-int8", "torchscript", "pt")
+FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx", "torchscript": "model.ts", "pt": "model.pt"}
 
 
 class MeasuredLatency(BaseModel):
@@ -63,9 +64,10 @@ class MeasuredLatency(BaseModel):
 
 
 class ExportEntry(BaseModel):
-    """One format exported into the folder; ``file`` is the format's own file (model.onnx, model.ts,
-    model.pt). ``checks``: the parity check (samples, tolerance, max abs diff of every file written, model.pt
-    included) and the exported network's val metric."""
+    """One format exported into the folder; ``file`` is the format's own file (model.onnx, model.int8.onnx,
+    model.ts, model.pt). ``checks``: the parity check (samples, tolerance, max abs diff of every file
+    written, model.pt included) and the exported network's val metric; for onnx-int8 also ``int8``: the INT8
+    model's val metric, its drop from float, the ops left in float and the calibration."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -91,6 +93,7 @@ class Manifest(BaseModel):
     exports: list[ExportEntry] = []
 
     def entry(self, fmt: str) -> ExportEntry | None:
+        """The entry of format ``fmt``, if exported."""
         return next((e for e in self.exports if e.format == fmt), None)
 
     def describes(self, model_id: str, val: float) -> bool:

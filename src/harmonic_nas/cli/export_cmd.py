@@ -25,7 +25,8 @@ def _diff(value: float) -> str:
 @click.option("--model", "which", default="best-acc", show_default=True, metavar="ID|best-acc|fastest",
               help="Pareto model: its id (or a unique prefix), the best val metric, or the lowest LUT latency.")
 @click.option("--format", "fmt", type=EXPORT_FORMAT, default="onnx", show_default=True,
-              help="model.onnx (ONNX Runtime), model.ts (torch.jit.load) or model.pt only.")
+              help="model.onnx (ONNX Runtime), model.int8.onnx (INT8, ONNX Runtime), model.ts (torch.jit.load) or "
+                   "model.pt only.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help=computed("Folder.", "RUN_DIR/models/<id>"))
 @click.option("--samples", type=int, default=32, show_default=True, help="Val samples of the parity check.")
 @click.option("--no-latency", is_flag=True, help="Skip the latency measurement.")
@@ -33,15 +34,18 @@ def _diff(value: float) -> str:
 def export(run_dir: Path, which: str, fmt: str, out: Path | None, samples: int, no_latency: bool,
            overrides: tuple[str, ...]) -> None:
     """Export one Pareto model of the search run in RUN_DIR as a standalone network (its extracted,
-    BN-recalibrated backbones and derived fusion): arch.json, model.pt (load_model) and model.onnx or
-    model.ts. Every file is checked against the PyTorch model on real val inputs (max abs diff <= 1e-4,
-    else exit 2), then the model is timed at batch 1 like the LUT and compared with its prediction.
+    BN-recalibrated backbones and derived fusion): arch.json, model.pt (load_model) and model.onnx,
+    model.int8.onnx or model.ts. Every file is checked against the PyTorch model on real val inputs (max
+    abs diff <= 1e-4, else exit 2; the INT8 model instead has its val metric and drop from float recorded),
+    then the model is timed at batch 1 like the LUT (INT8: with onnxruntime-int8) and compared with its
+    prediction.
     A baseline's models: RUN_DIR/baselines/<variant> as RUN_DIR.
 
     \b
     Examples:
       harmonic-nas export /tmp/smoke
       harmonic-nas export /tmp/smoke --model fastest --format torchscript --out /tmp/model
+      harmonic-nas export /tmp/smoke --format onnx-int8
       harmonic-nas export /tmp/smoke --format pt --no-latency --set dataset.cache_dir=/tmp/cache
     """
     from harmonic_nas.pipeline import export_model
@@ -61,11 +65,19 @@ def print_export(result: Any) -> None:
                   f"(tolerance {result.entry.checks['tolerance']:g})")
     console.print(f"{metrics['metric']}: val {metrics['val_exported']:.4f} for the exported model "
                   f"(search: val {metrics['val']:.4f}, test {test})")
+    int8 = result.entry.checks.get("int8")
+    if int8 is not None:
+        left = ", ".join(int8["float_ops"]) or "none"
+        console.print(f"INT8 ({int8['calibration']['samples']} train samples calibrated, seed "
+                      f"{int8['calibration']['seed']}): val {int8['val_int8']:.4f}, drop {int8['val_drop']:+.4f} from "
+                      f"float; max abs diff of the logits {int8['max_abs_diff_vs_float']:.2g}; ops left in float: {left}")
     lat = result.latency
     if lat is not None:
         lut = arch["lut"]["latency_ms"]
+        lut_runtime = arch["lut"].get("runtime", lat.runtime)
+        other = "" if lut_runtime == lat.runtime else f" (a {lut_runtime} LUT)"
         console.print(f"latency at batch {lat.batch_size}, {lat.threads} thread{'s' if lat.threads > 1 else ''}, "
-                      f"{lat.runtime}: measured {lat.latency_ms:.3f} ms, predicted {lut:.3f} ms, "
+                      f"{lat.runtime}: measured {lat.latency_ms:.3f} ms, predicted {lut:.3f} ms{other}, "
                       f"{lat.versus(lut)}")
         console.print(f"timing protocol (the LUT's): {lat.method}")
 

@@ -13,9 +13,12 @@ from pydantic import (
 from harmonic_nas.config.operators import BUILTIN_OPERATORS, operator_names
 from harmonic_nas.layout import RunLayout
 
-# The runtimes a LUT can be measured with (hardware/timing.py has a runner for each).
-Runtime = Literal["torch", "onnxruntime"]
+# The runtimes a LUT can be measured with (hardware/timing.py has a runner for each); onnxruntime-int8 runs
+# the ONNX model after static INT8 quantization (hardware/quantize.py).
+Runtime = Literal["torch", "onnxruntime", "onnxruntime-int8"]
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
+INT8_RUNTIME = "onnxruntime-int8"
+ONNX_RUNTIMES = ("onnxruntime", INT8_RUNTIME)  # the runtimes that need onnx and onnxruntime
 MIN_CALIBRATION_MODELS = 6  # five folds, each fitted on at least four models (costing/validate.py)
 
 # Names that become parts of file paths (run, LUT and supernet files): a letter or digit first, no slash,
@@ -216,7 +219,8 @@ class HardwareConfig(StrictModel):
     device: str = Field("cpu", pattern=DEVICE_PATTERN,
                         description="Name of the target device; names the LUT file (letters, digits, _ . : -).")
     lut: Path | None = Field(None, description="Existing LUT to use instead of profiling.")
-    runtime: Runtime = "torch"
+    runtime: Runtime = Field("torch", description="What runs the layers: torch (eager), onnxruntime, or "
+                             "onnxruntime-int8 (ONNX Runtime after static INT8 quantization).")
     threads: PositiveInt = 1
     batch_size: PositiveInt = 1
     warmup: int = Field(10, ge=0)

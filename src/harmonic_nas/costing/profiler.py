@@ -13,11 +13,14 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from harmonic_nas.config.schema import INT8_RUNTIME
 from harmonic_nas.console import make_progress
+from harmonic_nas.errors import UserError
 from harmonic_nas.costing.catalog import build_layer
 from harmonic_nas.hardware.lut import LookupTable, LutEntry, LutHeader
 from harmonic_nas.hardware.lut_writer import LutWriter
 from harmonic_nas.hardware.meters import EnergyMeter, EstimatedEnergy, detect_meter
+from harmonic_nas.hardware.quantize import LAYER_RECIPE
 from harmonic_nas.hardware.specs import LayerSpec, lut_key
 from harmonic_nas.hardware.timing import CLOCKS, Measurement, TimingProtocol, clock_for, make_runner, measure
 
@@ -48,22 +51,26 @@ class ProfileSettings:
         return meter
 
     def header(self, meter: EnergyMeter) -> LutHeader:
+        method = self.protocol.describe(self.clock)
+        if self.runtime == INT8_RUNTIME:  # what was timed: the layer after quantization
+            method += f"; {LAYER_RECIPE}"
         return LutHeader.for_this_host(
             device=self.device_name,
             runtime=self.runtime,
-            method=self.protocol.describe(self.clock),
+            method=method,
             batch_size=self.batch_size,
             threads=self.threads,
             energy_source=meter.source,
         )
 
 
-def to_entry(measurement: Measurement) -> LutEntry:
+def to_entry(measurement: Measurement, float_ops: tuple[str, ...] | None = None) -> LutEntry:
     return LutEntry(
         latency_ms=measurement.latency_ms,
         latency_std_ms=measurement.latency_std_ms,
         energy_mj=measurement.energy_mj,
         repeats=measurement.repeats,
+        float_ops=float_ops,
     )
 
 
@@ -79,15 +86,15 @@ def profile(specs: Iterable[LayerSpec], out: str | Path, settings: ProfileSettin
             for start in range(0, len(todo), group_size):
                 group = todo[start : start + group_size]
                 bar.update(task, layer=group[0].op)
-                for spec, result in zip(group, _measure_group(group, settings, meter, build)):
-                    writer.add(spec, to_entry(result))
+                for spec, entry in zip(group, _measure_group(group, settings, meter, build)):
+                    writer.add(spec, entry)
                 writer.flush()
                 bar.advance(task, len(group))
         return writer.table
 
 
 def _measure_group(group: Sequence[LayerSpec], settings: ProfileSettings, meter: EnergyMeter,
-                   build: LayerBuilder) -> list[Measurement]:
+                   build: LayerBuilder) -> list[LutEntry]:
     runners = []
     for spec in group:
         module, inputs = build(spec)
@@ -95,6 +102,10 @@ def _measure_group(group: Sequence[LayerSpec], settings: ProfileSettings, meter:
             runners.append(
                 make_runner(module, inputs, settings.runtime, settings.device, settings.threads, settings.batch_size)
             )
+        except UserError as exc:  # e.g. a layer ORT cannot quantize: one line naming it
+            raise UserError(f"layer {lut_key(spec)}: {exc}") from None
         except Exception as exc:  # name the layer: an export or build failure is otherwise anonymous
             raise RuntimeError(f"cannot run layer {lut_key(spec)} with {settings.runtime}: {exc}") from exc
-    return measure(runners, settings.protocol, meter, settings.clock)
+    measured = measure(runners, settings.protocol, meter, settings.clock)
+    # an INT8 runner (hardware.quantize.Int8Runner) says which ops of its layer ran in float
+    return [to_entry(m, getattr(run, "float_ops", None)) for m, run in zip(measured, runners)]

@@ -1,7 +1,7 @@
 """Exporting found models (ONNX, TorchScript, state dict + recipe) and retraining one from its architecture.
 
-``harmonic-nas export`` / :func:`export_front` write ``arch.json``, ``model.pt`` and ``model.onnx`` or
-``model.ts`` per model, each format recorded in the folder's ``manifest.json``; :func:`load_model` rebuilds a ``model.pt``; ``harmonic-nas reproduce`` retrains the
+``harmonic-nas export`` / :func:`export_front` write ``arch.json``, ``model.pt`` and ``model.onnx``,
+``model.int8.onnx`` or ``model.ts`` per model, each format recorded in the folder's ``manifest.json``; :func:`load_model` rebuilds a ``model.pt``; ``harmonic-nas reproduce`` retrains the
 fusion of an ``arch.json`` from scratch. See docs/export.md.
 """
 

@@ -1,11 +1,13 @@
 """Exporting one Pareto model (or the whole front): build it, write arch.json, model.pt and the chosen
-format, check every file against the in-memory network on real val inputs, measure its latency, and
-record the format in the folder's manifest.json (model_manifest) beside the formats exported before."""
+format (model.onnx, model.int8.onnx, model.ts), check every file against the in-memory network on real val
+inputs (INT8: its val metric instead, export/int8.py), measure its latency, and record the format in the
+folder's manifest.json (model_manifest) beside the formats exported before."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import tempfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from harmonic_nas.config.schema import INT8_RUNTIME
 from harmonic_nas.console import console
 from harmonic_nas.data import MultimodalDataset, SplitData, Task
 from harmonic_nas.errors import UserError
@@ -21,6 +24,7 @@ from harmonic_nas.export.formats import (
     TOLERANCE, ParityError, export_onnx, export_torchscript, load_model, max_abs_diff, onnx_outputs,
     require_parity, save_pt, torchscript_outputs,
 )
+from harmonic_nas.export.int8 import int8_checks, onnx_val_metric, write_int8
 from harmonic_nas.files import make_dir
 from harmonic_nas.export.latency import Timing, measure_latency
 from harmonic_nas.hardware.timing import check_runtime
@@ -64,8 +68,8 @@ def check_format(fmt: str) -> str:
     """``fmt`` if it is a known format whose libraries are installed, else one UserError line."""
     if fmt not in FORMATS:
         raise UserError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    if fmt == "onnx":
-        check_runtime("onnxruntime")  # the export needs onnx, its parity check onnxruntime
+    if fmt in ("onnx", "onnx-int8"):
+        check_runtime("onnxruntime" if fmt == "onnx" else INT8_RUNTIME)  # onnx to export, onnxruntime to check
     return fmt
 
 
@@ -95,10 +99,11 @@ def export_model(
     ctx: RunContext, evaluation: Evaluation, out_dir: Path, fmt: str = "onnx", *, measure: bool = True,
     samples: int = PARITY_SAMPLES, tolerance: float = TOLERANCE,
 ) -> ExportResult:
-    """Export ``evaluation`` to ``out_dir``: arch.json, model.pt and, for onnx/torchscript, model.onnx or
-    model.ts, and the format's entry in manifest.json (the entries of other formats kept). Raises
-    ParityError (a one-line UserError) when a file's outputs on ``samples`` real val inputs differ from the
-    in-memory network's by more than ``tolerance``."""
+    """Export ``evaluation`` to ``out_dir``: arch.json, model.pt and, for onnx/onnx-int8/torchscript,
+    model.onnx, model.int8.onnx or model.ts, and the format's entry in manifest.json (the entries of other
+    formats kept). Raises ParityError (a one-line UserError) when a file's outputs on ``samples`` real val
+    inputs differ from the in-memory network's by more than ``tolerance`` (for INT8: when its outputs are
+    not finite logits of the right shape; its val metric and drop from float are recorded instead)."""
     check_format(fmt)
     out_dir = Path(out_dir)
     make_dir(out_dir)
@@ -122,6 +127,18 @@ def export_model(
         parity["onnx"] = max_abs_diff(onnx_outputs(onnx_file, names, inputs), reference)
         require_parity(f"{onnx_file} (ONNX Runtime)", parity["onnx"], len(reference), tolerance)
         files.append(onnx_file)
+    elif fmt == "onnx-int8":
+        onnx_file = out_dir / FILES["onnx-int8"]
+        train = ctx.dataset.split("train")
+        with tempfile.TemporaryDirectory(prefix="harmonic-nas-export-") as tmp:
+            float_file = Path(tmp) / FILES["onnx"]
+            graph_inputs = export_onnx(built.net, [t[:2] for t in inputs], names, float_file)
+            quantized = write_int8(float_file, train, graph_inputs, ctx.cfg.runtime.seed, onnx_file)
+        outputs = onnx_outputs(onnx_file, names, inputs)
+        if outputs.shape != reference.shape or not bool(torch.isfinite(outputs).all()):
+            raise ParityError(f"{onnx_file} (INT8, ONNX Runtime): outputs of shape {tuple(outputs.shape)} with "
+                              f"non-finite values or another shape than the PyTorch model's {tuple(reference.shape)}")
+        files.append(onnx_file)
     elif fmt == "torchscript":
         ts_file = out_dir / FILES["torchscript"]
         export_torchscript(built.net, [t[:2] for t in inputs], ts_file)
@@ -130,11 +147,21 @@ def export_model(
         files.append(ts_file)
 
     exported_val = val_metric_of(built, ctx.val_score, ctx.dataset.task, ctx.cfg.fusion.batch_size)
+    checks = {"samples": len(reference), "tolerance": tolerance, "max_abs_diff": parity, "val_exported": exported_val}
+    if fmt == "onnx-int8":
+        val_int8 = onnx_val_metric(onnx_file, names, ctx.val_score, ctx.dataset.task, ctx.cfg.fusion.batch_size)
+        checks["int8"] = int8_checks(quantized, exported_val, val_int8, max_abs_diff(outputs, reference), train,
+                                     ctx.cfg.runtime.seed)
     latency = None
     if measure:
         timing = Timing.of(ctx.lut, ctx.cfg.hardware)
-        latency = measure_latency(built.net, inputs, timing, onnx_file, names, ctx.latency_reference)
-    checks = {"samples": len(reference), "tolerance": tolerance, "max_abs_diff": parity, "val_exported": exported_val}
+        timed_file = onnx_file if timing.runtime == "onnxruntime" else None  # else the LUT's runtime on the net
+        # the LUT calibration's reference model, timed alike; its calibration time is of the LUT's runtime
+        same_runtime = fmt != "onnx-int8" or timing.runtime == INT8_RUNTIME
+        if fmt == "onnx-int8":  # the INT8 file, whatever the LUT's runtime: what it costs is the point
+            timing, timed_file = replace(timing, runtime=INT8_RUNTIME), onnx_file
+        latency = measure_latency(built.net, inputs, timing, timed_file, names,
+                                  ctx.latency_reference if same_runtime else None)
     entry = ExportEntry.now(format=fmt, file=files[-1].name, measured=latency, checks=checks, onnx_inputs=graph_inputs)
     manifest = record_export(out_dir, evaluation.key, evaluation.val_metric, entry, [f.name for f in files])
     arch = arch_json(ctx, built, exported_val)
@@ -148,6 +175,9 @@ def summary_line(result: ExportResult) -> str:
     parity = ", ".join(f"{name} {v:.1e}" for name, v in result.parity.items())
     line = (f"exported {result.key} to {result.out_dir}: max abs diff {parity}; val "
             f"{result.val_metric_exported:.4f}")
+    int8 = result.entry.checks.get("int8")
+    if int8 is not None:
+        line += f", INT8 {int8['val_int8']:.4f} (drop {int8['val_drop']:+.4f})"
     if result.latency is not None:
         lat = result.latency
         line += (f"; {lat.latency_ms:.3f} ms measured ({lat.runtime}, batch {lat.batch_size}), "

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from harmonic_nas.config.schema import ExperimentConfig, HardwareConfig
+from harmonic_nas.config.schema import ONNX_RUNTIMES, ExperimentConfig, HardwareConfig
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.costing.profiler import ProfileSettings
 from harmonic_nas.costing.validate import reference_model
@@ -60,9 +60,10 @@ def measure_latency(
 ) -> MeasuredLatency:
     """Time ``net`` on one sample per modality (repeated to the LUT's batch size) on this CPU.
 
-    With an onnxruntime LUT the model that runs is ``onnx_path`` (the exported file) when given, else
-    ``net`` exported on the fly as the profiler does; with a torch LUT it is ``net`` in eager mode. The
-    LUT calibration's ``reference`` model, when given, is timed in the same interleaved rounds."""
+    With an onnxruntime or onnxruntime-int8 timing the model that runs is ``onnx_path`` (the exported file,
+    float or INT8) when given, else ``net`` exported (and quantized) on the fly as the profiler does; with a
+    torch LUT it is ``net`` in eager mode. The LUT calibration's ``reference`` model, when given, is timed in
+    the same interleaved rounds."""
     from harmonic_nas.export.formats import onnx_feed, onnx_session
 
     device = torch.device("cpu")
@@ -72,7 +73,7 @@ def measure_latency(
     configure_measurement(timing.threads)
     try:
         batch = [t[:1].cpu().repeat(timing.batch_size, *([1] * (t.dim() - 1))) for t in example]
-        if timing.runtime == "onnxruntime" and onnx_path is not None:
+        if timing.runtime in ONNX_RUNTIMES and onnx_path is not None:
             session = onnx_session(onnx_path, timing.threads)
             feed = onnx_feed(session, names, batch)
 

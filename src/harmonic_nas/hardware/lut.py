@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, StringConstraints, ValidationError
 
-from harmonic_nas.config.schema import HardwareConfig, StrictModel
+from harmonic_nas.config.schema import HardwareConfig, Runtime, StrictModel
 from harmonic_nas.errors import UserError, short_repr
 from harmonic_nas.files import write_text
 from harmonic_nas.hardware.calibration import Calibration
@@ -45,7 +45,7 @@ class LutHeader(StrictModel):
 
     format: Literal[1] = 1
     device: str = Field(min_length=1, description="Name of the target device (names the LUT file).")
-    runtime: Literal["torch", "onnxruntime"]
+    runtime: Runtime
     method: str = Field(min_length=1, description="How one entry was measured (warm-up, repeats, statistic).")
     batch_size: PositiveInt
     threads: PositiveInt
@@ -88,6 +88,9 @@ class LutEntry(StrictModel):
     latency_std_ms: Measure
     energy_mj: Measure
     repeats: PositiveInt
+    float_ops: tuple[str, ...] | None = Field(
+        None, description="onnxruntime-int8 only: op types of the layer that ran in float (no INT8 kernel in ORT, "
+        "or ORT failed to quantize them); left out of the file otherwise.")
 
 
 class _LutFile(StrictModel):
@@ -233,7 +236,7 @@ class LookupTable:
     def _to_text(self) -> str:
         """Header indented, one entry per line, keys sorted: stable diffs and readable by eye."""
         header = json.dumps(self.header.model_dump(mode="json"), indent=2).replace("\n", "\n  ")
-        lines = [f"    {json.dumps(k)}: {json.dumps(self._entries[k].model_dump())}" for k in sorted(self._entries)]
+        lines = [f"    {json.dumps(k)}: {json.dumps(self._entries[k].model_dump(exclude_none=True))}" for k in sorted(self._entries)]
         body = "{\n" + ",\n".join(lines) + "\n  }" if lines else "{}"
         calibration = ""
         if self.calibration is not None:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from harmonic_nas.config.schema import RUNTIMES
+from harmonic_nas.config.schema import INT8_RUNTIME, ONNX_RUNTIMES, RUNTIMES
 from harmonic_nas.errors import UserError
 from harmonic_nas.hardware.meters import EnergyMeter
 from harmonic_nas.runtime import configure_threads
@@ -116,7 +116,8 @@ def make_runner(
     """A no-argument callable running ``module`` (eval mode) once on ``inputs`` repeated to ``batch_size``.
 
     torch: eager under inference_mode (synchronised on CUDA); onnxruntime: the module exported to ONNX
-    (opset 17) in a session with ``threads`` intra-op threads and denormals as zero.
+    (opset 17) in a session with ``threads`` intra-op threads and denormals as zero; onnxruntime-int8: that
+    ONNX model quantized to INT8 first (``hardware.quantize``).
     """
     check_runtime(runtime)
     module = module.eval()
@@ -134,6 +135,10 @@ def make_runner(
             return out
 
         return run
+    if runtime == INT8_RUNTIME:
+        from harmonic_nas.hardware.quantize import int8_runner
+
+        return int8_runner(module, batch, threads)
     return _onnx_runner(module, batch, device, threads)
 
 
@@ -141,13 +146,13 @@ def check_runtime(runtime: str) -> None:
     """Fail early, in one line, on an unknown runtime or a missing optional dependency."""
     if runtime not in RUNTIMES:
         raise UserError(f"unknown runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
-    if runtime == "onnxruntime":
+    if runtime in ONNX_RUNTIMES:
         try:
             import onnx  # noqa: F401  (the exporter needs it)
             import onnxruntime  # noqa: F401
         except ImportError:
             raise UserError(
-                "runtime onnxruntime needs onnx and onnxruntime: pip install 'harmonic-nas[onnx]'"
+                f"runtime {runtime} needs onnx and onnxruntime: pip install 'harmonic-nas[onnx]'"
             ) from None
 
 
@@ -165,24 +170,35 @@ def ort_options(threads: int) -> Any:
     return options
 
 
-def _onnx_runner(module: nn.Module, batch: tuple[Tensor, ...], device: torch.device, threads: int) -> Runner:
-    import onnxruntime as ort
-
-    names = [f"input{i}" for i in range(len(batch))]
+def onnx_bytes(module: nn.Module, batch: Sequence[Tensor], names: Sequence[str]) -> bytes:
+    """``module`` (on the CPU) as an ONNX model (opset 17, inputs named ``names``) in memory."""
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation on every call
-        torch.onnx.export(module.cpu(), batch, buffer, dynamo=False, opset_version=ONNX_OPSET, input_names=names)
-    options = ort_options(threads)
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" else ["CPUExecutionProvider"]
-    session = ort.InferenceSession(buffer.getvalue(), options, providers=providers)
-    arrays = dict(zip(names, (t.numpy() for t in batch)))
-    feed = {i.name: arrays[i.name] for i in session.get_inputs()}  # the exporter drops unused inputs
+        torch.onnx.export(module.cpu(), tuple(batch), buffer, dynamo=False, opset_version=ONNX_OPSET,
+                          input_names=list(names))
+    return buffer.getvalue()
+
+
+def session_runner(model: bytes, arrays: dict[str, np.ndarray], threads: int, providers: Sequence[str]) -> Runner:
+    """A runner of the ONNX ``model`` in a session set up by ``ort_options``, fed the graph's inputs of
+    ``arrays`` (the exporter drops unused inputs)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model, ort_options(threads), providers=list(providers))
+    feed = {i.name: arrays[i.name] for i in session.get_inputs()}
 
     def run() -> object:
         return session.run(None, feed)
 
     return run
+
+
+def _onnx_runner(module: nn.Module, batch: tuple[Tensor, ...], device: torch.device, threads: int) -> Runner:
+    names = [f"input{i}" for i in range(len(batch))]
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" else ["CPUExecutionProvider"]
+    return session_runner(onnx_bytes(module, batch, names), dict(zip(names, (t.numpy() for t in batch))), threads,
+                          providers)
 
 
 def measure(

@@ -37,8 +37,9 @@ def export_model(
 ) -> ExportResult:
     """Export one Pareto model of the search run in ``run_dir`` (``model``: its id or a unique prefix,
     best-acc or fastest) as a standalone network into ``out`` (default RUN_DIR/models/<id>): arch.json,
-    model.pt and, for ``fmt`` onnx or torchscript, model.onnx or model.ts, each checked against the PyTorch
-    model on ``samples`` real val inputs; ``measure`` times it like the LUT's runtime. ``overrides``
+    model.pt and, for ``fmt`` onnx, onnx-int8 or torchscript, model.onnx, model.int8.onnx (its val metric
+    and drop from float recorded) or model.ts, each checked against the PyTorch model on ``samples`` real
+    val inputs; ``measure`` times it like the LUT's runtime. ``overrides``
     (key.path=value) may change keys of the run's config that keep its results, e.g. dataset.cache_dir."""
     from harmonic_nas.export import RunContext, select_model
     from harmonic_nas.export.exporter import check_format

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from harmonic_nas.config.schema import ExperimentConfig
+from harmonic_nas.config.schema import INT8_RUNTIME, ExperimentConfig
 from harmonic_nas.console import console
 from harmonic_nas.costing.validate import ValidationReport
 from harmonic_nas.hardware.lut import LookupTable
@@ -91,6 +91,9 @@ def profile(
     if (input_shapes is None) != (num_classes is None):
         raise UserError("give both the input shapes and the class count, or neither to read them from the dataset")
     torch_device = resolve_device(device)
+    if runtime == INT8_RUNTIME and torch_device.type != "cpu":
+        raise UserError(f"runtime {INT8_RUNTIME} runs on the CPU (ONNX Runtime's INT8 CPU kernels), not on "
+                        f"--device {device}")
     settings = ProfileSettings(
         device=torch_device,
         device_name=device_name(hardware.device, str(torch_device)),

@@ -58,6 +58,29 @@ def _measured(manifest: Manifest | None) -> list[dict[str, str]]:
     return cells
 
 
+def _float_and_int8(manifest: Manifest | None) -> dict[str, str] | None:
+    """Float beside INT8 when the folder holds an INT8 export and a float one (model.onnx preferred): the
+    val metric of each on the val score part with the INT8 drop in points, the measured latency of each
+    with the INT8/float ratio, and how each was timed (hover)."""
+    quantized = manifest.entry("onnx-int8") if manifest is not None else None
+    floats = [e for e in manifest.exports if e.format != "onnx-int8"] if manifest is not None else []
+    if quantized is None or not floats:
+        return None
+    plain = manifest.entry("onnx") or floats[-1]
+    checks = quantized.checks.get("int8", {})
+    val_float, val_int8 = quantized.checks.get("val_exported"), checks.get("val_int8")
+    val = f"{metric(val_float)} / {metric(val_int8)}"
+    if val_float is not None and val_int8 is not None:
+        val += f" ({(val_int8 - val_float) * 100:+.1f})"
+    a, b = plain.measured, quantized.measured
+    latency = f"{'–' if a is None else f'{a.latency_ms:.3f}'} / {'–' if b is None else f'{b.latency_ms:.3f}'}"
+    if a is not None and b is not None and a.latency_ms > 0:
+        latency += f" (x{b.latency_ms / a.latency_ms:.2f})"
+    how = "; ".join(f"{e.file}: {'not timed' if e.measured is None else f'{e.measured.runtime}, {e.measured.method}'}"
+                    for e in (plain, quantized))
+    return {"val": val, "latency": latency, "how": how, "float": plain.file}
+
+
 def _model_row(e: Evaluation, columns: list[tuple[str, list[str]]], manifest: Manifest | None) -> dict[str, Any]:
     backbones = e.candidate.backbones
     cells = []
@@ -70,7 +93,7 @@ def _model_row(e: Evaluation, columns: list[tuple[str, list[str]]], manifest: Ma
         "cells": macro.cells, "nodes": macro.nodes, "reads": modalities_text(e),
         "val": metric(e.val_metric),
         "test": metric(e.test_metric), "latency": f"{e.latency_ms:.3f}", "measured": _measured(manifest),
-        "energy": f"{e.energy_mj:.3f}",
+        "energy": f"{e.energy_mj:.3f}", "int8": _float_and_int8(manifest),
     }
 
 
@@ -171,11 +194,11 @@ def render(data: ReportData, images: dict[str, Plot], diagrams: list[Diagram]) -
                 "macro": by_key[d.key].candidate.macro if d.key in by_key else None,
                 "reads": modalities_text(by_key[d.key]) if d.key in by_key else ""}
                for d in diagrams]
+    rows = [_model_row(e, columns, data.exports.get(e.key)) for e in run.front]
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(TEMPLATE).render(
         title=f"harmonic-nas report: {data.name}", facts=_facts(data), notes=data.problems, metric=run.metric,
-        front_note=front_note, columns=columns,
-        rows=[_model_row(e, columns, data.exports.get(e.key)) for e in run.front],
+        front_note=front_note, columns=columns, rows=rows, int8=any(row["int8"] for row in rows),
         images=images, ablation=_ablation_rows(data) if data.baselines else [], unimodal=unimodal,
         figures=figures, version=__version__, generated=_when(time.time()),
     )
@@ -204,7 +227,7 @@ TEMPLATE = """<!DOCTYPE html>
   table { border-collapse: collapse; font-size: 13px; margin: 6px 0 12px; }
   th, td { border: 1px solid #d8d8d8; padding: 3px 6px; text-align: left; vertical-align: top; }
   div.wide { overflow-x: auto; }  /* a table wider than the page (many modalities) scrolls, not clipped */
-  td.measured span { white-space: nowrap; }
+  td.measured span, td.int8 { white-space: nowrap; }
   table.pareto { font-size: 12px; }
   th { background: #f1f3f6; font-weight: 600; }
   td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -243,7 +266,11 @@ after stage, D depth per stage (MobileNetV3); units of the first block, blocks, 
 maxout unit and width multiplier per block (Maxout). "reads": the
 modalities whose taps the fusion network reads. Val metrics are measured on the val score part, which no
 architecture step or epoch choice saw. Latency: the LUT's prediction; measured: the latency measured when
-the model was exported to models/&lt;id&gt;/ (harmonic-nas export), per format (hover for how it was timed).</p>
+the model was exported to models/&lt;id&gt;/ (harmonic-nas export), per format (hover for how it was timed).
+{% if int8 %}Float / INT8: a model exported both as a float format (model.onnx preferred) and as
+model.int8.onnx (--format onnx-int8): the val metric of each (in brackets the INT8 change in points) and
+the measured latency of each (in brackets INT8 / float; hover for the runtimes: with a torch LUT the float
+export is timed in eager PyTorch, so for ONNX Runtime float against INT8 run benchmarks/int8.py).{% endif %}</p>
 {% if rows %}
 <div class="wide">
 <table class="pareto">
@@ -254,7 +281,9 @@ the model was exported to models/&lt;id&gt;/ (harmonic-nas export), per format (
       <th rowspan="2" class="num">cells</th><th rowspan="2" class="num">nodes</th><th rowspan="2">reads</th>
       <th rowspan="2" class="num">val {{ metric }}</th><th rowspan="2" class="num">test {{ metric }}</th>
       <th rowspan="2" class="num">latency (ms)</th><th rowspan="2" class="num">measured (ms)</th>
-      <th rowspan="2" class="num">energy (mJ)</th></tr>
+      <th rowspan="2" class="num">energy (mJ)</th>
+{% if int8 %}      <th rowspan="2" class="num">val float / INT8</th><th rowspan="2" class="num">measured float / INT8 (ms)</th>
+{% endif %}</tr>
     <tr>{% for modality, labels in columns %}{% for label in labels %}<th>{{ label }}</th>{% endfor %}{% endfor %}</tr>
   </thead>
   <tbody>
@@ -264,7 +293,9 @@ the model was exported to models/&lt;id&gt;/ (harmonic-nas export), per format (
 <td class="num">{{ row.cells }}</td><td class="num">{{ row.nodes }}</td><td>{{ row.reads }}</td><td class="num">{{ row.val }}</td>
 <td class="num">{{ row.test }}</td><td class="num">{{ row.latency }}</td>
 <td class="num measured">{% for m in row.measured %}<span title="{{ m.how }}">{{ m.text }}</span>{% if not loop.last %}<br>{% endif %}{% else %}–{% endfor %}</td>
-<td class="num">{{ row.energy }}</td></tr>
+<td class="num">{{ row.energy }}</td>
+{% if int8 %}{% if row.int8 %}<td class="num int8">{{ row.int8.val }}</td><td class="num int8" title="{{ row.int8.how }}">{{ row.int8.latency }}</td>{% else %}<td class="num int8">–</td><td class="num int8">–</td>{% endif %}
+{% endif %}</tr>
 {% endfor %}
   </tbody>
 </table>
