@@ -43,6 +43,7 @@ def test_run_leaves_supernets_lut_store_and_front(smoke_run: Path) -> None:
                                                           .read_text())["exports"]]
         assert measured["reference_ms"] > 0
         assert measured["reference_calibration_ms"] == lut["calibration"]["reference"]["latency_ms"]
+    assert "x its calibration time" in (smoke_run / "report" / "index.html").read_text()  # the hover of "measured"
     status = cli("status", str(smoke_run))
     assert status.returncode == 0 and "generation 2/2 finished" in status.stderr
 

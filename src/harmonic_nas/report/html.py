@@ -52,9 +52,11 @@ def _measured(manifest: Manifest | None) -> list[dict[str, str]]:
     for entry in manifest.exports if manifest is not None else []:
         m = entry.measured
         if m is not None:
+            factor = m.machine_factor
+            drift = "" if factor is None else f"; the LUT's reference model ran {factor:.2f}x its calibration time"
             cells.append({"text": f"{m.latency_ms:.3f} {entry.format}",
                           "how": f"{entry.file}, exported {entry.date}: {m.runtime}, {m.threads} thread(s), batch "
-                                 f"{m.batch_size}, {m.method}"})
+                                 f"{m.batch_size}, {m.method}{drift}"})
     return cells
 
 
@@ -266,7 +268,9 @@ after stage, D depth per stage (MobileNetV3); units of the first block, blocks, 
 maxout unit and width multiplier per block (Maxout). "reads": the
 modalities whose taps the fusion network reads. Val metrics are measured on the val score part, which no
 architecture step or epoch choice saw. Latency: the LUT's prediction; measured: the latency measured when
-the model was exported to models/&lt;id&gt;/ (harmonic-nas export), per format (hover for how it was timed).
+the model was exported to models/&lt;id&gt;/ (harmonic-nas export), per format (hover for how it was timed and
+how much slower than at the LUT's calibration the machine ran then: a shared host's other tenants move whole-model
+times by tens of percent).
 {% if int8 %}Float / INT8: a model exported both as a float format (model.onnx preferred) and as
 model.int8.onnx (--format onnx-int8): the val metric of each (in brackets the INT8 change in points) and
 the measured latency of each (in brackets INT8 / float; hover for the runtimes: with a torch LUT the float
