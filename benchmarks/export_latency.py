@@ -13,16 +13,15 @@ machine moved.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import time
 from pathlib import Path
 
+from benchjson import emit, machine
+
 from harmonic_nas.export.build import RunContext, build_model
 from harmonic_nas.export.exporter import val_inputs
 from harmonic_nas.export.latency import Timing, measure_latency
-from harmonic_nas.hardware.host import cpu_model, library_versions
 
 TOLERANCE = 0.10
 
@@ -76,16 +75,9 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=10.0, help="Seconds between trials.")
     parser.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
     args = parser.parse_args()
-    result = {
-        "benchmark": "export_latency", "host_cpu": cpu_model(), "cores": os.cpu_count(),
-        "versions": library_versions(), "load_average_before": os.getloadavg(),
-        **run(args.run_dir, args.trials, args.pause),
-        "load_average_after": os.getloadavg(),
-    }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+    result = machine("export_latency")
+    result.update(run(args.run_dir, args.trials, args.pause))
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

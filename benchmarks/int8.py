@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from benchjson import emit, machine
 
 from harmonic_nas.config import load_config
 from harmonic_nas.config.schema import INT8_RUNTIME, ExperimentConfig
@@ -35,7 +35,6 @@ from harmonic_nas.export import RunContext
 from harmonic_nas.export.exporter import export_model, val_inputs
 from harmonic_nas.export.formats import onnx_feed, onnx_session
 from harmonic_nas.export.int8 import onnx_val_metric
-from harmonic_nas.hardware.host import cpu_model, library_versions
 from harmonic_nas.hardware.specs import lut_key
 from harmonic_nas.hardware.timing import Runner, TimingProtocol, configure_measurement, make_runner, measure
 from harmonic_nas.model_manifest import FILES
@@ -121,20 +120,12 @@ def main() -> None:
     parser.add_argument("--models-dir", type=Path, default=None, help="Where the exports go (default: a temp dir).")
     parser.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
     args = parser.parse_args()
-    result: dict[str, Any] = {
-        "benchmark": "int8", "config": str(args.config), "host_cpu": cpu_model(), "cores": os.cpu_count(),
-        "versions": library_versions(), "malloc_tuned": os.environ.get("MALLOC_MMAP_MAX_") == "0",
-        "load_average_before": os.getloadavg(),
-    }
+    result: dict[str, Any] = {**machine("int8"), "config": str(args.config)}
     if args.run_dir is not None:  # first: its exports run with torch's own thread count, as the command's do
         folder = args.models_dir or Path(tempfile.mkdtemp(prefix="int8-models-"))
         result["models"] = models(args.run_dir, folder)
     result["layers"] = layers(load_config(args.config), args.layers)
-    result["load_average_after"] = os.getloadavg()
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -14,19 +14,18 @@ disturbed: the JSON records the load average before and after.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from benchjson import emit, machine
+
 from harmonic_nas.pipeline import dataset_shapes
 from harmonic_nas.config import load_config
 from harmonic_nas.config.schema import RUNTIMES
 from harmonic_nas.costing.catalog import search_space_specs
-from harmonic_nas.hardware.host import cpu_model, library_versions
 from harmonic_nas.costing.profiler import ProfileSettings, profile
 from harmonic_nas.hardware.timing import TimingProtocol, configure_measurement
 from harmonic_nas.costing.validate import plot, validate_lut
@@ -89,13 +88,8 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="lut-fidelity-"))
     workdir.mkdir(parents=True, exist_ok=True)
     result = {
-        "benchmark": "lut_fidelity",
+        **machine("lut_fidelity"),
         "config": str(args.config),
-        "host_cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "versions": library_versions(),
-        "malloc_tuned": os.environ.get("MALLOC_MMAP_MAX_") == "0",
-        "load_average_before": os.getloadavg(),
         "goals": GOALS,
         "runtimes": {},
     }
@@ -103,11 +97,7 @@ def main() -> None:
         for threads in args.threads or [load_config(args.config).hardware.threads]:
             key = runtime if args.threads is None else f"{runtime}/{threads} threads"
             result["runtimes"][key] = run(args.config, runtime, threads, args.models, args.seed, workdir)
-    result["load_average_after"] = os.getloadavg()
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":
