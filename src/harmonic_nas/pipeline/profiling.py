@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from harmonic_nas.config.schema import INT8_RUNTIME, ExperimentConfig
+from harmonic_nas.config.schema import INT8_RUNTIME, MIN_CALIBRATION_MODELS, ExperimentConfig
 from harmonic_nas.console import console
 from harmonic_nas.costing.validate import ValidationReport
 from harmonic_nas.hardware.lut import LookupTable
@@ -75,7 +75,6 @@ def profile(
     from harmonic_nas.costing.catalog import search_space_specs
     from harmonic_nas.costing.profiler import ProfileSettings
     from harmonic_nas.costing.profiler import profile as measure_layers
-    from harmonic_nas.config.schema import MIN_CALIBRATION_MODELS
     from harmonic_nas.costing.validate import plot, validate_lut
     from harmonic_nas.errors import UserError
     from harmonic_nas.files import write_text
