@@ -285,6 +285,25 @@ def test_profile_end_to_end(config_file: str, tmp_path: Path) -> None:
     assert Reference.of(LookupTable(table.header), cfg, given["input_shapes"], 3) is None  # no calibration
 
 
+def test_a_run_whose_search_stored_plain_costs_is_not_calibrated_behind_its_back(config_file: str,
+                                                                               tmp_path: Path) -> None:
+    """A table without calibration that a search already costed with (an older run, hardware.calibrate: 0)
+    stays as it is by default: calibrating it now would mix two cost models in one store."""
+    given = {"input_shapes": {"image": (1, 8, 8), "thumb": (12,)}, "num_classes": 3,
+             "protocol": TimingProtocol(warmup=1, repeats=3, rounds=1, min_seconds=0.0)}
+    base = ["hardware.warmup=1", "hardware.repeats=3", f"output.run_dir={tmp_path / 'run'}"]
+    plain = pipeline.profile(load_config(config_file, [*base, "hardware.calibrate=0"]), **given)
+    assert plain.validation is None and plain.table.calibration is None
+    cfg = load_config(config_file, [*base, "hardware.calibrate=6"])
+    cfg.layout.search().store.write_bytes(b"")  # a search has stored costs in this run
+    lines: list[str] = []
+    kept = pipeline.profile(cfg, log=lines.append, **given)
+    assert kept.validation is None and LookupTable.load(plain.path).calibration is None
+    assert any("no calibration" in line and "--validate" in line for line in lines)
+    cfg.layout.search().store.unlink()  # no stored costs: the default calibrates
+    assert pipeline.profile(cfg, **given).table.calibration is not None
+
+
 def test_no_warmup_still_sizes_rounds_by_the_first_call() -> None:
     """With ``warmup=0`` the first (initialising) call is the speed estimate: a 2 ms runner gets the
     calls that ``min_seconds`` needs, not the 100,000-call cap of an unknown speed."""

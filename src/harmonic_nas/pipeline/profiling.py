@@ -115,7 +115,7 @@ def profile(
         log(f"{path}: {len(table)} entries for {len(specs)} layers of the search space "
             f"({result.seconds:.0f} s, energy {meter.source})")
         if validate is None:
-            validate = hardware.calibrate if result.measured or table.calibration is None else 0
+            validate = _default_calibration(cfg, out, table, result.measured, log)
         if validate:
             result.validation = validate_lut(table, cfg, input_shapes, num_classes, validate, settings, meter, seed)
             table.save(path)
@@ -127,3 +127,19 @@ def profile(
                 f"{held_out['mape']:.1f} %, {held_out['within_10']:.0%} within +-10 %, Spearman "
                 f"{held_out['spearman'] or float('nan'):.3f}; report {report_path}, plot {result.validation_files[1]}")
         return result
+
+
+def _default_calibration(cfg: ExperimentConfig, out: Path | None, table: LookupTable, measured: int, log: Log) -> int:
+    """How many whole models to calibrate on when not asked: ``hardware.calibrate`` when layers were measured
+    now or the table has no calibration yet, except when a search of this run already stored costs from the
+    uncalibrated table (a calibration added now would mix two cost models in one store)."""
+    if measured:
+        return cfg.hardware.calibrate
+    if table.calibration is not None or not cfg.hardware.calibrate:
+        return 0
+    stores = [cfg.layout.search().store, *(cfg.run_dir / "baselines").glob("*/run.sqlite")] if out is None else []
+    if any(path.exists() for path in stores):
+        log(f"{table.path}: no calibration, and the search in {cfg.run_dir} stored costs from the plain sum: kept "
+            "so (calibrate with harmonic-nas profile --validate N, then search again with --force)")
+        return 0
+    return cfg.hardware.calibrate
