@@ -32,9 +32,8 @@ from harmonic_nas.config.schema import INT8_RUNTIME, ExperimentConfig
 from harmonic_nas.costing.catalog import build_layer, search_space_specs
 from harmonic_nas.costing.profiler import ProfileSettings
 from harmonic_nas.export import RunContext
-from harmonic_nas.export.exporter import export_model, val_inputs
+from harmonic_nas.export.exporter import export_model, onnx_val_metric, val_inputs
 from harmonic_nas.export.formats import onnx_feed, onnx_session
-from harmonic_nas.export.int8 import onnx_val_metric
 from harmonic_nas.hardware.specs import lut_key
 from harmonic_nas.hardware.timing import Runner, TimingProtocol, configure_measurement, make_runner, measure
 from harmonic_nas.model_manifest import FILES

@@ -16,7 +16,6 @@ def _block(inputs: int, units: int, pieces: int) -> LayerSpec:
     return LayerSpec("maxout", (inputs,), out=units, extra=(("pieces", pieces),))
 
 
-
 @register_backbone("maxout")
 class MaxoutFamily(BackboneFamily):
     description = "elastic Maxout network (units, blocks, pieces per unit, width multiplier) for vectors"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,10 @@ from harmonic_nas.data import MultimodalDataset, SplitData, Task
 from harmonic_nas.errors import UserError
 from harmonic_nas.export.build import BuiltModel, RunContext, build_model
 from harmonic_nas.export.formats import (
-    TOLERANCE, ParityError, export_onnx, export_torchscript, load_model, max_abs_diff, onnx_outputs,
-    require_parity, save_pt, torchscript_outputs,
+    TOLERANCE, ParityError, export_onnx, export_torchscript, load_model, max_abs_diff, onnx_feed, onnx_outputs,
+    onnx_session, require_parity, save_pt, torchscript_outputs,
 )
-from harmonic_nas.export.int8 import int8_checks, onnx_val_metric, write_int8
+from harmonic_nas.export.int8 import int8_checks, write_int8
 from harmonic_nas.files import make_dir
 from harmonic_nas.export.latency import Timing, measure_latency
 from harmonic_nas.hardware.timing import check_runtime
@@ -84,15 +85,28 @@ def val_inputs(dataset: MultimodalDataset, modalities: list[str], n: int) -> lis
 
 
 @torch.no_grad()
-def val_metric_of(built: BuiltModel, val: SplitData, task: Task, batch_size: int) -> float:
-    """The metric of the whole exported network on the raw inputs of ``val`` (on the val score part it
-    should equal the search's)."""
+def metric_on(forward: Callable[..., Tensor], modalities: Sequence[str], val: SplitData, task: Task,
+              batch_size: int) -> float:
+    """The metric of ``forward`` (raw float32 inputs, one per modality in ``modalities`` order) on ``val``."""
     logits = []
     for start in range(0, len(val), batch_size):
         batch = [torch.from_numpy(np.ascontiguousarray(val.inputs[m][start : start + batch_size], dtype=np.float32))
-                 for m in built.modalities]
-        logits.append(built.net(*batch).float())
+                 for m in modalities]
+        logits.append(forward(*batch).float())
     return score(torch.cat(logits), torch.from_numpy(np.array(val.targets)), task)
+
+
+def val_metric_of(built: BuiltModel, val: SplitData, task: Task, batch_size: int) -> float:
+    """The metric of the whole exported network on the raw inputs of ``val`` (on the val score part it
+    should equal the search's)."""
+    return metric_on(built.net, built.modalities, val, task, batch_size)
+
+
+def onnx_val_metric(path: Path, names: Sequence[str], val: SplitData, task: Task, batch_size: int) -> float:
+    """The metric of the ONNX model at ``path`` (float or INT8; inputs ``names``, the modality order) on ``val``."""
+    session = onnx_session(path)
+    return metric_on(lambda *batch: torch.from_numpy(session.run(None, onnx_feed(session, names, batch))[0]),
+                     names, val, task, batch_size)
 
 
 def export_model(

@@ -1,7 +1,8 @@
 """The INT8 export (``--format onnx-int8``): model.onnx quantized by ``hardware.quantize`` (the recipe the
 INT8 LUT was measured with), calibrated on a fixed seeded subset of the training split, and scored on
-the val score part. An INT8 model cannot match the float network to 1e-4, so instead of a parity check
-the manifest records what quantization cost: the INT8 model's val metric beside the float one."""
+the val score part (``exporter.onnx_val_metric``). An INT8 model cannot match the float network to 1e-4,
+so instead of a parity check the manifest records what quantization cost: the INT8 model's val metric
+beside the float one."""
 
 from __future__ import annotations
 
@@ -10,13 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from harmonic_nas.data import SplitData, Task
-from harmonic_nas.export.formats import onnx_feed, onnx_session
+from harmonic_nas.data import SplitData
 from harmonic_nas.files import write_bytes
 from harmonic_nas.hardware.quantize import RECIPE, Quantized, quantize
-from harmonic_nas.metrics import score
 from harmonic_nas.supernet.subnets import calibration_indices
 
 CALIBRATION_SAMPLES = 64
@@ -38,18 +36,6 @@ def write_int8(float_onnx: Path, train: SplitData, names: Sequence[str], seed: i
     quantized = quantize(float_onnx.read_bytes(), calibration_feeds(train, names, seed), str(float_onnx.name))
     write_bytes(path, quantized.model)
     return quantized
-
-
-@torch.no_grad()
-def onnx_val_metric(path: Path, names: Sequence[str], val: SplitData, task: Task, batch_size: int) -> float:
-    """The metric of the ONNX model at ``path`` (inputs ``names``, the modality order) on ``val``."""
-    session = onnx_session(path)
-    logits = []
-    for start in range(0, len(val), batch_size):
-        batch = [torch.from_numpy(np.ascontiguousarray(val.inputs[m][start : start + batch_size], dtype=np.float32))
-                 for m in names]
-        logits.append(torch.from_numpy(session.run(None, onnx_feed(session, names, batch))[0]))
-    return score(torch.cat(logits), torch.from_numpy(np.array(val.targets)), task)
 
 
 def int8_checks(quantized: Quantized, val_float: float, val_int8: float, max_abs_diff: float, train: SplitData,
