@@ -6,7 +6,7 @@ written with --out):
   float ms, int8 ms, int8/float;
 * models (with --run-dir RUN_DIR, a finished run): every Pareto model exported as model.onnx and
   model.int8.onnx (into --models-dir, default a temp dir; the run is not written to), both files timed
-  interleaved, with their val metric on the val score part and the drop.
+  interleaved, with their val metric on the val score part and the drop (as the export records them).
 
 1 thread, the thread-CPU clock and the LUT protocol (hardware.warmup / hardware.repeats of the config,
 warm-up, interleaved rounds, 10th percentile). Only numbers from a quiet machine mean anything:
@@ -32,7 +32,7 @@ from harmonic_nas.config.schema import INT8_RUNTIME, ExperimentConfig
 from harmonic_nas.costing.catalog import build_layer, search_space_specs
 from harmonic_nas.costing.profiler import ProfileSettings
 from harmonic_nas.export import RunContext
-from harmonic_nas.export.exporter import export_model, onnx_val_metric, val_inputs
+from harmonic_nas.export.exporter import export_model, val_inputs
 from harmonic_nas.export.formats import onnx_feed, onnx_session
 from harmonic_nas.hardware.specs import lut_key
 from harmonic_nas.hardware.timing import Runner, TimingProtocol, configure_measurement, make_runner, measure
@@ -88,20 +88,17 @@ def models(run_dir: Path, folder: Path) -> dict[str, Any]:
     rows, runners = [], []
     for e in ctx.front:
         out = folder / e.key
-        for fmt in ("onnx", "onnx-int8"):
-            export_model(ctx, e, out, fmt, measure=False)
+        export_model(ctx, e, out, "onnx", measure=False)
+        int8 = export_model(ctx, e, out, "onnx-int8", measure=False).entry.checks  # its val metrics, as recorded
         names = [i["name"] for i in json.loads((out / "arch.json").read_text(encoding="utf-8"))["inputs"]]
         example = [t[:1] for t in val_inputs(ctx.dataset, names, 1)]
-        metrics = {}
         for fmt in ("onnx", "onnx-int8"):
-            path = out / FILES[fmt]
-            session = onnx_session(path, threads=1)
+            session = onnx_session(out / FILES[fmt], threads=1)
             feed = onnx_feed(session, names, example)
             runners.append(lambda session=session, feed=feed: session.run(None, feed))
-            metrics[fmt] = onnx_val_metric(path, names, ctx.val_score, ctx.dataset.task, ctx.cfg.fusion.batch_size)
         rows.append({"id": e.key, "lut_ms": round(e.latency_ms, 4), "val_search": e.val_metric,
-                     "val_float": metrics["onnx"], "val_int8": metrics["onnx-int8"],
-                     "val_drop": round(metrics["onnx"] - metrics["onnx-int8"], 4), "folder": str(out)})
+                     "val_float": int8["val_exported"], "val_int8": int8["int8"]["val_int8"],
+                     "val_drop": round(int8["int8"]["val_drop"], 4), "folder": str(out)})
     configure_measurement(1)  # after the exports, which build the models as the export command does
     times = measure(runners, settings.protocol, meter, settings.clock)
     for i, row in enumerate(rows):
