@@ -13,6 +13,7 @@ from helpers import SMOKE, cli
 
 from harmonic_nas.config import load_config
 from harmonic_nas.costing.cost import CostModel
+from harmonic_nas.hardware.int8_recipe import LAYER_RECIPE
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.search.store import RunStore
 
@@ -30,7 +31,7 @@ def test_a_search_costed_by_an_int8_lut_runs_end_to_end(smoke_run: Path, tmp_pat
     assert done.returncode == 0, done.stderr[-3000:]
     assert "supernet already trained" in done.stderr
     table = LookupTable.load(run_dir / "lut" / "cpu.json")
-    assert table.header.runtime == INT8 and "INT8 quantization" in table.header.method
+    assert table.header.runtime == INT8 and table.header.layer_recipe == LAYER_RECIPE
     cfg = load_config(SMOKE, [f"hardware.runtime={INT8}", f"output.run_dir={run_dir}"])
     costs = CostModel(table, cfg, SHAPES, CLASSES)
     with RunStore.open(run_dir) as store:

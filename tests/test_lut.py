@@ -12,6 +12,7 @@ from helpers import conv_spec, lut_entry, lut_header
 
 from harmonic_nas.config.schema import HardwareConfig
 from harmonic_nas.errors import UserError
+from harmonic_nas.hardware.int8_recipe import LAYER_RECIPE
 from harmonic_nas.hardware.lut import (
     KEY_PATTERN,
     LookupTable,
@@ -231,6 +232,23 @@ def test_require_compatible_with_config() -> None:
     table.require_compatible(HardwareConfig())
     with pytest.raises(UserError, match=r"runtime='torch' \(config: 'onnxruntime'\).*threads=1 \(config: 2\)"):
         table.require_compatible(HardwareConfig(runtime="onnxruntime", threads=2))
+
+
+def test_an_int8_table_of_an_earlier_layer_recipe_is_refused(tmp_path: Path) -> None:
+    """INT8 layers used to be timed with float boundaries (a different meaning): such a table is neither
+    searched with nor resumed; a float table has no recipe and still loads and passes."""
+    int8 = HardwareConfig(runtime="onnxruntime-int8")
+    LookupTable(lut_header(runtime=int8.runtime, layer_recipe=LAYER_RECIPE)).require_compatible(int8)
+    old = LookupTable(lut_header(runtime=int8.runtime), path=tmp_path / "old.json")
+    with pytest.raises(UserError, match=r"^\S*old.json: its onnxruntime-int8 layers were profiled with layer_recipe "
+                       r"None \(an earlier release\).*profile again with harmonic-nas profile"):
+        old.require_compatible(int8)
+    old.save()
+    with pytest.raises(UserError, match=r"cannot resume.*layer_recipe \(None vs 'static post-training"):
+        LutWriter(old.path, lut_header(runtime=int8.runtime, layer_recipe=LAYER_RECIPE))
+    plain = LookupTable(lut_header()).save(tmp_path / "torch.json")
+    assert "layer_recipe" not in plain.read_text()
+    LookupTable.load(plain).require_compatible(HardwareConfig())
 
 
 def test_import_validates_and_copies(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from harmonic_nas.config import load_config
 from harmonic_nas.config.schema import MaxoutSpace
 from harmonic_nas.hardware import timing
 from harmonic_nas.costing.catalog import build_layer, candidate_specs, search_space_specs
+from harmonic_nas.hardware.int8_recipe import LAYER_RECIPE
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.hardware.meters import EstimatedEnergy
 from harmonic_nas.costing.profiler import ProfileSettings, profile
@@ -333,7 +334,8 @@ def test_int8_profile_and_validate_build_an_int8_lut(config_file: str, tmp_path:
     given = {"input_shapes": {"image": (1, 8, 8), "thumb": (12,)}, "num_classes": 3, "protocol": FAST}
     result = pipeline.profile(cfg, out=out, validate=6, **given)
     table = LookupTable.load(out)
-    assert table.header.runtime == INT8 and "static post-training INT8 quantization" in table.header.method
+    assert table.header.runtime == INT8 and table.header.layer_recipe == LAYER_RECIPE
+    assert "cut to uint8 inputs and outputs" in LAYER_RECIPE  # each layer timed as inside a whole INT8 model
     assert result.layers == len(table) and table.missing(search_space_specs(cfg, given["input_shapes"], 3)) == []
     assert table.calibration is not None and table.calibration.runtime == INT8
     assert all(e.latency_ms > 0 for e in table.entries.values())
@@ -368,6 +370,84 @@ def test_int8_runner_runs_the_quantized_layer() -> None:
     quantized = quantize(model, random_calibration({n: inputs[0].numpy() for n in graph_inputs(model)}), "mbconv")
     ops = {n.op_type for n in onnx.load_from_string(quantized.model).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+
+
+def _quantized_layer(op: str) -> tuple[bytes, dict[str, np.ndarray]]:
+    """The first ``op`` layer of the tiny space, quantized, and its float feed by input name."""
+    from harmonic_nas.hardware.quantize import graph_inputs, quantize, random_calibration
+
+    spec = next(s for s in search_space_specs(tiny_config(), SHAPES, CLASSES) if s.op == op)
+    module, inputs = build_layer(spec)
+    names = [f"input{i}" for i in range(len(inputs))]
+    model = timing.onnx_bytes(module, inputs, names)
+    feed = {n: t.numpy() for n, t in zip(names, inputs) if n in graph_inputs(model)}
+    return quantize(model, random_calibration(feed), op).model, feed
+
+
+def _run(model: bytes, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feed)
+
+
+def test_a_cut_int8_layer_takes_and_returns_uint8_and_computes_the_same() -> None:
+    """Cut at its boundaries, an mbconv block reads its input already quantized (no QuantizeLinear of a graph
+    input) and returns its output still quantized (no trailing DequantizeLinear); dequantized, that output
+    is exactly the uncut layer's."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    from harmonic_nas.hardware.int8_boundaries import cut_boundaries
+
+    model, feed = _quantized_layer("mbconv")
+    cut = cut_boundaries(model, feed)
+    graph = onnx.load_from_string(cut.model).graph
+    ends = {v.name for v in graph.input} | {v.name for v in graph.output}
+    assert all(v.type.tensor_type.elem_type == TensorProto.UINT8 for v in [*graph.input, *graph.output])
+    assert not [n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] in ends]
+    assert not [n for n in graph.node if n.op_type == "DequantizeLinear" and n.output[0] in ends]
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= {n.op_type for n in graph.node}  # the inner QDQ stays
+    (whole,), (quantized,) = _run(model, feed), _run(cut.model, cut.feed)
+    assert quantized.dtype == np.uint8 and quantized.shape == whole.shape
+    uncut = onnx.load_from_string(model).graph
+    constants = {i.name: numpy_helper.to_array(i) for i in uncut.initializer}
+    (dequantize,) = [n for n in uncut.node if n.output[0] == uncut.output[0].name]
+    scale, zero_point = constants[dequantize.input[1]], constants[dequantize.input[2]].astype(np.float32)
+    np.testing.assert_array_equal((quantized.astype(np.float32) - zero_point) * scale, whole)
+
+
+@pytest.mark.parametrize(("op", "float_op", "edge"), [("conv_bn_act", "HardSwish", "output"),
+                                                       ("fusion_proj", "MaxPool", "input")])
+def test_a_float_op_at_a_cut_layer_edge_keeps_its_conversion(op: str, float_op: str, edge: str) -> None:
+    """A float op at the layer's edge is fed by a DequantizeLinear of the uint8 input, or its output is
+    quantized: mid-model those conversions are real, so the cut layer still pays them."""
+    import onnx
+
+    from harmonic_nas.hardware.int8_boundaries import cut_boundaries
+
+    model, feed = _quantized_layer(op)
+    cut = cut_boundaries(model, feed)
+    graph = onnx.load_from_string(cut.model).graph
+    nodes = {out: n for n in graph.node for out in n.output}
+    if edge == "output":
+        (out,) = graph.output
+        conversion = nodes[out.name]
+        assert conversion.op_type == "QuantizeLinear" and nodes[conversion.input[0]].op_type == float_op
+    else:
+        names = {v.name for v in graph.input}
+        conversions = [n for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in names]
+        readers = [n.op_type for n in graph.node if set(n.input) & {c.output[0] for c in conversions}]
+        assert len(conversions) == 1 and float_op in readers  # the pooling reads the dequantized input
+    assert all(a.dtype == np.uint8 for a in [*cut.feed.values(), *_run(cut.model, cut.feed)])
+
+
+def test_the_profiler_runs_int8_layers_cut_and_validation_whole_models() -> None:
+    """A layer runner (``layer=True``) returns uint8 as inside a model; a whole-model runner stays float."""
+    spec = next(s for s in search_space_specs(tiny_config(), SHAPES, CLASSES) if s.op == "mbconv")
+    module, inputs = build_layer(spec)
+    (layer,) = timing.make_runner(module, inputs, INT8, torch.device("cpu"), 1, layer=True)()
+    (whole,) = timing.make_runner(module, inputs, INT8, torch.device("cpu"), 1)()
+    assert layer.dtype == np.uint8 and whole.dtype == np.float32 and layer.shape == whole.shape
 
 
 def test_an_op_ort_fails_to_quantize_stays_float_and_is_named() -> None:

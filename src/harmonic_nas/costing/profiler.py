@@ -13,14 +13,13 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from harmonic_nas.config.schema import INT8_RUNTIME
 from harmonic_nas.console import make_progress
 from harmonic_nas.errors import UserError
 from harmonic_nas.costing.catalog import build_layer
 from harmonic_nas.hardware.lut import LookupTable, LutEntry, LutHeader
 from harmonic_nas.hardware.lut_writer import LutWriter
 from harmonic_nas.hardware.meters import EnergyMeter, EstimatedEnergy, detect_meter
-from harmonic_nas.hardware.quantize import LAYER_RECIPE
+from harmonic_nas.hardware.int8_recipe import layer_recipe
 from harmonic_nas.hardware.specs import LayerSpec, lut_key
 from harmonic_nas.hardware.timing import CLOCKS, Measurement, TimingProtocol, clock_for, make_runner, measure
 
@@ -51,16 +50,14 @@ class ProfileSettings:
         return meter
 
     def header(self, meter: EnergyMeter) -> LutHeader:
-        method = self.protocol.describe(self.clock)
-        if self.runtime == INT8_RUNTIME:  # what was timed: the layer after quantization
-            method += f"; {LAYER_RECIPE}"
         return LutHeader.for_this_host(
             device=self.device_name,
             runtime=self.runtime,
-            method=method,
+            method=self.protocol.describe(self.clock),
             batch_size=self.batch_size,
             threads=self.threads,
             energy_source=meter.source,
+            layer_recipe=layer_recipe(self.runtime),  # INT8: what was timed, the layer quantized and cut
         )
 
 
@@ -100,7 +97,8 @@ def _measure_group(group: Sequence[LayerSpec], settings: ProfileSettings, meter:
         module, inputs = build(spec)
         try:
             runners.append(
-                make_runner(module, inputs, settings.runtime, settings.device, settings.threads, settings.batch_size)
+                make_runner(module, inputs, settings.runtime, settings.device, settings.threads, settings.batch_size,
+                            layer=True)
             )
         except UserError as exc:  # e.g. a layer ORT cannot quantize: one line naming it
             raise UserError(f"layer {lut_key(spec)}: {exc}") from None

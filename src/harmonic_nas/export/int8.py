@@ -14,7 +14,8 @@ import numpy as np
 
 from harmonic_nas.data import SplitData
 from harmonic_nas.files import write_bytes
-from harmonic_nas.hardware.quantize import RECIPE, Quantized, quantize
+from harmonic_nas.hardware.int8_recipe import RECIPE
+from harmonic_nas.hardware.quantize import Quantized, quantize
 from harmonic_nas.supernet.subnets import calibration_indices
 
 CALIBRATION_SAMPLES = 64

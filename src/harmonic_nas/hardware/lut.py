@@ -23,13 +23,14 @@ from harmonic_nas.errors import UserError, short_repr
 from harmonic_nas.files import write_text
 from harmonic_nas.hardware.calibration import Calibration
 from harmonic_nas.hardware.host import cpu_model, library_versions
+from harmonic_nas.hardware.int8_recipe import layer_recipe
 from harmonic_nas.hardware.specs import LayerSpec, lut_key
 
 PROFILE_COMMAND = "harmonic-nas profile --config CONFIG --out {out}"
 KEY_PATTERN = r"^[a-z][a-z0-9_]*(:[A-Za-z][A-Za-z0-9_]*=[A-Za-z0-9_.+-]+)+$"
 _KEY = re.compile(KEY_PATTERN)
 # Header fields that define what a measurement means; tables differing in one of them do not mix.
-IDENTITY_FIELDS = ("device", "runtime", "batch_size", "threads", "energy_source")
+IDENTITY_FIELDS = ("device", "runtime", "batch_size", "threads", "energy_source", "layer_recipe")
 
 Measure = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 LutKey = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
@@ -54,10 +55,14 @@ class LutHeader(StrictModel):
     versions: dict[str, str] = Field(description="python, torch, numpy, onnxruntime versions.")
     date: datetime
     host_cpu: str
+    layer_recipe: str | None = Field(
+        None, description="onnxruntime-int8 only: how each layer was quantized and run (hardware/int8_recipe.py); "
+        "left out of the file otherwise.")
 
     @classmethod
     def for_this_host(
-        cls, *, device: str, runtime: str, method: str, batch_size: int, threads: int, energy_source: str
+        cls, *, device: str, runtime: str, method: str, batch_size: int, threads: int, energy_source: str,
+        layer_recipe: str | None = None,
     ) -> LutHeader:
         """A header stamped with this machine's CPU, library versions and the current UTC time."""
         return cls(
@@ -70,6 +75,7 @@ class LutHeader(StrictModel):
             versions=library_versions(),
             date=datetime.now(timezone.utc).replace(microsecond=0),
             host_cpu=cpu_model(),
+            layer_recipe=layer_recipe,
         )
 
     def differences(self, other: LutHeader) -> list[str]:
@@ -232,10 +238,17 @@ class LookupTable:
                 f"{self.path or 'LUT'}: measured with {', '.join(wrong)}; profile this setting with "
                 f"{PROFILE_COMMAND.format(out='LUT')} or change hardware.* in the config"
             )
+        expected, found = layer_recipe(self.header.runtime), self.header.layer_recipe
+        if found != expected:
+            raise UserError(
+                f"{self.path or 'LUT'}: its {self.header.runtime} layers were profiled with layer_recipe {found!r} "
+                f"(an earlier release), this release prices {expected!r}; profile again with "
+                f"{PROFILE_COMMAND.format(out='NEW_LUT')}"
+            )
 
     def _to_text(self) -> str:
         """Header indented, one entry per line, keys sorted: stable diffs and readable by eye."""
-        header = json.dumps(self.header.model_dump(mode="json"), indent=2).replace("\n", "\n  ")
+        header = json.dumps(self.header.model_dump(mode="json", exclude_none=True), indent=2).replace("\n", "\n  ")
         lines = [f"    {json.dumps(k)}: {json.dumps(self._entries[k].model_dump(exclude_none=True))}" for k in sorted(self._entries)]
         body = "{\n" + ",\n".join(lines) + "\n  }" if lines else "{}"
         calibration = ""

@@ -23,13 +23,10 @@ import numpy as np
 from torch import Tensor, nn
 
 from harmonic_nas.errors import UserError
+from harmonic_nas.hardware.int8_boundaries import cut_boundaries
+from harmonic_nas.hardware.int8_recipe import CALIBRATION_SEED, LAYER_CALIBRATION_INPUTS
 from harmonic_nas.hardware.timing import Runner, onnx_bytes, session_runner
 
-RECIPE = ("static post-training INT8 quantization (onnxruntime.quantization, QDQ, per-channel int8 weights, "
-          "uint8 activations, MinMax calibration)")
-LAYER_CALIBRATION_INPUTS = 8  # seeded random inputs of a single layer's shape
-CALIBRATION_SEED = 0
-LAYER_RECIPE = f"{RECIPE} calibrated on {LAYER_CALIBRATION_INPUTS} seeded standard-normal inputs per layer"
 # Graph plumbing that carries no arithmetic: never reported as left in float.
 _PLUMBING = {"Constant", "Identity", "Shape", "Cast", "QuantizeLinear", "DequantizeLinear"}
 # Op types ORT 1.32 is known to fail on here (a LayerNorm over (C, L): per-channel weights of two axes),
@@ -140,12 +137,17 @@ def random_calibration(feed: Feed, n: int = LAYER_CALIBRATION_INPUTS, seed: int 
     return [{k: rng.standard_normal(v.shape).astype(v.dtype) for k, v in feed.items()} for _ in range(n)]
 
 
-def int8_runner(module: nn.Module, batch: Sequence[Tensor], threads: int) -> Int8Runner:
+def int8_runner(module: nn.Module, batch: Sequence[Tensor], threads: int, inside_model: bool = False) -> Int8Runner:
     """A runner of ``module`` exported to ONNX, quantized (calibrated on seeded random inputs of the
-    batch's shapes) and run by ONNX Runtime on the CPU with ``threads`` threads."""
+    batch's shapes) and run by ONNX Runtime on the CPU with ``threads`` threads. ``inside_model``: a
+    single layer as a whole INT8 model runs it, cut to uint8 inputs and outputs (``int8_boundaries``)."""
     names = [f"input{i}" for i in range(len(batch))]
     model = onnx_bytes(module, batch, names)
     arrays = {n: t.detach().cpu().numpy() for n, t in zip(names, batch)}
     used = {n: arrays[n] for n in graph_inputs(model)}
     quantized = quantize(model, random_calibration(used), type(module).__name__)
-    return Int8Runner(session_runner(quantized.model, used, threads, ["CPUExecutionProvider"]), quantized.float_ops)
+    model, feed = quantized.model, used
+    if inside_model:
+        cut = cut_boundaries(model, used)
+        model, feed = cut.model, cut.feed
+    return Int8Runner(session_runner(model, feed, threads, ["CPUExecutionProvider"]), quantized.float_ops)

@@ -111,13 +111,15 @@ def _batched(inputs: Sequence[Tensor], batch_size: int) -> tuple[Tensor, ...]:
 
 
 def make_runner(
-    module: nn.Module, inputs: Sequence[Tensor], runtime: str, device: torch.device, threads: int, batch_size: int = 1
+    module: nn.Module, inputs: Sequence[Tensor], runtime: str, device: torch.device, threads: int, batch_size: int = 1,
+    *, layer: bool = False,
 ) -> Runner:
     """A no-argument callable running ``module`` (eval mode) once on ``inputs`` repeated to ``batch_size``.
 
     torch: eager under inference_mode (synchronised on CUDA); onnxruntime: the module exported to ONNX
     (opset 17) in a session with ``threads`` intra-op threads and denormals as zero; onnxruntime-int8: that
-    ONNX model quantized to INT8 first (``hardware.quantize``).
+    ONNX model quantized to INT8 first (``hardware.quantize``), and when ``module`` is one ``layer`` of a
+    model (the profiler's LUT entries), run as inside a whole INT8 model: uint8 in, uint8 out.
     """
     check_runtime(runtime)
     module = module.eval()
@@ -138,7 +140,7 @@ def make_runner(
     if runtime == INT8_RUNTIME:
         from harmonic_nas.hardware.quantize import int8_runner
 
-        return int8_runner(module, batch, threads)
+        return int8_runner(module, batch, threads, inside_model=layer)
     return _onnx_runner(module, batch, device, threads)
 
 
