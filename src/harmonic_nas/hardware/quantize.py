@@ -1,6 +1,8 @@
 """INT8 on ONNX Runtime: static post-training quantization of an ONNX model, one recipe shared by the
 per-layer runner (``profile --runtime onnxruntime-int8`` and its ``--validate``) and ``export --format
-onnx-int8``, so that the LUT prices the layers the way the exported model runs them.
+onnx-int8``, so that the LUT prices the layers the way the exported model runs them (a single layer then
+cut to uint8 inputs and outputs, as a whole model runs it: ``int8_boundaries``; the recipe's text, which the
+LUT header records, is in ``int8_recipe``).
 
 Why this recipe (onnxruntime.quantization.quantize_static): the QDQ format, so that ORT fuses each
 Quantize/Dequantize pair into an INT8 kernel where it has one and leaves every other op in float (an op
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +96,7 @@ def quantize(model: bytes, calibration: Sequence[Feed], what: str) -> Quantized:
 
     if not calibration:
         raise UserError(f"cannot quantize {what} to INT8: no calibration inputs")
+    model = own_parameters(model)
     nodes = onnx.load_from_string(model).graph.node
     present = {n.op_type for n in nodes}
     quantizable = _quantizable()
@@ -113,6 +117,42 @@ def quantize(model: bytes, calibration: Sequence[Feed], what: str) -> Quantized:
             except Exception:  # noqa: S112 (the next op type may be the one ORT fails on)
                 continue
     raise UserError(f"cannot quantize {what} to INT8 ({failure})")
+
+
+def own_parameters(model: bytes) -> bytes:
+    """``model`` with a copy of every initializer that several node inputs read (directly or through an
+    Identity of it) for each further reader, and those Identity nodes bypassed.
+
+    Why: the ONNX exporter merges equal initializers, e.g. the zero biases BatchNorm folds into every
+    convolution of an untrained layer or random model of one width; the quantizer then gives that shared bias
+    one scale, which fits one convolution only, and ORT runs the others in float between a dequantize and a
+    quantize (a depthwise convolution in every mbconv layer, 12-14 of 50 convolutions in a random whole
+    model). A trained network has no equal biases, so its export fuses every convolution: this makes the
+    profiled layers and the validation's random models run as trained ones do (and is a no-op on them)."""
+    import onnx
+    from onnx import numpy_helper
+
+    parsed = onnx.load_from_string(model)
+    graph = parsed.graph
+    constants = {i.name: i for i in graph.initializer}
+    aliases = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Identity" and n.input[0] in constants}
+    copies: Counter[str] = Counter()
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            source = aliases.get(name, name)
+            if node.op_type == "Identity" or source not in constants:
+                continue
+            if copies[source]:  # the first reader keeps the initializer, each further one gets a copy
+                own = numpy_helper.from_array(numpy_helper.to_array(constants[source]), f"{source}_own{copies[source]}")
+                graph.initializer.append(own)
+                source = own.name
+            copies[aliases.get(name, name)] += 1
+            node.input[i] = source
+    read = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
+    kept = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in aliases and n.output[0] not in read)]
+    del graph.node[:]
+    graph.node.extend(kept)
+    return parsed.SerializeToString()
 
 
 def _quantize_static(source: Path, calibration: Sequence[Feed], exclude: list[str]) -> bytes:
