@@ -441,6 +441,38 @@ def test_a_float_op_at_a_cut_layer_edge_keeps_its_conversion(op: str, float_op: 
     assert all(a.dtype == np.uint8 for a in [*cut.feed.values(), *_run(cut.model, cut.feed)])
 
 
+def test_every_convolution_of_a_quantized_layer_runs_in_int8(tmp_path: Path) -> None:
+    """The exporter merges the equal zero biases of an untrained layer's convolutions (Identity or one
+    initializer read twice); quantized as one tensor, ORT ran the depthwise convolution in float. Each
+    reader gets its own copy, the float model computes the same, and ORT fuses every convolution."""
+    import onnx
+    import onnxruntime as ort
+
+    from harmonic_nas.hardware.quantize import own_parameters
+
+    spec = next(s for s in search_space_specs(tiny_config(), SHAPES, CLASSES) if s.op == "mbconv")
+    module, inputs = build_layer(spec)
+    model = timing.onnx_bytes(module, inputs, ["input0"])
+
+    def shared(graph: onnx.GraphProto) -> list[str]:
+        constants = {i.name for i in graph.initializer}
+        reads = Counter(name for n in graph.node for name in n.input if name in constants)
+        return [name for name, count in reads.items() if count > 1]
+
+    assert shared(onnx.load_from_string(model).graph)  # what the exporter does to zero biases
+    owned = own_parameters(model)
+    assert not shared(onnx.load_from_string(owned).graph)
+    feed = {"input0": inputs[0].numpy()}
+    np.testing.assert_array_equal(_run(owned, feed)[0], _run(model, feed)[0])
+    quantized, _ = _quantized_layer("mbconv")
+    options = timing.ort_options(1)
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    options.log_severity_level = 3  # ORT warns that an NCHWc-optimised file is machine-specific
+    ort.InferenceSession(quantized, options, providers=["CPUExecutionProvider"])
+    ops = Counter(n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node)
+    assert ops["QLinearConv"] == 3 and ops["Conv"] == 0
+
+
 def test_the_profiler_runs_int8_layers_cut_and_validation_whole_models() -> None:
     """A layer runner (``layer=True``) returns uint8 as inside a model; a whole-model runner stays float."""
     spec = next(s for s in search_space_specs(tiny_config(), SHAPES, CLASSES) if s.op == "mbconv")
