@@ -128,7 +128,8 @@ def own_parameters(model: bytes) -> bytes:
     one scale, which fits one convolution only, and ORT runs the others in float between a dequantize and a
     quantize (a depthwise convolution in every mbconv layer, 12-14 of 50 convolutions in a random whole
     model). A trained network has no equal biases, so its export fuses every convolution: this makes the
-    profiled layers and the validation's random models run as trained ones do (and is a no-op on them)."""
+    profiled layers and the validation's random models run as trained ones do, and leaves a trained export as
+    it was."""
     import onnx
     from onnx import numpy_helper
 
@@ -142,12 +143,12 @@ def own_parameters(model: bytes) -> bytes:
             source = aliases.get(name, name)
             if node.op_type == "Identity" or source not in constants:
                 continue
+            node.input[i] = source
             if copies[source]:  # the first reader keeps the initializer, each further one gets a copy
                 own = numpy_helper.from_array(numpy_helper.to_array(constants[source]), f"{source}_own{copies[source]}")
                 graph.initializer.append(own)
-                source = own.name
-            copies[aliases.get(name, name)] += 1
-            node.input[i] = source
+                node.input[i] = own.name
+            copies[source] += 1
     read = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
     kept = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in aliases and n.output[0] not in read)]
     del graph.node[:]
