@@ -32,7 +32,7 @@ def info(file: Path) -> None:
     table = LookupTable.load(file)
     header = table.header
     click.echo(f"{file}: {len(table)} entries")
-    for key, value in header.model_dump(mode="json").items():
+    for key, value in header.model_dump(mode="json", exclude_none=True).items():
         click.echo(f"  {key}: {value}")
     click.echo(f"  calibration: {'fitted' if table.calibration is not None else 'none'}")
 
