@@ -2,8 +2,9 @@
 written with --out):
 
 * layers: every layer of a config's search space run by ONNX Runtime in float and after static INT8
-  quantization (hardware/quantize.py, the onnxruntime-int8 runtime), timed interleaved: op, input shape,
-  float ms, int8 ms, int8/float;
+  quantization, as the LUTs price them (``make_runner(..., layer=True)``: the INT8 layer cut to uint8 inputs
+  and outputs, as inside a whole INT8 model), timed interleaved: op, input shape, float ms, int8 ms,
+  int8/float;
 * models (with --run-dir RUN_DIR, a finished run): every Pareto model exported as model.onnx and
   model.int8.onnx (into --models-dir, default a temp dir; the run is not written to), both files timed
   interleaved, with their val metric on the val score part and the drop (as the export records them).
@@ -65,7 +66,7 @@ def layers(cfg: ExperimentConfig, limit: int | None) -> dict[str, Any]:
         runners: list[Runner] = []
         for spec in group:
             module, inputs = build_layer(spec)
-            runners += [make_runner(module, inputs, runtime, CPU, 1) for runtime in ("onnxruntime", INT8_RUNTIME)]
+            runners += [make_runner(module, inputs, runtime, CPU, 1, layer=True) for runtime in ("onnxruntime", INT8_RUNTIME)]
         times = measure(runners, settings.protocol, meter, settings.clock)
         for i, spec in enumerate(group):
             fp, q = times[2 * i].latency_ms, times[2 * i + 1].latency_ms
