@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 from torch import Tensor, nn
 
 from harmonic_nas.backbones import build_supernet
@@ -134,6 +133,8 @@ class Figures:
 
     @classmethod
     def of(cls, predicted: Sequence[float], measured: Sequence[float]) -> Figures:
+        from scipy.stats import spearmanr  # a second to import: not for every command that exports or reports
+
         p, m = np.asarray(predicted, float), np.asarray(measured, float)
         error = np.abs(p - m) / m
         rho = spearmanr(p, m).statistic if len(m) > 1 and np.ptp(m) > 0 and np.ptp(p) > 0 else float("nan")
