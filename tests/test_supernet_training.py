@@ -224,7 +224,7 @@ def test_new_recipe_options_at_their_defaults_keep_old_fingerprints(tmp_path: Pa
     trainer = SupernetTrainer(cfg, "image", mnist_pair, DEVICE, show_progress=False)
     old_keys = set(cfg.supernet.model_dump()) - {"warmup_epochs", "label_smoothing", "spec_masks", "spec_mask_width",
                                                  "max_first_epochs", "distill_weight",
-                                                 "bf16", "patience", "eval_random_subnets"}
+                                                 "bf16", "patience", "eval_random_subnets", "per_modality"}
     before = stable_hash({"space": cfg.modalities["image"].model_dump(mode="json"),
                           "dataset": cfg.dataset.model_dump(mode="json", exclude={"cache_dir"}),
                           "train": cfg.supernet.model_dump(mode="json", include=old_keys),
@@ -242,3 +242,29 @@ def test_max_first_epochs_train_the_max_subnet_alone_then_the_sandwich(tmp_path:
     assert trainer.sandwich(0, 0) == [trainer.space.max()] and trainer.sandwich(1, half - 1) == [trainer.space.max()]
     opened = trainer.sandwich(1, half)
     assert opened[:2] == [trainer.space.max(), trainer.space.min()] and len(opened) == 4
+
+
+def test_per_modality_keys_change_one_supernet_and_leave_the_others_as_they_were(tmp_path: Path, mnist_pair: Any) -> None:
+    def trainer(modality: str, **supernet: Any) -> SupernetTrainer:
+        return SupernetTrainer(small_config(tmp_path, **supernet), modality, mnist_pair, DEVICE, show_progress=False)
+
+    longer = {"thumb": {"epochs": 7, "max_first_epochs": 2}}
+    image, thumb = trainer("image", per_modality=longer), trainer("thumb", per_modality=longer)
+    assert image.fingerprint() == trainer("image").fingerprint() and image.train_cfg.epochs == 2
+    assert (thumb.train_cfg.epochs, thumb.train_cfg.max_first_epochs) == (7, 2)
+    # the same recipe given to every modality trains (and resumes) the same supernet
+    assert thumb.fingerprint() == trainer("thumb", epochs=7, max_first_epochs=2).fingerprint()
+    assert thumb.fingerprint() != trainer("thumb").fingerprint()
+
+
+@pytest.mark.parametrize(("per_modality", "expected"), [
+    ({"thumb": {"epochs": 0}}, "per_modality.thumb.epochs: Input should be greater than 0"),
+    ({"thumb": {"epochz": 3}}, "per_modality.thumb.epochz: Extra inputs are not permitted"),
+    ({"thumb": {"bn_calib_samples": 64}}, "per_modality.thumb: bn_calib_samples cannot differ per modality"),
+    ({"audio": {"epochs": 3}}, "supernet.per_modality names audio, not a modality of the experiment (image, thumb)"),
+])
+def test_a_bad_per_modality_key_is_one_line_naming_it(tmp_path: Path, per_modality: Any, expected: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        small_config(tmp_path, per_modality=per_modality)

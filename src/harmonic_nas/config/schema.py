@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, StringConstraints, field_validator, model_validator,
+    BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, StringConstraints, ValidationError, field_validator,
+    model_validator,
 )
 
 from harmonic_nas.config.operators import BUILTIN_OPERATORS, operator_names
@@ -110,6 +111,11 @@ BACKBONE_SPACES: tuple[type[StrictModel], ...] = (MBV3Space, MaxoutSpace)
 BackboneSpace = Annotated[Union[BACKBONE_SPACES], Field(discriminator="type")]
 
 
+# Supernet keys that the search and export read too (BN recalibration, memory format): one value for every
+# modality, never in supernet.per_modality.
+SHARED_SUPERNET_KEYS = ("bn_calib_samples", "channels_last")
+
+
 class SupernetTraining(StrictModel):
     epochs: PositiveInt = 30
     batch_size: PositiveInt = 128
@@ -143,6 +149,34 @@ class SupernetTraining(StrictModel):
         description="bf16 autocast (mixed precision) for the training forward passes: GPUs with bf16, CPUs with "
         "AMX/AVX512-BF16; validation stays float32.",
     )
+    per_modality: dict[ModalityName, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Training keys set for one modality's supernet only, e.g. {audio: {epochs: 6, max_first_epochs: "
+        "3}}: a modality that learns slower gets a longer schedule without slowing the others. Keys the search "
+        f"reads as well ({', '.join(SHARED_SUPERNET_KEYS)}) stay one for all.",
+    )
+
+    @model_validator(mode="after")
+    def _check_per_modality(self) -> "SupernetTraining":
+        for modality, keys in self.per_modality.items():
+            shared = sorted(set(keys) & {*SHARED_SUPERNET_KEYS, "per_modality"})
+            if shared:
+                raise ValueError(f"per_modality.{modality}: {', '.join(shared)} cannot differ per modality (the search "
+                                 "reads it for every modality alike)")
+            try:  # an unknown key or a bad value is an error now, not at training
+                self.for_modality(modality)
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = ".".join(map(str, error["loc"]))
+                raise ValueError(f"per_modality.{modality}.{where}: {error['msg']}") from None
+        return self
+
+    def for_modality(self, modality: str) -> "SupernetTraining":
+        """The recipe ``modality``'s supernet trains with: these keys, then its per_modality ones."""
+        keys = self.per_modality.get(modality)
+        if not keys:
+            return self
+        return SupernetTraining.model_validate({**self.model_dump(exclude={"per_modality"}), **keys})
 
 
 class SearchConfig(StrictModel):
@@ -269,6 +303,10 @@ class ExperimentConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check_min_modalities(self) -> "ExperimentConfig":
+        unknown = sorted(set(self.supernet.per_modality) - set(self.modalities))
+        if unknown:
+            raise ValueError(f"supernet.per_modality names {', '.join(unknown)}, not a modality of the experiment "
+                             f"({', '.join(self.modalities)})")
         required = self.required_modalities
         if required > len(self.modalities):
             raise ValueError(f"fusion.min_modalities is {required}, but the experiment has only "

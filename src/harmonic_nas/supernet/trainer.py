@@ -67,7 +67,7 @@ class SupernetTrainer:
             raise UserError(f"modality {modality!r} is not in the config (has {', '.join(cfg.modalities)})")
         missing_modalities([modality], dataset.modalities, dataset.name)
         self.cfg = cfg
-        self.train_cfg = cfg.supernet
+        self.train_cfg = cfg.supernet.for_modality(modality)
         self.modality = modality
         self.dataset = dataset
         self.device = device
@@ -121,7 +121,7 @@ class SupernetTrainer:
 
     # -- identity of a training run: resuming with other settings would silently mix two runs
     def fingerprint(self) -> str:
-        exclude = {"patience", "eval_random_subnets"}
+        exclude = {"patience", "eval_random_subnets", "per_modality"}  # this modality's recipe is all it needs
         # Options at their defaults leave the fingerprint as it was before they existed: supernets trained
         # then stay valid.
         exclude |= {k for k, v in LEGACY_DEFAULTS.items() if getattr(self.train_cfg, k) == v}
