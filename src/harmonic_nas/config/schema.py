@@ -302,7 +302,7 @@ class ExperimentConfig(StrictModel):
     output: OutputConfig = Field(default_factory=OutputConfig)
 
     @model_validator(mode="after")
-    def _check_min_modalities(self) -> "ExperimentConfig":
+    def _check_modality_references(self) -> "ExperimentConfig":
         unknown = sorted(set(self.supernet.per_modality) - set(self.modalities))
         if unknown:
             raise ValueError(f"supernet.per_modality names {', '.join(unknown)}, not a modality of the experiment "
