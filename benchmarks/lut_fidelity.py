@@ -9,7 +9,7 @@
 With --threads 1 and a deployment's thread count N > 1 for one runtime, "deployment_from_1_thread" answers
 whether the quiet-machine-robust protocol (each layer on 1 thread, thread CPU time) can stand for the
 deployment: the 1-thread table's sums calibrated (5-fold, held out) on the N-thread wall-clock times of the
-same 50 whole models.
+same whole models.
 
 Goals (issue 4): >= 95 % of the models within +-10 % and Spearman >= 0.95 for the fitted model;
 profiling the av-digits space in <= 300 s on 2 cores. Timings on a machine shared with other work are
