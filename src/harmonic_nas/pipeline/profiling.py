@@ -137,7 +137,9 @@ def _default_calibration(cfg: ExperimentConfig, out: Path | None, table: LookupT
         return cfg.hardware.calibrate
     if table.calibration is not None or not cfg.hardware.calibrate:
         return 0
-    stores = [cfg.layout.search().store, *(cfg.run_dir / "baselines").glob("*/run.sqlite")] if out is None else []
+    from harmonic_nas.search.variants import VARIANTS, Variant
+
+    stores = [Variant.named(name).store(cfg.layout).store for name in VARIANTS] if out is None else []
     if any(path.exists() for path in stores):
         log(f"{table.path}: no calibration, and the search in {cfg.run_dir} stored costs from the plain sum: kept "
             "so (calibrate with harmonic-nas profile --validate N, then search again with --force)")
