@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -88,8 +89,7 @@ def deployment_from_one_thread(one: dict, many: dict, seed: int) -> dict:
     assert one["models"] == many["models"], "the two rows measured different random models"
     additive, layers, measured = one["additive"], one["layers"], many["measured"]
     held_out = cross_validated(additive, layers, measured, seed)
-    figures = Figures.of(held_out, measured)
-    return {"fitted": {"mape": figures.mape, "within_10": figures.within_10, "spearman": figures.spearman},
+    return {"fitted": asdict(Figures.of(held_out, measured)),
             "fit_scale": round(fit_linear(additive, layers, measured).scale, 3)}
 
 
