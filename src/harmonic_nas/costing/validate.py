@@ -186,7 +186,7 @@ def validate_lut(
     costs = CostModel(table, cfg, input_shapes, num_classes, calibrated=False)
     models = random_models(cfg, input_shapes, num_classes, n, seed)
     plain = [costs.additive(costs.specs(m.candidate, m.genotype)) for m in models]  # missing keys fail here
-    measured = _measure_models(models, settings, meter)
+    measured = measure_models(models, settings, meter)
     layers = [c.layers for c in plain]
     series = {
         "latency": ([c.latency_ms for c in plain], [m.latency_ms for m in measured]),
@@ -226,7 +226,7 @@ def _median_model(models: Sequence[RandomModel], latencies: Sequence[float]) -> 
                           genotype=None if genotype is None else genotype.to_json(), latency_ms=latencies[i])
 
 
-def _measure_models(models: Sequence[RandomModel], settings: ProfileSettings, meter: EnergyMeter) -> list[Measurement]:
+def measure_models(models: Sequence[RandomModel], settings: ProfileSettings, meter: EnergyMeter) -> list[Measurement]:
     """All models in one interleaved group: a slow spell of the machine then touches every model alike
     instead of inflating whichever group ran during it (seen: 2x on a shared machine)."""
     with make_progress() as bar:
