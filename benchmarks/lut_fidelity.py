@@ -15,6 +15,7 @@ With --repeatability the same models are measured a second time after validation
 figures of the first measurement taken as a prediction of the second ("raw"), and after the machine's drift
 between the two (the median ratio, "drift") is taken out ("drift_removed"). No table can predict a protocol's
 measurements better than the protocol reproduces itself, so this is the ceiling of "fitted" on this machine.
+--settle compares pauses before each item on the wall clock (hardware/timing.py says why), side by side.
 
 Goals (issue 4): >= 95 % of the models within +-10 % and Spearman >= 0.95 for the fitted model;
 profiling the av-digits space in <= 300 s on 2 cores. Timings on a machine shared with other work are
@@ -47,19 +48,20 @@ GOALS = {"within_10": 0.95, "spearman": 0.95, "profile_seconds": 300.0}
 
 
 def run(config: Path, runtime: str, threads: int, models: int, seed: int, workdir: Path,
-        repeatability: bool) -> tuple[dict, dict]:
+        repeatability: bool, settle: float | None) -> tuple[dict, dict]:
     """The row of one runtime and thread count, and its per-model series (additive, layers, measured)."""
     cfg = load_config(config)
     shapes, num_classes = dataset_shapes(cfg)
     hardware = cfg.hardware
     settings = ProfileSettings(
         torch.device("cpu"), "cpu", runtime, threads, hardware.batch_size,
-        TimingProtocol(warmup=hardware.warmup, repeats=hardware.repeats),
+        TimingProtocol(warmup=hardware.warmup, repeats=hardware.repeats,
+                       **({} if settle is None else {"settle_seconds": settle})),
     )
     configure_measurement(settings.threads)
     meter = settings.meter()
     specs = search_space_specs(cfg, shapes, num_classes)
-    name = f"{runtime}-{threads}t"
+    name = f"{runtime}-{threads}t" + ("" if settle is None else f"-settle{settle:g}")
     out = workdir / f"lut-{name}.json"
     start = time.perf_counter()
     table = profile(specs, out, settings, meter)
@@ -81,7 +83,8 @@ def run(config: Path, runtime: str, threads: int, models: int, seed: int, workdi
     series = {"models": [(r["candidate"], r["genotype"]) for r in report.rows], "layers": [r["layers"] for r in report.rows],
               "additive": [r["latency_additive"] for r in report.rows], "measured": measured}
     return {
-        "protocol": {"runtime": runtime, "threads": threads, "clock": settings.clock},
+        "protocol": {"runtime": runtime, "threads": threads, "clock": settings.clock,
+                     "settle_seconds": settings.protocol.settle(settings.clock)},
         "layers_profiled": len(specs),
         "profile_seconds": round(profile_seconds, 1),
         "validate_seconds": round(validate_seconds, 1),
@@ -119,6 +122,9 @@ def main() -> None:
                         "deployment with that many threads sees it (default: hardware.threads).")
     parser.add_argument("--repeatability", action="store_true",
                         help="Measure the models a second time: how well the protocol reproduces itself.")
+    parser.add_argument("--settle", type=float, action="append",
+                        help="Seconds of pause before each item on the wall clock (repeatable: each value is a "
+                        "row of every thread count > 1, measured one after the other; default: the protocol's).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None, help="Where LUTs and plots go (default: a temp dir).")
     parser.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
@@ -134,12 +140,15 @@ def main() -> None:
     for runtime in args.runtime or ["torch", "onnxruntime"]:
         series = {}
         for threads in args.threads or [load_config(args.config).hardware.threads]:
-            key = runtime if args.threads is None else f"{runtime}/{threads} threads"
-            result["runtimes"][key], series[threads] = run(
-                args.config, runtime, threads, args.models, args.seed, workdir, args.repeatability)
-        for threads in sorted(set(series) - {1}) if 1 in series else []:
-            result.setdefault("deployment_from_1_thread", {})[f"{runtime}/{threads} threads"] = (
-                deployment_from_one_thread(series[1], series[threads], args.seed))
+            for settle in (args.settle or [None]) if threads > 1 else [None]:
+                key = runtime if args.threads is None else f"{runtime}/{threads} threads"
+                key += "" if settle is None else f", settle {settle:g} s"
+                result["runtimes"][key], series[key] = run(
+                    args.config, runtime, threads, args.models, args.seed, workdir, args.repeatability, settle)
+        one = f"{runtime}/1 threads"
+        for key in [k for k in series if k != one] if one in series else []:
+            result.setdefault("deployment_from_1_thread", {})[key] = (
+                deployment_from_one_thread(series[one], series[key], args.seed))
     emit(result, args.out)
 
 

@@ -506,6 +506,9 @@ def test_protocol_is_read_back_from_the_lut_method() -> None:
     protocol = TimingProtocol(warmup=3, repeats=40, rounds=4, min_seconds=0.25, quantile=0.2)
     assert protocol_of(protocol.describe("thread-cpu"), TimingProtocol()) == protocol
     assert protocol_of("fixture", TimingProtocol(warmup=1)) == TimingProtocol(warmup=1)
+    paused = TimingProtocol(warmup=3, repeats=40, rounds=4, min_seconds=0.25, quantile=0.2, settle_seconds=0.02)
+    assert "0.02 s pause" in paused.describe("wall")
+    assert protocol_of(paused.describe("wall"), TimingProtocol()) == paused
 
 
 

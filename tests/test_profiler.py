@@ -322,6 +322,26 @@ def test_no_warmup_still_sizes_rounds_by_the_first_call() -> None:
     assert 1 + 5 <= calls <= 1 + 5 * 10 and m.latency_ms >= 2.0
 
 
+@pytest.mark.parametrize("clock", ["wall", "thread-cpu"])
+def test_wall_clock_items_are_timed_after_a_pause(clock: str) -> None:
+    """On the wall clock each item's calls in a round start at least ``settle_seconds`` after the previous
+    item's last call (its thread pool parks instead of spinning on the cores the next item needs); the
+    one-thread CPU clock, which other threads do not disturb, does not wait."""
+    import time
+
+    log: list[tuple[str, float]] = []
+
+    def runner(name: str) -> timing.Runner:
+        return lambda: log.append((name, time.perf_counter()))
+
+    protocol = timing.TimingProtocol(warmup=0, repeats=3, rounds=3, min_seconds=0.0, settle_seconds=0.03)
+    timing.measure([runner("a"), runner("b")], protocol, EstimatedEnergy(4.0, "test"), clock)
+    timed = log[2:]  # after the first, untimed call of each
+    switches = [t1 - t0 for (n0, t0), (n1, t1) in zip(timed, timed[1:]) if n0 != n1]
+    assert len(switches) == 2 * 3 - 1
+    assert (min(switches) >= 0.03) == (clock == "wall")
+
+
 # INT8 on ONNX Runtime ----------------------------------------------------------------------------------
 INT8 = "onnxruntime-int8"
 

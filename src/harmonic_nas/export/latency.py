@@ -22,7 +22,8 @@ from harmonic_nas.model_manifest import MeasuredLatency
 
 _METHOD = re.compile(
     r"quantile (?P<q>[\d.e+-]+) of >= (?P<repeats>\d+) single-call \S+ timings and >= (?P<seconds>[\d.e+-]+) s "
-    r"per item over (?P<rounds>\d+) interleaved rounds after (?P<warmup>\d+) warm-up calls"
+    r"per item over (?P<rounds>\d+) interleaved rounds(?:, each after a (?P<settle>[\d.e+-]+) s pause)? "
+    r"after (?P<warmup>\d+) warm-up calls"
 )
 
 
@@ -46,12 +47,15 @@ class Timing:
 
 
 def protocol_of(method: str, fallback: TimingProtocol) -> TimingProtocol:
-    """The protocol a LUT header's ``method`` describes (TimingProtocol.describe), else ``fallback``."""
+    """The protocol a LUT header's ``method`` describes (TimingProtocol.describe), else ``fallback``. A method
+    that names no pause (one thread, or a table from before the pause) takes ``fallback``'s: the pause only
+    keeps other items' threads off the cores, it does not change what is measured."""
     match = _METHOD.search(method)
     if match is None:
         return fallback
     return TimingProtocol(warmup=int(match["warmup"]), repeats=int(match["repeats"]), rounds=int(match["rounds"]),
-                    min_seconds=float(match["seconds"]), quantile=float(match["q"]))
+                          min_seconds=float(match["seconds"]), quantile=float(match["q"]),
+                          settle_seconds=fallback.settle_seconds if match["settle"] is None else float(match["settle"]))
 
 
 def measure_latency(

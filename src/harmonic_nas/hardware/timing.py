@@ -14,6 +14,12 @@ during a slow spell. Why a low quantile (the 10th percentile) rather than the me
 undisturbed ones. On this shared 2-core machine, under the same load, tables and whole models summarised
 by their medians predicted 34-98 % of 50 models within +-10 % from run to run, by the 10th percentile
 98-100 %; on a quiet machine the two nearly coincide.
+
+Why a pause before each item's calls on the wall clock (``settle_seconds``): a multi-threaded item's thread
+pool (each ONNX Runtime session has its own) spin-waits for a while after a call, so the next item, timed
+at once, shares the cores with the previous item's spinning threads. Measured twice, 50 whole models on 2
+threads agreed within +-10 % for 36-86 % of the models without a pause, 98-100 % with 20-50 ms
+(BENCHMARKS.md, LUT fidelity). A deployment runs one model, whose own pool spins as it would here.
 """
 
 from __future__ import annotations
@@ -52,25 +58,32 @@ class TimingProtocol:
     """How one item is timed: ``warmup`` untimed calls, then ``rounds`` interleaved rounds that together
     time at least ``repeats`` calls and at least ``min_seconds`` (short layers get many more calls, which
     is where their statistics need them); each call is timed on its own and the item's latency is the
-    ``quantile`` of those times."""
+    ``quantile`` of those times. On the wall clock each item's calls in a round follow a pause of
+    ``settle_seconds`` (the module docstring says why; the thread-CPU clock of one thread needs none)."""
 
     warmup: int = 10
     repeats: int = 50
     rounds: int = 5
     min_seconds: float = 0.4
     quantile: float = 0.1
+    settle_seconds: float = 0.05
 
     def __post_init__(self) -> None:
         counts_ok = self.warmup >= 0 and self.repeats >= 1 and self.rounds >= 1
-        if not counts_ok or self.min_seconds < 0 or not 0 <= self.quantile <= 1:
+        if not counts_ok or self.min_seconds < 0 or self.settle_seconds < 0 or not 0 <= self.quantile <= 1:
             raise ValueError(f"invalid timing protocol {self}")
+
+    def settle(self, clock: str) -> float:
+        """The pause before each item's calls in a round under ``clock``."""
+        return self.settle_seconds if clock == "wall" else 0.0
 
     def describe(self, clock: str) -> str:
         """The header's ``method``: enough to reproduce the numbers."""
+        pause = f", each after a {self.settle(clock):g} s pause" if self.settle(clock) else ""
         return (
             f"quantile {self.quantile:g} of >= {self.repeats} single-call {clock} timings "
             f"and >= {self.min_seconds:g} s per item "
-            f"over {self.rounds} interleaved rounds after {self.warmup} warm-up calls; spread = 1.4826 x MAD; "
+            f"over {self.rounds} interleaved rounds{pause} after {self.warmup} warm-up calls; spread = 1.4826 x MAD; "
             "eval mode, denormals flushed, gc off while timing"
         )
 
@@ -226,11 +239,14 @@ def measure(
     samples: list[list[float]] = [[] for _ in runners]
     joules = [0.0] * len(runners)
     now = CLOCKS[clock]
+    settle = protocol.settle(clock)
     gc.collect()
     gc.disable()
     try:
         for _ in range(protocol.rounds):
             for i, run in enumerate(runners):
+                if settle:
+                    time.sleep(settle)
                 times = samples[i]
                 meter.start()
                 for _ in range(calls[i]):
