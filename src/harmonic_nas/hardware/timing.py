@@ -18,8 +18,9 @@ by their medians predicted 34-98 % of 50 models within +-10 % from run to run, b
 Why a pause before each item's calls on the wall clock (``settle_seconds``): a multi-threaded item's thread
 pool (each ONNX Runtime session has its own) spin-waits for a while after a call, so the next item, timed
 at once, shares the cores with the previous item's spinning threads. Measured twice, 50 whole models on 2
-threads agreed within +-10 % for 36-86 % of the models without a pause, 98-100 % with 20-50 ms
-(BENCHMARKS.md, LUT fidelity). A deployment runs one model, whose own pool spins as it would here.
+threads agreed within +-10 % for 72-78 % of the models without a pause (ONNX Runtime, INT8), for all 50
+with a 50 ms pause (BENCHMARKS.md, LUT fidelity). A deployment runs one model, whose own pool spins as it
+would here.
 """
 
 from __future__ import annotations
