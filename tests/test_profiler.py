@@ -30,7 +30,7 @@ from harmonic_nas.hardware.int8_recipe import LAYER_RECIPE
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.hardware.meters import EstimatedEnergy
 from harmonic_nas.costing.profiler import ProfileSettings, profile
-from harmonic_nas.hardware.specs import lut_key
+from harmonic_nas.hardware.specs import LayerSpec, lut_key
 from harmonic_nas.hardware.timing import TimingProtocol
 from harmonic_nas.costing.validate import random_models
 
@@ -211,6 +211,28 @@ def test_killed_profile_resumes_without_remeasuring(tmp_path: Path) -> None:
     table = profile(specs, path, settings, EstimatedEnergy.for_cpu(1), group_size=2, build=counting_build)
     assert rebuilt == [lut_key(s) for s in specs[4:]]
     assert table.missing(specs) == []
+
+
+@pytest.mark.parametrize(("threads", "on_disk"), [(1, 12), (2, 0)])
+def test_wall_clock_profiles_every_layer_in_one_interleaved_group(tmp_path: Path, threads: int, on_disk: int) -> None:
+    """On one thread (thread-CPU clock) layers are measured and flushed 12 at a time; on the wall clock all are
+    built before any is measured, so a slow spell of seconds cannot take every round of one small group."""
+    specs = search_space_specs(tiny_config(), SHAPES, CLASSES)[:14]
+    assert len(specs) == 14
+    path = tmp_path / f"cpu-{threads}.json"
+    settings = ProfileSettings(torch.device("cpu"), "cpu", threads=threads,
+                               protocol=TimingProtocol(warmup=1, repeats=1, rounds=1, min_seconds=0.0, settle_seconds=0.0))
+    written_before_13th: list[int] = []
+
+    def build(spec):
+        if len(built) == 12:
+            written_before_13th.append(len(LookupTable.load(path).entries) if path.exists() else 0)
+        built.append(spec)
+        return build_layer(spec)
+
+    built: list[LayerSpec] = []
+    table = profile(specs, path, settings, EstimatedEnergy.for_cpu(threads), build=build)
+    assert written_before_13th == [on_disk] and table.missing(specs) == []
 
 
 def run_cli(*args: str) -> tuple[int, str]:
