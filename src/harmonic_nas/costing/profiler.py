@@ -81,10 +81,10 @@ def profile(specs: Iterable[LayerSpec], out: str | Path, settings: ProfileSettin
     are built by ``build`` and measured and flushed ``group_size`` at a time (default: ``GROUP`` on the
     thread-CPU clock, all of them on the wall clock; the module docstring says why)."""
     unique = list(dict.fromkeys(specs))
-    with LutWriter(out, settings.header(meter), every=GROUP) as writer:
+    if group_size is None:
+        group_size = GROUP if settings.clock == "thread-cpu" else max(len(unique), 1)
+    with LutWriter(out, settings.header(meter), every=group_size) as writer:
         todo = [spec for spec in unique if spec not in writer]
-        if group_size is None:
-            group_size = GROUP if settings.clock == "thread-cpu" else max(len(todo), 1)
         with make_progress("layer") as bar:
             task = bar.add_task("profiling", total=len(unique), completed=len(unique) - len(todo), layer="-")
             for start in range(0, len(todo), group_size):
