@@ -138,17 +138,20 @@ def main() -> None:
         "runtimes": {},
     }
     for runtime in args.runtime or ["torch", "onnxruntime"]:
-        series = {}
+        one_thread, deployments = None, {}
         for threads in args.threads or [load_config(args.config).hardware.threads]:
             for settle in (args.settle or [None]) if threads > 1 else [None]:
                 key = runtime if args.threads is None else f"{runtime}/{threads} threads"
                 key += "" if settle is None else f", settle {settle:g} s"
-                result["runtimes"][key], series[key] = run(
+                result["runtimes"][key], series = run(
                     args.config, runtime, threads, args.models, args.seed, workdir, args.repeatability, settle)
-        one = f"{runtime}/1 threads"
-        for key in [k for k in series if k != one] if one in series else []:
+                if threads == 1:
+                    one_thread = series
+                else:
+                    deployments[key] = series
+        for key, series in deployments.items() if one_thread is not None else ():
             result.setdefault("deployment_from_1_thread", {})[key] = (
-                deployment_from_one_thread(series[one], series[key], args.seed))
+                deployment_from_one_thread(one_thread, series, args.seed))
     emit(result, args.out)
 
 
