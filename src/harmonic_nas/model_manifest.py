@@ -22,6 +22,8 @@ MANIFEST_NAME = "manifest.json"
 # The formats a model folder can hold and the file of each (the command line lists them without torch);
 # onnx-int8 is model.onnx statically quantized to INT8 (export/int8.py).
 FORMATS = ("onnx", "onnx-int8", "torchscript", "pt")
+# A reference model within +-5 % of its calibration time: the machine runs as fast as when the LUT was fitted.
+STEADY = 0.05
 FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx", "torchscript": "model.ts", "pt": "model.pt"}
 
 
@@ -45,6 +47,8 @@ class MeasuredLatency(BaseModel):
     # ratio is how much slower the machine ran than when the LUT was fitted (None: a LUT without one).
     reference_ms: float | None = None
     reference_calibration_ms: float | None = None
+    # Measurements taken (export/latency.py): more than one when the reference ran off its calibration time.
+    attempts: int = 1
 
     @property
     def machine_factor(self) -> float | None:
@@ -60,7 +64,25 @@ class MeasuredLatency(BaseModel):
         if factor is not None:
             text += (f"; reference model {factor:.2f}x its calibration time, so "
                      f"{self.latency_ms / factor / predicted_ms:.2f} on the machine the LUT was fitted on")
+            if self.attempts > 1:
+                text += (f" (after {self.attempts - 1} measurements with the machine off its calibration speed)"
+                         if abs(factor - 1) <= STEADY else
+                         f" ({self.attempts} measurements, none with the machine within +-{STEADY:.0%} of its "
+                         f"calibration speed)")
         return text
+
+
+def agreement(measured: Collection[tuple[MeasuredLatency, float]], tolerance: float = 0.10) -> str:
+    """One line over (measured, predicted ms) pairs: how many within ``tolerance`` of their prediction as
+    measured and, with the calibration's reference, with the machine's drift taken out."""
+    raw = sum(abs(m.latency_ms / p - 1) <= tolerance for m, p in measured)
+    text = f"latency: {raw} of {len(measured)} measured within +-{tolerance:.0%} of their prediction"
+    factors = [m.machine_factor for m, _ in measured if m.machine_factor is not None]
+    if len(factors) == len(measured):
+        steady = sum(abs(m.latency_ms / m.machine_factor / p - 1) <= tolerance for m, p in measured)
+        text += (f", {steady} of {len(measured)} with the machine's drift taken out (reference model "
+                 f"{min(factors):.2f}-{max(factors):.2f}x its calibration time)")
+    return text
 
 
 class ExportEntry(BaseModel):

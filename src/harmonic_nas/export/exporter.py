@@ -33,7 +33,7 @@ from harmonic_nas.jsonfile import write_json
 from harmonic_nas.layout import RunLayout
 from harmonic_nas.metrics import metric_name, score
 from harmonic_nas.model_manifest import (
-    FILES, FORMATS, MANIFEST_NAME, ExportEntry, Manifest, MeasuredLatency, read_manifest, record_export,
+    FILES, FORMATS, MANIFEST_NAME, ExportEntry, Manifest, MeasuredLatency, agreement, read_manifest, record_export,
 )
 from harmonic_nas.search.store import Evaluation
 
@@ -257,7 +257,7 @@ def export_front(
     check_format(fmt)
     ctx = RunContext.open(Path(run_dir), dataset)
     out = Path(out_dir) if out_dir is not None else RunLayout(run_dir).models
-    folders, failed = [], []
+    folders, failed, timed = [], [], []
     for i, e in enumerate(ctx.front, start=1):
         if reuse and already_exported(out / e.key, e, fmt):
             console.log(f"{e.key}: already exported to {out / e.key}")
@@ -271,6 +271,10 @@ def export_front(
             continue
         folders.append(result.out_dir)
         console.log(summary_line(result))
+        if result.latency is not None:
+            timed.append((result.latency, result.lut_latency_ms))
+    if timed:
+        console.log(agreement(timed))
     if failed:
         raise ParityError(f"{len(failed)} of {len(ctx.front)} Pareto models failed the parity check "
                           f"(the others are in {out}): " + "; ".join(failed))

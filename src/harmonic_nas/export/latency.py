@@ -1,12 +1,22 @@
 """Batch-1 latency of an exported model on this machine, measured like the LUT it was predicted from:
 the LUT's runtime (ONNX Runtime when the LUT's runtime is onnxruntime, torch eager otherwise), thread
 count, batch size and timing protocol (``hardware.timing``: warm-up, interleaved rounds, a low quantile,
-thread-CPU clock on one thread)."""
+thread-CPU clock on one thread).
+
+Why a measurement is taken again when the LUT calibration's reference model, timed in the same rounds, runs
+more than ``STEADY`` off its calibration time: this host's cores slow down by up to 2x for spells of ~20 s
+while the guest is idle (a pure-Python loop on the thread-CPU clock slows as much, in every process at
+once: benchmarks/host_drift.py). One measurement takes 1-2 s, so a spell takes all of its rounds and no low
+quantile can see past it; waiting ``RETRY_PAUSE_S`` and measuring again, up to ``ATTEMPTS`` times, times the
+model on the machine the LUT was profiled on, and the attempt whose reference ran closest to its
+calibration time is kept (with how many attempts it took)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +28,10 @@ from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.costing.profiler import ProfileSettings
 from harmonic_nas.costing.validate import reference_model
 from harmonic_nas.hardware.timing import TimingProtocol, configure_measurement, make_runner, measure
-from harmonic_nas.model_manifest import MeasuredLatency
+from harmonic_nas.model_manifest import STEADY, MeasuredLatency
+
+ATTEMPTS = 5
+RETRY_PAUSE_S = 3.0
 
 _METHOD = re.compile(
     r"quantile (?P<q>[\d.e+-]+) of >= (?P<repeats>\d+) single-call \S+ timings and >= (?P<seconds>[\d.e+-]+) s "
@@ -60,14 +73,16 @@ def protocol_of(method: str, fallback: TimingProtocol) -> TimingProtocol:
 
 def measure_latency(
     net: nn.Module, example: Sequence[Tensor], timing: Timing, onnx_path: Path | None = None,
-    names: Sequence[str] = (), reference: Reference | None = None,
+    names: Sequence[str] = (), reference: Reference | None = None, attempts: int = ATTEMPTS,
+    pause_s: float = RETRY_PAUSE_S,
 ) -> MeasuredLatency:
     """Time ``net`` on one sample per modality (repeated to the LUT's batch size) on this CPU.
 
     With an onnxruntime or onnxruntime-int8 timing the model that runs is ``onnx_path`` (the exported file,
     float or INT8) when given, else ``net`` exported (and quantized) on the fly as the profiler does; with a
     torch LUT it is ``net`` in eager mode. The LUT calibration's ``reference`` model, when given, is timed in
-    the same interleaved rounds."""
+    the same interleaved rounds, and the measurement taken again (up to ``attempts`` times, ``pause_s`` apart)
+    while it runs more than ``STEADY`` off its calibration time (the module docstring says why)."""
     from harmonic_nas.export.formats import onnx_feed, onnx_session
 
     device = torch.device("cpu")
@@ -91,7 +106,17 @@ def measure_latency(
             runners.append(make_runner(reference.module, reference.inputs, timing.runtime, device, timing.threads,
                                        timing.batch_size))
         meter = settings.meter()
-        result, *again = measure(runners, timing.protocol, meter, settings.clock)
+        kept = None  # (drift, result, reference's result) of the attempt closest to the calibration speed
+        for attempt in range(1, max(1, attempts) + 1):
+            if attempt > 1:
+                time.sleep(pause_s)
+            result, *again = measure(runners, timing.protocol, meter, settings.clock)
+            factor = again[0].latency_ms / reference.calibration_ms if again and reference else 1.0
+            if kept is None or abs(math.log(factor)) < kept[0]:
+                kept = (abs(math.log(factor)), result, again)
+            if abs(factor - 1) <= STEADY:
+                break
+        _, result, again = kept
     finally:
         torch.set_num_threads(previous)
     return MeasuredLatency(
@@ -101,6 +126,7 @@ def measure_latency(
         method=timing.protocol.describe(settings.clock),
         reference_ms=again[0].latency_ms if again else None,
         reference_calibration_ms=reference.calibration_ms if reference is not None else None,
+        attempts=attempt,
     )
 
 
