@@ -7,9 +7,10 @@ Why a measurement is taken again when the LUT calibration's reference model, tim
 more than ``STEADY`` off its calibration time: this host's cores slow down by up to 2x for spells of ~20 s
 while the guest is idle (a pure-Python loop on the thread-CPU clock slows as much, in every process at
 once: benchmarks/host_drift.py). One measurement takes 1-2 s, so a spell takes all of its rounds and no low
-quantile can see past it; waiting ``RETRY_PAUSE_S`` and measuring again, up to ``ATTEMPTS`` times, times the
-model on the machine the LUT was profiled on, and the attempt whose reference ran closest to its
-calibration time is kept (with how many attempts it took)."""
+quantile can see past it; measuring again, up to ``ATTEMPTS`` times after pauses that start at
+``RETRY_PAUSE_S`` and double (2 + 4 + 8 + 16 s: spells outlast a fixed 3 s step), times the model on the
+machine the LUT was profiled on, and the attempt whose reference ran closest to its calibration time is kept
+(with how many attempts it took)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from harmonic_nas.hardware.timing import TimingProtocol, configure_measurement, 
 from harmonic_nas.model_manifest import STEADY, MeasuredLatency
 
 ATTEMPTS = 5
-RETRY_PAUSE_S = 3.0
+RETRY_PAUSE_S = 2.0
 
 _METHOD = re.compile(
     r"quantile (?P<q>[\d.e+-]+) of >= (?P<repeats>\d+) single-call \S+ timings and >= (?P<seconds>[\d.e+-]+) s "
@@ -81,8 +82,9 @@ def measure_latency(
     With an onnxruntime or onnxruntime-int8 timing the model that runs is ``onnx_path`` (the exported file,
     float or INT8) when given, else ``net`` exported (and quantized) on the fly as the profiler does; with a
     torch LUT it is ``net`` in eager mode. The LUT calibration's ``reference`` model, when given, is timed in
-    the same interleaved rounds, and the measurement taken again (up to ``attempts`` times, ``pause_s`` apart)
-    while it runs more than ``STEADY`` off its calibration time (the module docstring says why)."""
+    the same interleaved rounds, and the measurement taken again (up to ``attempts`` times, after pauses of
+    ``pause_s``, doubling) while it runs more than ``STEADY`` off its calibration time (the module docstring
+    says why)."""
     from harmonic_nas.export.formats import onnx_feed, onnx_session
 
     device = torch.device("cpu")
@@ -109,7 +111,7 @@ def measure_latency(
         kept = None  # (drift, result, reference's result) of the attempt closest to the calibration speed
         for attempt in range(1, max(1, attempts) + 1):
             if attempt > 1:
-                time.sleep(pause_s)
+                time.sleep(pause_s * 2 ** (attempt - 2))
             result, *again = measure(runners, timing.protocol, meter, settings.clock)
             factor = again[0].latency_ms / reference.calibration_ms if again and reference else 1.0
             if kept is None or abs(math.log(factor)) < kept[0]:
