@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from benchjson import emit, machine
 
 from harmonic_nas.config import load_config
 from harmonic_nas.fusion.scoring import evaluate
@@ -65,6 +66,7 @@ def main() -> None:
     candidate = Candidate(backbones={m: s.space.max() for m, s in evaluator.supernets.items()},
                           macro=Macro(cells=cells, nodes=nodes))
     variants = [list(cfg.fusion.operators)] + [[op] for op in cfg.fusion.operators]
+    result = machine("appendix_a")  # the load before: the evaluations below take minutes
     rows = []
     started = time.perf_counter()
     for seed in args.seeds:
@@ -79,14 +81,15 @@ def main() -> None:
     mix = table["searched mix"]
     singles = {k: v for k, v in table.items() if k != "searched mix"}
     best_single = max(singles, key=lambda k: singles[k]["test"]["mean"])
-    print(json.dumps({
-        "date": time.strftime("%Y-%m-%d %H:%M"), "load_before": os.getloadavg()[0], "config": str(args.config),
+    result.update({
+        "config": str(args.config),
         "macro": f"{cells}x{nodes}", "backbones": "max", "seeds": args.seeds, "table": table,
         "best_single": best_single,
         "mix_minus_best_single_test_points": round(100 * (mix["test"]["mean"] - singles[best_single]["test"]["mean"]), 2),
         "mix_latency_over_best_single": round(mix["latency_ms"]["mean"] / singles[best_single]["latency_ms"]["mean"], 3),
         "wall_s": round(time.perf_counter() - started, 1), "rows": rows,
-    }, indent=2))
+    })
+    emit(result, None)
 
 
 if __name__ == "__main__":

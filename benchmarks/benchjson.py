@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,8 @@ from harmonic_nas.hardware.host import cpu_model, library_versions
 
 
 def machine(benchmark: str) -> dict[str, Any]:
-    """The opening keys: which benchmark, on what CPU and libraries, malloc tuned or not, load before."""
-    return {"benchmark": benchmark, "host_cpu": cpu_model(), "cores": os.cpu_count(), "versions": library_versions(),
+    """The opening keys: which benchmark, when, on what CPU and libraries, malloc tuned or not, load before."""
+    return {"benchmark": benchmark, "date": time.strftime("%Y-%m-%d %H:%M"), "host_cpu": cpu_model(), "cores": os.cpu_count(), "versions": library_versions(),
             "malloc_tuned": os.environ.get("MALLOC_MMAP_MAX_") == "0", "load_average_before": os.getloadavg()}
 
 

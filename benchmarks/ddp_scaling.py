@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchjson import emit, machine
 
 import numpy as np
 import torch
@@ -121,7 +122,7 @@ def main() -> None:
         _worker(args)
         return
 
-    load_before = os.getloadavg()[0]
+    report = machine("ddp_scaling")
     started = time.time()
     results = [
         _run(1, 1, "cpu", args),
@@ -142,26 +143,9 @@ def main() -> None:
         if gpus > 1:
             results.append(_run(gpus, 1, "cuda", args))
             summary[f"gpu_{gpus}x_scaling_efficiency"] = round(results[-1]["samples_per_s"] / results[-2]["samples_per_s"] / gpus, 2)
-    print(
-        json.dumps(
-            {
-                "benchmark": "ddp_scaling",
-                "input": args.input,
-                "global_batch": args.batch,
-                "subnets_per_step": 4,
-                "steps_timed": args.steps,
-                "torch": torch.__version__,
-                "cpu": platform.processor() or platform.machine(),
-                "cores": os.cpu_count(),
-                "load_average_before": round(load_before, 2),
-                "load_average_after": round(os.getloadavg()[0], 2),
-                "seconds": round(time.time() - started, 1),
-                "results": results,
-                "summary": summary,
-            },
-            indent=2,
-        )
-    )
+    report.update({"input": args.input, "global_batch": args.batch, "subnets_per_step": 4, "steps_timed": args.steps,
+                   "seconds": round(time.time() - started, 1), "results": results, "summary": summary})
+    emit(report, None)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ each gradient is timed with the forward it needs (subtract the forward column). 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import time
+
+from benchjson import emit, machine
+
 import torch
 from torch import nn
 
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    load_before = os.getloadavg()[0]
+    result = machine("depthwise_grad")
     rows = []
     for channels, side in LAYERS:
         for kernel in (7, 3):
@@ -49,10 +49,8 @@ def main() -> None:
                 for name, fmt in (("channels_last", torch.channels_last), ("contiguous", torch.contiguous_format)):
                     rows.append({"channels": channels, "side": side, "kernel": kernel, "batch": batch, "format": name,
                                  **layer_times(channels, side, kernel, batch, fmt, args.repeats)})
-    print(json.dumps({"benchmark": "depthwise_grad", "clock": "thread CPU time", "threads": args.threads,
-                      "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M"),
-                      "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]}, "rows": rows},
-                     indent=1))
+    result.update({"clock": "thread CPU time", "threads": args.threads, "rows": rows})
+    emit(result, None)
 
 
 if __name__ == "__main__":

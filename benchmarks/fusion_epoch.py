@@ -16,12 +16,11 @@ BENCHMARKS.md (measured side by side with their ``train_darts_model``; no consta
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
 from collections.abc import Sequence
+
+from benchjson import emit, machine
 
 import torch
 from torch import Tensor, nn
@@ -146,17 +145,13 @@ def main() -> None:
     args = parser.parse_args()
     configure_threads(args.threads)
     cfg = FusionConfig(channels=args.channels, length=args.length, batch_size=args.batch_size)
-    load_before = os.getloadavg()[0]
+    report = machine("fusion_epoch")
     results = [bench(macro, cfg, args.samples, args.rounds) for macro in args.macros]
-    print(json.dumps({
-        "benchmark": "fusion_epoch", "clock": "process CPU time",
-        "channels": args.channels, "length": args.length, "batch_size": args.batch_size,
-        "train_samples": args.samples, "threads": args.threads, "operators": cfg.operators,
-        "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "load_average_1min": {"before": load_before, "after": os.getloadavg()[0], "cpus": os.cpu_count()},
-        "results": results,
-    }, indent=2))
+    report.update({
+        "clock": "process CPU time", "channels": args.channels, "length": args.length, "batch_size": args.batch_size,
+        "train_samples": args.samples, "threads": args.threads, "operators": cfg.operators, "results": results,
+    })
+    emit(report, None)
 
 
 if __name__ == "__main__":

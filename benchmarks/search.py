@@ -11,15 +11,15 @@ runs in its own folder under --work (the supernets and LUT are linked in), so th
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import resource
 import statistics
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from benchjson import emit, machine
 
 from harmonic_nas.config import load_config
 from harmonic_nas.search.runner import SearchRun, make_executor, run_search
@@ -117,9 +117,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor(),
-                                           "load_before": os.getloadavg()[0]},
-                               "date": time.strftime("%Y-%m-%d"), "config": str(args.config), "runs": []}
+    results: dict[str, Any] = machine("search")
+    results.update({"config": str(args.config), "runs": []})
     for seed in args.seeds:
         folder = prepare(args.work, args.run_dir, seed)
         for variant in ("sb-sf-hw", "random"):
@@ -140,7 +139,7 @@ def main() -> None:
                 results["runs"].append(by_variant[variant])
             results["ablation"][f"seed{seed}"] = ablation(by_variant)
     results["summary"] = summary(results["runs"])
-    print(json.dumps(results, indent=2))
+    emit(results, None)
 
 
 if __name__ == "__main__":

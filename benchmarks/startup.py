@@ -16,7 +16,6 @@ Usage: python benchmarks/startup.py [--runs N] [--out FILE]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -26,6 +25,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchjson import emit, machine
 
 
 def entry_point() -> list[str]:
@@ -82,18 +83,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10, help="Processes per case (median of them).")
     parser.add_argument("--out", type=Path, help="Also write the JSON here.")
     args = parser.parse_args()
-    report: dict = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "load_avg": os.getloadavg()},
-        "cases": {},
-    }
+    report = machine("startup")
+    report.update({"platform": platform.platform(), "cases": {}})
     for name, argv in cases().items():
         report["cases"][name] = measure(argv, args.runs)
         print(f"{name}: {report['cases'][name]}", file=sys.stderr, flush=True)
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":
