@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchjson import emit, machine
 
 # VmHWM (not ru_maxrss, which a child inherits from its forking parent) is the peak of this process alone.
 _CHILD = r"""
@@ -82,11 +83,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="Small subsets (a smoke run, seconds).")
     parser.add_argument("--out", type=Path, help="Also write the JSON here.")
     args = parser.parse_args()
-    report: dict = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "quick": args.quick,
-        "datasets": {},
-    }
+    report = machine("data_prepare")
+    report.update({"platform": platform.platform(), "quick": args.quick, "datasets": {}})
     with tempfile.TemporaryDirectory(prefix="hnas-bench-") as tmp:
         for name in args.datasets:
             options = QUICK.get(name, {}) if args.quick else {}
@@ -94,10 +92,7 @@ def main() -> None:
             entry["load"] = load_rate(name, options, Path(tmp))
             report["datasets"][name] = entry
             print(f"{name}: {entry}", file=sys.stderr, flush=True)
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

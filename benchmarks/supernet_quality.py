@@ -17,14 +17,14 @@ one. Prints JSON (and writes it to --out, with a PNG curve beside it).
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchjson import emit, machine
 
 import numpy as np
 import torch
@@ -167,12 +167,12 @@ def main() -> None:
         cfg = load_config(args.config, [*args.overrides, f"output.run_dir={tmp}"])
         dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed, progress=False)
         linear = linear_baseline(dataset)
-        results: dict[str, Any] = {
+        results: dict[str, Any] = machine("supernet_quality")
+        results.update({
             "config": args.config, "overrides": args.overrides, "label": args.label or " ".join(args.overrides) or "config",
-            "clock": args.clock, "threads": args.threads, "machine": platform.processor() or platform.machine(),
-            "date": time.strftime("%Y-%m-%d %H:%M"), "supernet": cfg.supernet.model_dump(mode="json"),
+            "clock": args.clock, "threads": args.threads, "supernet": cfg.supernet.model_dump(mode="json"),
             "train_samples": len(dataset.split("train")), "modalities": {},
-        }
+        })
         for m in args.modality or list(cfg.modalities):
             print(f"{m}:", file=sys.stderr)
             trainer = SupernetTrainer(cfg, m, dataset, torch.device("cpu"), show_progress=False)
@@ -193,11 +193,10 @@ def main() -> None:
                     "train_s": budget,
                 },
             }
-    text = json.dumps(results, indent=2)
-    print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(results, args.out)
+    if args.out:
         plot(results, args.out.with_suffix(".png"))
 
 

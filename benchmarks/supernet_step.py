@@ -7,12 +7,12 @@
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+
+from benchjson import emit, machine
 
 import numpy as np
 import torch
@@ -74,25 +74,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch", type=int, default=128)
     args = parser.parse_args()
+    report = machine("supernet_step")
     results = []
     for shape, stem_stride in (((1, 28, 28), 1), ((1, 64, 64), 2), ((1, 112, 112), 2)):
         for channels_last in (True, False):
             with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
                 results.append(pool.submit(bench, shape, stem_stride, args.steps, args.batch, channels_last, args.threads).result())
-    print(
-        json.dumps(
-            {
-                "benchmark": "supernet_step",
-                "subnets_per_step": 4,
-                "batch": args.batch,
-                "threads": args.threads,
-                "torch": torch.__version__,
-                "cpu": platform.processor() or platform.machine(),
-                "results": results,
-            },
-            indent=2,
-        )
-    )
+    report.update({"subnets_per_step": 4, "batch": args.batch, "threads": args.threads, "results": results})
+    emit(report, None)
 
 
 if __name__ == "__main__":
