@@ -14,16 +14,17 @@ machine the LUT was profiled on, and the attempt whose reference ran closest to 
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
 import math
+import re
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from harmonic_nas.console import console
 from harmonic_nas.config.schema import ONNX_RUNTIMES, ExperimentConfig, HardwareConfig
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.costing.profiler import ProfileSettings
@@ -109,15 +110,18 @@ def measure_latency(
                                        timing.batch_size))
         meter = settings.meter()
         kept = None  # (drift, result, reference's result) of the attempt closest to the calibration speed
-        for attempt in range(1, max(1, attempts) + 1):
-            if attempt > 1:
-                time.sleep(pause_s * 2 ** (attempt - 2))
+        attempts = max(1, attempts)
+        for attempt in range(1, attempts + 1):
             result, *again = measure(runners, timing.protocol, meter, settings.clock)
             factor = again[0].latency_ms / reference.calibration_ms if again and reference else 1.0
             if kept is None or abs(math.log(factor)) < kept[0]:
                 kept = (abs(math.log(factor)), result, again)
-            if abs(factor - 1) <= STEADY:
+            if abs(factor - 1) <= STEADY or attempt == attempts:
                 break
+            pause = pause_s * 2 ** (attempt - 1)
+            console.log(f"reference model at {factor:.2f}x its calibration time: the machine is off its calibration "
+                        f"speed, measuring again in {pause:g} s ({attempt + 1} of {attempts})")
+            time.sleep(pause)
         _, result, again = kept
     finally:
         torch.set_num_threads(previous)
