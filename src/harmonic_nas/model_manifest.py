@@ -14,7 +14,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harmonic_nas.jsonfile import write_json
 
@@ -22,9 +22,9 @@ MANIFEST_NAME = "manifest.json"
 # The formats a model folder can hold and the file of each (the command line lists them without torch);
 # onnx-int8 is model.onnx statically quantized to INT8 (export/int8.py).
 FORMATS = ("onnx", "onnx-int8", "torchscript", "pt")
+FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx", "torchscript": "model.ts", "pt": "model.pt"}
 # A reference model within +-5 % of its calibration time: the machine runs as fast as when the LUT was fitted.
 STEADY = 0.05
-FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx", "torchscript": "model.ts", "pt": "model.pt"}
 
 
 class MeasuredLatency(BaseModel):
@@ -48,7 +48,7 @@ class MeasuredLatency(BaseModel):
     reference_ms: float | None = None
     reference_calibration_ms: float | None = None
     # Measurements taken (export/latency.py): more than one when the reference ran off its calibration time.
-    attempts: int = 1
+    attempts: int = Field(default=1, ge=1)
 
     @property
     def machine_factor(self) -> float | None:
