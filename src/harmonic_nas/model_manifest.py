@@ -64,10 +64,11 @@ class MeasuredLatency(BaseModel):
         if factor is not None:
             text += (f"; reference model {factor:.2f}x its calibration time, so "
                      f"{self.latency_ms / factor / predicted_ms:.2f} on the machine the LUT was fitted on")
-            if self.attempts > 1:
-                text += (f" (after {self.attempts - 1} measurements with the machine off its calibration speed)"
-                         if abs(factor - 1) <= STEADY else
-                         f" ({self.attempts} measurements, none with the machine within +-{STEADY:.0%} of its "
+            earlier = self.attempts - 1
+            if earlier and abs(factor - 1) <= STEADY:
+                text += f" (after {earlier} measurement{'s' * (earlier > 1)} with the machine off its calibration speed)"
+            elif earlier:
+                text += (f" ({self.attempts} measurements, none with the machine within +-{STEADY:.0%} of its "
                          f"calibration speed)")
         return text
 
