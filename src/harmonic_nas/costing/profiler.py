@@ -1,12 +1,13 @@
-"""Profiling: measure every layer spec once on this device and write the LUT, resumably.
+"""Profiling: measure every layer spec once on this device and write the LUT.
 
-Layers are measured in small groups, interleaved within a group (see timing.py), and each finished group
-is flushed to disk, so a killed run loses at most one group and a rerun skips every key already written.
-On the wall clock (several threads, a GPU) the group is every layer still to measure: a slow spell of the
-machine lasting seconds then touches one of each layer's rounds, which the low quantile drops, instead of
-every round of one group of 12. Two 2-thread ONNX Runtime tables of the demo space agreed within +-10 % for
-80 % of the layers in groups of 12 (some 2.1x apart), for 98 % in one group (BENCHMARKS.md, LUT fidelity).
-"""
+All layers still to measure form one interleaved group (see timing.py): a slow spell of the machine lasting
+seconds then touches one of each layer's rounds, which the low quantile drops, instead of every round of a
+small group. The thread-CPU clock does not escape such spells (the host slows the core itself:
+benchmarks/host_drift.py). Two tables of the demo space measured A B A B agreed within +-10 % for 80 % of
+the layers in groups of 12 and 98 % in one group (2-thread ONNX Runtime), 96-100 % (worst layer 1.58x
+apart) and 100 % (worst 1.05x) on 1 thread with torch (BENCHMARKS.md, LUT fidelity). The table is written
+when the group is done; a rerun skips every key already written, and a killed profile starts over (about a
+minute for the demo space). ``group_size`` measures and flushes smaller groups when resuming matters more."""
 
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ from harmonic_nas.hardware.int8_recipe import layer_recipe
 from harmonic_nas.hardware.specs import LayerSpec, lut_key
 from harmonic_nas.hardware.timing import CLOCKS, Measurement, TimingProtocol, clock_for, make_runner, measure
 
-GROUP = 12  # layers interleaved together and flushed together on the thread-CPU clock
 LayerBuilder = Callable[[LayerSpec], tuple[nn.Module, tuple[Tensor, ...]]]
 
 
@@ -78,11 +78,10 @@ def to_entry(measurement: Measurement, float_ops: tuple[str, ...] | None = None)
 def profile(specs: Iterable[LayerSpec], out: str | Path, settings: ProfileSettings, meter: EnergyMeter, *,
             group_size: int | None = None, build: LayerBuilder = build_layer) -> LookupTable:
     """Measure every spec not yet in the LUT at ``out`` (created or resumed) and return the table; layers
-    are built by ``build`` and measured and flushed ``group_size`` at a time (default: ``GROUP`` on the
-    thread-CPU clock, all of them on the wall clock; the module docstring says why)."""
+    are built by ``build`` and measured and flushed ``group_size`` at a time (default: all of them in one
+    interleaved group; the module docstring says why)."""
     unique = list(dict.fromkeys(specs))
-    if group_size is None:
-        group_size = GROUP if settings.clock == "thread-cpu" else max(len(unique), 1)
+    group_size = group_size or max(len(unique), 1)
     with LutWriter(out, settings.header(meter), every=group_size) as writer:
         todo = [spec for spec in unique if spec not in writer]
         with make_progress("layer") as bar:
