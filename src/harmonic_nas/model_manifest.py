@@ -23,7 +23,7 @@ MANIFEST_NAME = "manifest.json"
 # onnx-int8 is model.onnx statically quantized to INT8 (export/int8.py).
 FORMATS = ("onnx", "onnx-int8", "torchscript", "pt")
 FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx", "torchscript": "model.ts", "pt": "model.pt"}
-# A reference model within +-5 % of its calibration time: the machine runs as fast as when the LUT was fitted.
+# A reference model at most 5 % slower than at calibration: the machine runs as fast as when the LUT was fitted.
 STEADY = 0.05
 
 
@@ -47,7 +47,7 @@ class MeasuredLatency(BaseModel):
     # ratio is how much slower the machine ran than when the LUT was fitted (None: a LUT without one).
     reference_ms: float | None = None
     reference_calibration_ms: float | None = None
-    # Measurements taken (export/latency.py): more than one when the reference ran off its calibration time.
+    # Measurements taken (export/latency.py): more than one when the reference ran slower than at calibration.
     attempts: int = Field(default=1, ge=1)
 
     @property
@@ -65,11 +65,10 @@ class MeasuredLatency(BaseModel):
             text += (f"; reference model {factor:.2f}x its calibration time, so "
                      f"{self.latency_ms / factor / predicted_ms:.2f} on the machine the LUT was fitted on")
             earlier = self.attempts - 1
-            if earlier and abs(factor - 1) <= STEADY:
-                text += f" (after {earlier} measurement{'s' * (earlier > 1)} with the machine off its calibration speed)"
+            if earlier and factor <= 1 + STEADY:
+                text += f" (after {earlier} measurement{'s' * (earlier > 1)} with the machine slower than then)"
             elif earlier:
-                text += (f" ({self.attempts} measurements, none with the machine within +-{STEADY:.0%} of its "
-                         f"calibration speed)")
+                text += f" ({self.attempts} measurements, the machine more than {STEADY:.0%} slower in all)"
         return text
 
 

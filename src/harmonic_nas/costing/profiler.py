@@ -84,12 +84,17 @@ def profile(specs: Iterable[LayerSpec], out: str | Path, settings: ProfileSettin
     group_size = group_size or max(len(unique), 1)
     with LutWriter(out, settings.header(meter), every=group_size) as writer:
         todo = [spec for spec in unique if spec not in writer]
-        with make_progress("layer") as bar:
-            task = bar.add_task("profiling", total=len(unique), completed=len(unique) - len(todo), layer="-")
+        with make_progress("step") as bar:
+            task = bar.add_task("profiling", total=len(unique), completed=len(unique) - len(todo), step="-")
             for start in range(0, len(todo), group_size):
                 group = todo[start : start + group_size]
-                bar.update(task, layer=group[0].op)
-                for spec, entry in zip(group, _measure_group(group, settings, meter, build)):
+                bar.update(task, step=f"building {len(group)} layers")
+                rounds = iter(range(1, settings.protocol.rounds + 1))
+
+                def next_round() -> None:  # the count moves when the group is done: say where its rounds are
+                    bar.update(task, step=f"round {next(rounds)}/{settings.protocol.rounds} done")
+
+                for spec, entry in zip(group, _measure_group(group, settings, meter, build, next_round)):
                     writer.add(spec, entry)
                 writer.flush()
                 bar.advance(task, len(group))
@@ -97,7 +102,7 @@ def profile(specs: Iterable[LayerSpec], out: str | Path, settings: ProfileSettin
 
 
 def _measure_group(group: Sequence[LayerSpec], settings: ProfileSettings, meter: EnergyMeter,
-                   build: LayerBuilder) -> list[LutEntry]:
+                   build: LayerBuilder, on_round: Callable[[], object] | None = None) -> list[LutEntry]:
     runners = []
     for spec in group:
         module, inputs = build(spec)
@@ -110,6 +115,6 @@ def _measure_group(group: Sequence[LayerSpec], settings: ProfileSettings, meter:
             raise UserError(f"layer {lut_key(spec)}: {exc}") from None
         except Exception as exc:  # name the layer: an export or build failure is otherwise anonymous
             raise RuntimeError(f"cannot run layer {lut_key(spec)} with {settings.runtime}: {exc}") from exc
-    measured = measure(runners, settings.protocol, meter, settings.clock)
+    measured = measure(runners, settings.protocol, meter, settings.clock, on_round)
     # an INT8 runner (hardware.quantize.Int8Runner) says which ops of its layer ran in float
     return [to_entry(m, getattr(run, "float_ops", None)) for m, run in zip(measured, runners)]

@@ -4,17 +4,17 @@ count, batch size and timing protocol (``hardware.timing``: warm-up, interleaved
 thread-CPU clock on one thread).
 
 Why a measurement is taken again when the LUT calibration's reference model, timed in the same rounds, runs
-more than ``STEADY`` off its calibration time: this host's cores slow down by up to 2x for spells of ~20 s
+more than ``STEADY`` slower than at calibration: this host's cores slow down by up to 2x for spells of ~20 s
 while the guest is idle (a pure-Python loop on the thread-CPU clock slows as much, in every process at
 once: benchmarks/host_drift.py). One measurement takes 1-2 s, so a spell takes all of its rounds and no low
 quantile can see past it; measuring again, up to ``ATTEMPTS`` times after pauses that start at
 ``RETRY_PAUSE_S`` and double (2 + 4 + 8 + 16 s: spells outlast a fixed 3 s step), times the model on the
-machine the LUT was profiled on, and the attempt whose reference ran closest to its calibration time is kept
-(with how many attempts it took)."""
+machine the LUT was profiled on, and the attempt whose reference ran fastest is kept (with how many attempts
+it took). A reference running *faster* than at calibration is not waited for: interference only adds time,
+so the calibration itself was measured in a slow spell and waiting cannot undo that."""
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -84,7 +84,7 @@ def measure_latency(
     float or INT8) when given, else ``net`` exported (and quantized) on the fly as the profiler does; with a
     torch LUT it is ``net`` in eager mode. The LUT calibration's ``reference`` model, when given, is timed in
     the same interleaved rounds, and the measurement taken again (up to ``attempts`` times, after pauses of
-    ``pause_s``, doubling) while it runs more than ``STEADY`` off its calibration time (the module docstring
+    ``pause_s``, doubling) while it runs more than ``STEADY`` slower than at calibration (the module docstring
     says why)."""
     from harmonic_nas.export.formats import onnx_feed, onnx_session
 
@@ -109,18 +109,18 @@ def measure_latency(
             runners.append(make_runner(reference.module, reference.inputs, timing.runtime, device, timing.threads,
                                        timing.batch_size))
         meter = settings.meter()
-        kept = None  # (drift, result, reference's result) of the attempt closest to the calibration speed
+        kept = None  # (reference factor, result, reference's result) of the attempt on the fastest machine
         attempts = max(1, attempts)
         for attempt in range(1, attempts + 1):
             result, *again = measure(runners, timing.protocol, meter, settings.clock)
             factor = again[0].latency_ms / reference.calibration_ms if again and reference else 1.0
-            if kept is None or abs(math.log(factor)) < kept[0]:
-                kept = (abs(math.log(factor)), result, again)
-            if abs(factor - 1) <= STEADY or attempt == attempts:
+            if kept is None or factor < kept[0]:
+                kept = (factor, result, again)
+            if factor <= 1 + STEADY or attempt == attempts:
                 break
             pause = pause_s * 2 ** (attempt - 1)
-            console.log(f"reference model at {factor:.2f}x its calibration time: the machine is off its calibration "
-                        f"speed, measuring again in {pause:g} s ({attempt + 1} of {attempts})")
+            console.log(f"reference model at {factor:.2f}x its calibration time: the machine is slower than when "
+                        f"the LUT was fitted, measuring again in {pause:g} s ({attempt + 1} of {attempts})")
             time.sleep(pause)
         _, result, again = kept
     finally:
