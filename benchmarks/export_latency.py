@@ -61,12 +61,12 @@ def run(run_dir: Path, trials: int, pause: float, limits: list[int]) -> dict:
             for limit in limits:
                 m = measure_latency(built.net, inputs[key], timing, reference=ctx.latency_reference, attempts=limit)
                 predicted = built.evaluation.latency_ms
-                factor = m.machine_factor
+                corrected = m.drift_corrected_ms
                 rows.append({
                     "trial": trial, "model": key, "attempts_allowed": limit, "attempts": m.attempts,
                     "time": time.strftime("%H:%M:%S"), "predicted_ms": predicted, "measured_ms": m.latency_ms,
-                    "machine_factor": factor, "error": m.latency_ms / predicted - 1,
-                    "error_normalised": None if factor is None else m.latency_ms / factor / predicted - 1,
+                    "machine_factor": m.machine_factor, "error": m.latency_ms / predicted - 1,
+                    "error_normalised": None if corrected is None else corrected / predicted - 1,
                 })
     calibration = ctx.lut.calibration if ctx.lut is not None else None
     return {

@@ -57,13 +57,19 @@ class MeasuredLatency(BaseModel):
             return None
         return self.reference_ms / self.reference_calibration_ms
 
+    @property
+    def drift_corrected_ms(self) -> float | None:
+        """The latency on the machine as it ran when the LUT was fitted (None without a reference)."""
+        factor = self.machine_factor
+        return None if factor is None else self.latency_ms / factor
+
     def versus(self, predicted_ms: float) -> str:
         """``measured/predicted R`` and, with a reference, the ratio with the machine's slowdown taken out."""
         text = f"measured/predicted {self.latency_ms / predicted_ms:.2f}"
         factor = self.machine_factor
         if factor is not None:
             text += (f"; reference model {factor:.2f}x its calibration time, so "
-                     f"{self.latency_ms / factor / predicted_ms:.2f} on the machine the LUT was fitted on")
+                     f"{self.drift_corrected_ms / predicted_ms:.2f} on the machine the LUT was fitted on")
             earlier = self.attempts - 1
             if earlier and factor <= 1 + STEADY:
                 text += f" (after {earlier} measurement{'s' * (earlier > 1)} with the machine slower than then)"
@@ -79,7 +85,7 @@ def agreement(measured: Collection[tuple[MeasuredLatency, float]], tolerance: fl
     text = f"latency: {raw} of {len(measured)} measured within +-{tolerance:.0%} of their prediction"
     factors = [m.machine_factor for m, _ in measured if m.machine_factor is not None]
     if len(factors) == len(measured):
-        steady = sum(abs(m.latency_ms / m.machine_factor / p - 1) <= tolerance for m, p in measured)
+        steady = sum(abs(m.drift_corrected_ms / p - 1) <= tolerance for m, p in measured)
         text += (f", {steady} of {len(measured)} with the machine's drift taken out (reference model "
                  f"{min(factors):.2f}-{max(factors):.2f}x its calibration time)")
     return text
