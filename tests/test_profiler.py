@@ -378,6 +378,31 @@ def test_wall_clock_items_are_timed_after_a_pause(clock: str) -> None:
     assert (min(switches) >= 0.03) == (clock == "wall")
 
 
+@pytest.mark.parametrize("span", [0.0, 0.6])
+def test_rounds_start_spread_over_the_span(span: float) -> None:
+    """With ``span_seconds`` the rounds' starts are spread evenly over it (benchmarks/round_span.py's arms),
+    without it they run back to back."""
+    import time
+
+    starts: list[float] = []
+    calls = 0
+
+    def run() -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 1 and (calls - 2) % 2 == 0:  # the first timed call of each round (2 calls per round)
+            starts.append(time.perf_counter())
+
+    protocol = timing.TimingProtocol(warmup=0, repeats=6, rounds=3, min_seconds=0.0, span_seconds=span)
+    timing.measure([run], protocol, EstimatedEnergy(4.0, "test"))
+    assert len(starts) == 3
+    gaps = np.diff(starts)
+    if span:
+        assert gaps.min() >= span / 2 - 0.01 and starts[-1] - starts[0] < span + 0.3
+    else:
+        assert gaps.max() < 0.1
+
+
 # INT8 on ONNX Runtime ----------------------------------------------------------------------------------
 INT8 = "onnxruntime-int8"
 

@@ -60,7 +60,11 @@ class TimingProtocol:
     time at least ``repeats`` calls and at least ``min_seconds`` (short layers get many more calls, which
     is where their statistics need them); each call is timed on its own and the item's latency is the
     ``quantile`` of those times. On the wall clock each item's calls in a round follow a pause of
-    ``settle_seconds`` (the module docstring says why; the thread-CPU clock of one thread needs none)."""
+    ``settle_seconds`` (the module docstring says why; the thread-CPU clock of one thread needs none). With
+    ``span_seconds`` the rounds' starts are spread evenly over at least that much wall time (a measurement
+    whose rounds take that long anyway waits for nothing): an experiment's knob, 0 everywhere else, since
+    spreading a calibration's rounds over 30 or 60 s did not keep this host's slow periods out of it
+    (benchmarks/round_span.py, BENCHMARKS.md)."""
 
     warmup: int = 10
     repeats: int = 50
@@ -68,10 +72,12 @@ class TimingProtocol:
     min_seconds: float = 0.4
     quantile: float = 0.1
     settle_seconds: float = 0.05
+    span_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         counts_ok = self.warmup >= 0 and self.repeats >= 1 and self.rounds >= 1
-        if not counts_ok or self.min_seconds < 0 or self.settle_seconds < 0 or not 0 <= self.quantile <= 1:
+        times_ok = self.min_seconds >= 0 and self.settle_seconds >= 0 and self.span_seconds >= 0
+        if not counts_ok or not times_ok or not 0 <= self.quantile <= 1:
             raise ValueError(f"invalid timing protocol {self}")
 
     def settle(self, clock: str) -> float:
@@ -81,12 +87,17 @@ class TimingProtocol:
     def describe(self, clock: str) -> str:
         """The header's ``method``: enough to reproduce the numbers."""
         pause = f", each after a {self.settle(clock):g} s pause" if self.settle(clock) else ""
+        span = f" starting over >= {self.span_seconds:g} s" if self.span_seconds else ""
         return (
             f"quantile {self.quantile:g} of >= {self.repeats} single-call {clock} timings "
             f"and >= {self.min_seconds:g} s per item "
-            f"over {self.rounds} interleaved rounds{pause} after {self.warmup} warm-up calls; spread = 1.4826 x MAD; "
+            f"over {self.rounds} interleaved rounds{span}{pause} after {self.warmup} warm-up calls; spread = 1.4826 x MAD; "
             "eval mode, denormals flushed, gc off while timing"
         )
+
+    def round_start(self, k: int) -> float:
+        """Seconds after the first round's start before which round ``k`` must not start."""
+        return self.span_seconds * k / (self.rounds - 1) if self.rounds > 1 else 0.0
 
     def calls_per_round(self, seconds_per_call: float) -> int:
         """Calls per round for an item whose warm-up took ``seconds_per_call`` per call."""
@@ -244,7 +255,9 @@ def measure(
     gc.collect()
     gc.disable()
     try:
-        for _ in range(protocol.rounds):
+        first = time.perf_counter()
+        for k in range(protocol.rounds):
+            time.sleep(max(0.0, first + protocol.round_start(k) - time.perf_counter()))
             for i, run in enumerate(runners):
                 if settle:
                     time.sleep(settle)
