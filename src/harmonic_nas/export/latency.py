@@ -11,7 +11,8 @@ quantile can see past it; measuring again, up to ``ATTEMPTS`` times after pauses
 ``RETRY_PAUSE_S`` and double (2 + 4 + 8 + 16 s: spells outlast a fixed 3 s step), times the model on the
 machine the LUT was profiled on, and the attempt whose reference ran fastest is kept (with how many attempts
 it took). A reference running *faster* than at calibration is not waited for: interference only adds time,
-so the calibration itself was measured in a slow spell and waiting cannot undo that."""
+so the calibration itself was measured in a slow spell and waiting cannot undo that (nor could spreading
+the calibration's rounds over a minute: whole models also slow for minutes at a time, benchmarks/round_span.py)."""
 
 from __future__ import annotations
 
