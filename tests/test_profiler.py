@@ -397,10 +397,10 @@ def test_rounds_start_spread_over_the_span(span: float) -> None:
     timing.measure([run], protocol, EstimatedEnergy(4.0, "test"))
     assert len(starts) == 3
     gaps = np.diff(starts)
-    if span:
-        assert gaps.min() >= span / 2 - 0.01 and starts[-1] - starts[0] < span + 0.3
+    if span:  # never early; late only by what a busy machine adds (spread per round instead would be 1.2 s)
+        assert gaps.min() >= span / 2 - 0.01 and starts[-1] - starts[0] < span + 0.45
     else:
-        assert gaps.max() < 0.1
+        assert gaps.max() < 0.25
 
 
 # INT8 on ONNX Runtime ----------------------------------------------------------------------------------
