@@ -257,7 +257,9 @@ def measure(
     try:
         first = time.perf_counter()
         for k in range(protocol.rounds):
-            time.sleep(max(0.0, first + protocol.round_start(k) - time.perf_counter()))
+            wait = first + protocol.round_start(k) - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
             for i, run in enumerate(runners):
                 if settle:
                     time.sleep(settle)
