@@ -34,3 +34,16 @@ def test_the_export_step_counts_models_within_ten_percent_both_ways() -> None:
     assert agreement(pairs) == ("latency: 1 of 2 measured within +-10% of their prediction, 2 of 2 with the "
                                 "machine's drift taken out (reference model 1.00-1.30x its calibration time)")
     assert agreement([(measured(2.0), 2.1)]) == "latency: 1 of 1 measured within +-10% of their prediction"
+
+
+def test_the_line_says_which_way_the_machine_moved_when_every_reference_did() -> None:
+    """A profile step measured in a slow period (the 2026-12-05 07:05 demo: references 0.55-0.64x) reads high
+    everywhere; a machine slow at export reads low; a mixed or steady one says neither."""
+    slow_then = agreement([(measured(3.0, reference_ms=1.2), 5.0), (measured(2.5, reference_ms=1.1), 4.6)])
+    assert slow_then.endswith("; the LUT was measured while this machine ran slower than now, so its predictions "
+                              "read high (all alike: the search's ranking holds)")
+    slow_now = agreement([(measured(3.0, reference_ms=2.5), 2.5)])
+    assert slow_now.endswith("; this machine runs slower now than when the LUT was measured: export again when "
+                             "it is steady")
+    mixed = agreement([(measured(2.0, reference_ms=1.2), 3.3), (measured(2.0, reference_ms=2.0), 2.0)])
+    assert mixed.endswith("its calibration time)")

@@ -80,7 +80,9 @@ class MeasuredLatency(BaseModel):
 
 def agreement(measured: Collection[tuple[MeasuredLatency, float]], tolerance: float = 0.10) -> str:
     """One line over (measured, predicted ms) pairs: how many within ``tolerance`` of their prediction as
-    measured and, with the calibration's reference, with the machine's drift taken out."""
+    measured and, with the calibration's reference, with the machine's drift taken out; when the reference
+    ran off its calibration time by more than ``tolerance`` for every model, which way the machine moved (on a
+    shared host a whole profile step can fall in a slow period: BENCHMARKS.md, LUT fidelity)."""
     raw = sum(abs(m.latency_ms / p - 1) <= tolerance for m, p in measured)
     text = f"latency: {raw} of {len(measured)} measured within +-{tolerance:.0%} of their prediction"
     factors = [m.machine_factor for m, _ in measured if m.machine_factor is not None]
@@ -88,6 +90,11 @@ def agreement(measured: Collection[tuple[MeasuredLatency, float]], tolerance: fl
         steady = sum(abs(m.drift_corrected_ms / p - 1) <= tolerance for m, p in measured)
         text += (f", {steady} of {len(measured)} with the machine's drift taken out (reference model "
                  f"{min(factors):.2f}-{max(factors):.2f}x its calibration time)")
+        if max(factors) < 1 - tolerance:
+            text += ("; the LUT was measured while this machine ran slower than now, so its predictions read "
+                     "high (all alike: the search's ranking holds)")
+        elif min(factors) > 1 + tolerance:
+            text += "; this machine runs slower now than when the LUT was measured: export again when it is steady"
     return text
 
 
