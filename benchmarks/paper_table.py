@@ -53,7 +53,7 @@ def row(e: Evaluation, kind: str) -> dict[str, Any]:
 
 def ours(run_dir: Path) -> dict[str, Any]:
     cfg = load_config(run_dir / "config.yaml")
-    header = LookupTable.load(cfg.layout.lut(cfg.hardware.device)).header
+    header = LookupTable.load(cfg.lut_path).header
     with RunStore.open(run_dir) as store:
         backbones = sorted(best_backbones(store), key=lambda e: e.modality or "")
         front = sorted(store.pareto_front(), key=lambda e: e.latency_ms)
