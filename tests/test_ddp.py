@@ -89,9 +89,15 @@ def _one_epoch(trainer: SupernetTrainer) -> dict[str, Any]:
     }
 
 
+def _thread_names() -> list[str]:
+    """The names of this process's OS threads (Linux: gloo names its threads gloo_* and pt_gloo_*)."""
+    return [task.read_text().strip() for task in Path("/proc/self/task").glob("*/comm")]
+
+
 def _worker(config: Path, out: Path) -> None:
     """Under torchrun: epoch 1, its gradients and weights saved per rank, then the epoch-1 checkpoint
-    (rank 0) in ``out/runs``; the job ends there as if killed before epoch 2."""
+    (rank 0) in ``out/runs``; the job ends there as if killed before epoch 2. Last, the threads left
+    after ``shutdown()``."""
     configure_threads(1)
     dist = from_env(torch.device("cpu"))
     try:
@@ -101,6 +107,8 @@ def _worker(config: Path, out: Path) -> None:
         trainer.end_epoch(0, result["loss"], 0.0, 0.0)
     finally:
         dist.shutdown()
+    if Path("/proc/self/task").is_dir():
+        (out / f"threads{dist.rank}.json").write_text(json.dumps(_thread_names()))
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +177,16 @@ def test_two_processes_train_like_one(config_path: Path, two_rank_epoch: Path, t
             assert _max_diff(ddp["state"][key], single["state"][key]) <= bound, key
         elif "num_batches_tracked" in key:
             assert torch.equal(ddp["state"][key], single["state"][key]), key
+
+
+def test_shutdown_ends_the_process_group_before_exit(two_rank_epoch: Path) -> None:
+    """A group that outlives shutdown() is torn down during interpreter exit, where gloo sometimes aborts
+    a finished job (SIGABRT). The trainer (its optimizer imports torch._dynamo) must not keep it alive."""
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("thread names are read from /proc (Linux)")
+    for rank in range(2):
+        names = json.loads((two_rank_epoch / f"threads{rank}.json").read_text())
+        assert not [n for n in names if "gloo" in n], (rank, names)
 
 
 def test_torchrun_command_writes_once_and_logs_once(two_rank_cli: tuple[Path, str]) -> None:

@@ -38,6 +38,7 @@ every rank. A checkpoint holds no rank-specific state, so a run resumes with any
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
 import os
 from collections.abc import Callable, Iterator
@@ -193,6 +194,7 @@ class Dist:
         return self.device if self.device.type == "cuda" else torch.device("cpu")
 
     def shutdown(self) -> None:
+        """Destroy the process group while the interpreter is fully alive (see :func:`from_env`)."""
         if self.enabled and tdist.is_initialized():
             tdist.destroy_process_group()
 
@@ -221,6 +223,12 @@ def from_env(device: torch.device) -> Dist:
     else:
         raise UserError(f"device {device}: distributed training supports cpu (gloo) and cuda (nccl)")
     if not tdist.is_initialized():
+        # torch._dynamo, imported by the first optimizer, keeps references to a process group that exists
+        # when it is imported, and destroy_process_group does not drop them: the group (and gloo's
+        # threads) would then outlive shutdown() and be torn down during interpreter exit, where gloo
+        # sometimes aborts the process (SIGABRT) after the job succeeded. Imported first, it holds none.
+        importlib.import_module("torch._dynamo")
+
         kwargs: dict[str, Any] = {"backend": backend, "timeout": TIMEOUT}
         if backend == "nccl" and "device_id" in inspect.signature(tdist.init_process_group).parameters:
             kwargs["device_id"] = device  # binds the communicator to this GPU (torch >= 2.3)
