@@ -56,7 +56,7 @@ def worker(config: Path, seed: int) -> None:
     configure_measurement(hw.threads)
     device = torch.device("cpu")
     settings = ProfileSettings(device, "cpu", hw.runtime, hw.threads, hw.batch_size,
-                               TimingProtocol(warmup=hw.warmup, repeats=hw.repeats))
+                               TimingProtocol.configured(hw))
     meter = settings.meter()
     runners = [make_runner(module, model.inputs, hw.runtime, device, hw.threads, hw.batch_size)
                for module in (model.module, copy.deepcopy(model.module))]

@@ -46,7 +46,7 @@ CPU = torch.device("cpu")
 
 def settings_of(cfg: ExperimentConfig) -> ProfileSettings:
     """One thread on the CPU with the config's protocol (the profiler's settings, runtime aside)."""
-    protocol = TimingProtocol(warmup=cfg.hardware.warmup, repeats=cfg.hardware.repeats)
+    protocol = TimingProtocol.configured(cfg.hardware)
     return ProfileSettings(CPU, "cpu", "onnxruntime", threads=1, batch_size=1, protocol=protocol)
 
 

@@ -57,8 +57,7 @@ def run(config: Path, runtime: str, threads: int, models: int, seed: int, workdi
     hardware = cfg.hardware
     settings = ProfileSettings(
         torch.device("cpu"), "cpu", runtime, threads, hardware.batch_size,
-        TimingProtocol(warmup=hardware.warmup, repeats=hardware.repeats,
-                       **({} if settle is None else {"settle_seconds": settle})),
+        TimingProtocol.configured(hardware, **({} if settle is None else {"settle_seconds": settle})),
     )
     configure_measurement(settings.threads)
     meter = settings.meter()

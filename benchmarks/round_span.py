@@ -38,7 +38,7 @@ def run(config: Path, models: int, spans: list[float], repeats: int, seed: int) 
     hw = cfg.hardware
     device = torch.device("cpu")
     settings = ProfileSettings(device, "cpu", hw.runtime, hw.threads, hw.batch_size,
-                               TimingProtocol(warmup=hw.warmup, repeats=hw.repeats))
+                               TimingProtocol.configured(hw))
     configure_measurement(hw.threads)
     meter = settings.meter()
     runners = [make_runner(m.module, m.inputs, hw.runtime, device, hw.threads, hw.batch_size)

@@ -55,7 +55,7 @@ class Timing:
 
     @classmethod
     def of(cls, lut: LookupTable | None, hardware: HardwareConfig) -> Timing:
-        configured = TimingProtocol(warmup=hardware.warmup, repeats=hardware.repeats)
+        configured = TimingProtocol.configured(hardware)
         if lut is None:
             return cls(hardware.runtime, hardware.threads, hardware.batch_size, configured, hardware.device)
         h = lut.header

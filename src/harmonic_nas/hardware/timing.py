@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from harmonic_nas.config.schema import INT8_RUNTIME, ONNX_RUNTIMES, RUNTIMES
+from harmonic_nas.config.schema import INT8_RUNTIME, ONNX_RUNTIMES, RUNTIMES, HardwareConfig
 from harmonic_nas.errors import UserError
 from harmonic_nas.hardware.meters import EnergyMeter
 from harmonic_nas.runtime import configure_threads
@@ -73,6 +73,11 @@ class TimingProtocol:
     quantile: float = 0.1
     settle_seconds: float = 0.05
     span_seconds: float = 0.0
+
+    @classmethod
+    def configured(cls, hardware: HardwareConfig, **changes: Any) -> TimingProtocol:
+        """The protocol of a config's ``hardware`` section (its warm-up and repeats), with ``changes``."""
+        return cls(warmup=hardware.warmup, repeats=hardware.repeats, **changes)
 
     def __post_init__(self) -> None:
         counts_ok = self.warmup >= 0 and self.repeats >= 1 and self.rounds >= 1

@@ -99,7 +99,7 @@ def profile(
         runtime=runtime,
         threads=threads or hardware.threads,
         batch_size=batch_size or hardware.batch_size,
-        protocol=protocol or TimingProtocol(warmup=hardware.warmup, repeats=hardware.repeats),
+        protocol=protocol or TimingProtocol.configured(hardware),
     )
     path = out or cfg.layout.lut(settings.device_name)
     with writing(cfg.run_dir if out is None else None):
