@@ -509,6 +509,8 @@ def test_protocol_is_read_back_from_the_lut_method() -> None:
     paused = TimingProtocol(warmup=3, repeats=40, rounds=4, min_seconds=0.25, quantile=0.2, settle_seconds=0.02)
     assert "0.02 s pause" in paused.describe("wall")
     assert protocol_of(paused.describe("wall"), TimingProtocol()) == paused
+    spread = TimingProtocol(rounds=4, settle_seconds=0.02, span_seconds=30)
+    assert protocol_of(spread.describe("wall"), TimingProtocol()) == spread
 
 
 

@@ -38,7 +38,8 @@ RETRY_PAUSE_S = 2.0
 
 _METHOD = re.compile(
     r"quantile (?P<q>[\d.e+-]+) of >= (?P<repeats>\d+) single-call \S+ timings and >= (?P<seconds>[\d.e+-]+) s "
-    r"per item over (?P<rounds>\d+) interleaved rounds(?:, each after a (?P<settle>[\d.e+-]+) s pause)? "
+    r"per item over (?P<rounds>\d+) interleaved rounds(?: starting over >= (?P<span>[\d.e+-]+) s)?"
+    r"(?:, each after a (?P<settle>[\d.e+-]+) s pause)? "
     r"after (?P<warmup>\d+) warm-up calls"
 )
 
@@ -71,7 +72,8 @@ def protocol_of(method: str, fallback: TimingProtocol) -> TimingProtocol:
         return fallback
     return TimingProtocol(warmup=int(match["warmup"]), repeats=int(match["repeats"]), rounds=int(match["rounds"]),
                           min_seconds=float(match["seconds"]), quantile=float(match["q"]),
-                          settle_seconds=fallback.settle_seconds if match["settle"] is None else float(match["settle"]))
+                          settle_seconds=fallback.settle_seconds if match["settle"] is None else float(match["settle"]),
+                          span_seconds=0.0 if match["span"] is None else float(match["span"]))
 
 
 def measure_latency(
