@@ -213,6 +213,7 @@ def test_export_onnx_parity_and_latency(run: dict[str, Any], ctx: RunContext) ->
     assert entry["measured"]["method"].startswith("quantile ")  # the protocol it was timed with
     assert arch["metrics"]["val_exported"] == pytest.approx(e.val_metric, abs=1e-6)
     assert entry["checks"]["val_exported"] == arch["metrics"]["val_exported"]
+    assert arch["metrics"]["test_shuffled"] == e.test_shuffled and set(e.test_shuffled) == set(e.candidate.backbones)
     assert set(entry["checks"]["max_abs_diff"]) == {"pt", "onnx"}
     assert all(d <= 1e-4 for d in entry["checks"]["max_abs_diff"].values())
     # independently: real ONNX Runtime on other val samples (a batch size the export never saw) vs model.pt

@@ -9,7 +9,7 @@ from helpers import COSTS, OPS, dot_product_split, make_lut, small_fusion, synth
 from harmonic_nas.config.schema import LossExponents
 from harmonic_nas.fusion.darts import search
 from harmonic_nas.fusion.discrete import FusionNet
-from harmonic_nas.fusion.scoring import evaluate
+from harmonic_nas.fusion.scoring import evaluate, shuffled_modality_scores
 from harmonic_nas.fusion.finetune import finetune
 from harmonic_nas.fusion.derive import best_pair, cell_input_pairs, derive_genotype, modalities_read
 from harmonic_nas.fusion.hardware_loss import HardwareCost
@@ -268,3 +268,29 @@ def test_search_network_of_a_config_requires_every_modality_by_default() -> None
     assert net.min_modalities == 2 and net.cell_masks[0] is not None
     lifted = FusionSearchNet.for_search(TAPS, [6, 5, 7], 1, 1, small_fusion(min_modalities=1), 3)
     assert lifted.cell_masks == [None]
+
+
+class _ThresholdRule(torch.nn.Module):
+    """The class rule of ``synthetic_split`` as a network, reading taps 0 (image) and 2 (audio) with weights."""
+
+    def __init__(self, image: float, audio: float) -> None:
+        super().__init__()
+        self.image, self.audio = image, audio
+
+    def forward(self, taps: list[torch.Tensor]) -> torch.Tensor:
+        score = self.image * taps[0][:, 0].mean(1) + self.audio * taps[2][:, 0]
+        return -(score[:, None] - torch.tensor([-1.0, 0.0, 1.0])) ** 2  # nearest of the classes' centres
+
+
+def test_shuffling_a_modality_costs_what_the_network_draws_from_it() -> None:
+    split, modalities = synthetic_split(2000, seed=3), ["image", "image", "audio"]
+    both = _ThresholdRule(1.0, 1.0)
+    assert evaluate(both, split, 256, "multiclass") == 1.0
+    shuffled = shuffled_modality_scores(both, split, modalities, 256, "multiclass", seed=0)
+    assert set(shuffled) == {"image", "audio"} and max(shuffled.values()) < 0.75
+    assert shuffled == shuffled_modality_scores(both, split, modalities, 256, "multiclass", seed=0)
+    # A fusion whose wiring reads audio but whose weights ignore it keeps its whole score without it.
+    image_only = _ThresholdRule(1.0, 0.0)
+    alone = evaluate(image_only, split, 256, "multiclass")
+    shuffled = shuffled_modality_scores(image_only, split, modalities, 256, "multiclass", seed=0)
+    assert shuffled["audio"] == alone and shuffled["image"] < alone - 0.05

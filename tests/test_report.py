@@ -112,6 +112,8 @@ def test_pareto_table_has_one_row_per_front_model(run: dict[str, Any]) -> None:
     for e in run["front"]:
         assert f"{e.val_metric:.4f}" in table and f"{e.latency_ms:.3f}" in table and f"{e.energy_mj:.3f}" in table
         assert e.test_metric is not None and f"{e.test_metric:.4f}" in table
+        lost = [f"{m} {100 * (e.test_shuffled[m] - e.test_metric):+.1f}" for m in ("image", "thumb")]
+        assert f"<td>{', '.join(lost)}</td>" in table  # test points lost with each modality shuffled
         for _, value in e.arch.backbones["image"].table_fields() + e.arch.backbones["thumb"].table_fields():
             assert value in table
     assert "<th>K</th><th>E</th><th>D</th>" in table and "<th>hidden</th><th>blocks</th><th>pieces</th><th>width_mult</th>" in table
@@ -274,3 +276,6 @@ def test_fusion_gain_counts_only_models_that_read_two_modalities() -> None:
     line = fusion_gain([image_only, fused], [backbone])
     assert line is not None and line.startswith("best multimodal bbbb0000 [image+audio]") and "+10.0 points val" in line
     assert "no Pareto model reads two or more modalities" in str(fusion_gain([image_only], [backbone]))
+    assert "shuffled" not in line  # no shuffled scores yet: nothing claimed
+    fused.result["test_shuffled"] = {"image": 0.4, "audio": 0.695}
+    assert line + "; test points it loses with a modality shuffled: image -30.0, audio -0.5" == fusion_gain([fused], [backbone])

@@ -116,9 +116,13 @@ def test_test_metric_of_the_final_front(full_run: dict[str, Any]) -> None:
     store: RunStore = full_run["store"]
     front = store.pareto_front()
     progress: list[tuple[str, int, int]] = []
+    store.set_test_metric(front[0].key, -1.0)  # as a run from before the shuffled-modality scores left it
     add_test_metrics(store, front, lambda: full_run["evaluator"].evaluator,
                      on_progress=lambda *step: progress.append(step))
     assert all(e.test_metric is not None and 0 <= e.test_metric <= 1 for e in store.pareto_front())
+    for e in store.pareto_front():  # each multimodal model also scored with each modality's features shuffled
+        assert set(e.test_shuffled) == set(e.candidate.backbones)
+        assert all(0 <= v <= 1 for v in e.test_shuffled.values())
     tested = len(front) + len({b.modality for b in store.evaluations("backbone")})  # each measured once
     assert progress == [("test metrics", done, tested) for done in range(tested + 1)]
     backbones = store.evaluations("backbone")

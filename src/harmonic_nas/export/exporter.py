@@ -217,7 +217,7 @@ def arch_json(ctx: RunContext, built: BuiltModel, exported_val: float) -> dict[s
         "candidate": e.candidate.to_json(),
         "genotype": e.genotype.to_json() if e.genotype is not None else None,
         "metrics": {"metric": metric_name(ctx.dataset.task), "val": e.val_metric, "test": e.test_metric,
-                    "val_exported": exported_val},
+                    "test_shuffled": e.test_shuffled or None, "val_exported": exported_val},
         "lut": lut,
         "inputs": [
             {"name": m, "shape": ["batch", *recipe["input_shapes"][m]], "dtype": "float32", "used": m in used}

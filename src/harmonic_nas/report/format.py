@@ -34,6 +34,15 @@ def modalities_text(evaluation: Any) -> str:
     return "+".join(evaluation.modalities_used) or "-"
 
 
+def shuffled_text(evaluation: Any) -> str:
+    """Test points a multimodal model loses with each modality's features shuffled across samples, e.g.
+    "image -52.1, audio -0.3" (a modality that costs ~0 is wired in but not relied on); "-" before the
+    test metrics."""
+    if evaluation.test_metric is None or not evaluation.test_shuffled:
+        return "-"
+    return ", ".join(f"{m} {100 * (v - evaluation.test_metric):+.1f}" for m, v in evaluation.test_shuffled.items())
+
+
 def fusion_gain(front: list[Any], backbones: list[Any]) -> str | None:
     """How far the most accurate model of the front that reads two or more modalities is above the best
     unimodal backbone (both scored on the val score part), val and test."""
@@ -53,5 +62,6 @@ def fusion_gain(front: list[Any], backbones: list[Any]) -> str | None:
     return (f"best multimodal {short_id(fused.key)} [{modalities_text(fused)}] ({pair(fused)}) vs best unimodal {single.modality} "
             f"{short_id(single.key)} ({pair(single)}): "
             f"{points(fused.val_metric, single.val_metric)} points val, "
-            f"{points(fused.test_metric, single.test_metric)} points test")
+            f"{points(fused.test_metric, single.test_metric)} points test"
+            + ("" if shuffled_text(fused) == "-" else f"; test points it loses with a modality shuffled: {shuffled_text(fused)}"))
 

@@ -15,7 +15,7 @@ from harmonic_nas import __version__
 from harmonic_nas.report.data import ReportData, VariantRun, pareto_of
 from harmonic_nas.model_manifest import Manifest
 from harmonic_nas.report.diagrams import Diagram, inline_svg
-from harmonic_nas.report.format import fusion_gain, metric, modalities_text, seconds, short_id
+from harmonic_nas.report.format import fusion_gain, metric, modalities_text, seconds, short_id, shuffled_text
 from harmonic_nas.search.store import Evaluation
 
 
@@ -94,7 +94,8 @@ def _model_row(e: Evaluation, columns: list[tuple[str, list[str]]], manifest: Ma
         "id": short_id(e.key), "key": e.key, "generation": e.generation, "backbones": cells,
         "cells": macro.cells, "nodes": macro.nodes, "reads": modalities_text(e),
         "val": metric(e.val_metric),
-        "test": metric(e.test_metric), "latency": f"{e.latency_ms:.3f}", "measured": _measured(manifest),
+        "test": metric(e.test_metric), "shuffled": shuffled_text(e), "latency": f"{e.latency_ms:.3f}",
+        "measured": _measured(manifest),
         "energy": f"{e.energy_mj:.3f}", "int8": _float_and_int8(manifest),
     }
 
@@ -284,6 +285,7 @@ export is timed in eager PyTorch, so for ONNX Runtime float against INT8 run ben
 {% endfor %}
       <th rowspan="2" class="num">cells</th><th rowspan="2" class="num">nodes</th><th rowspan="2">reads</th>
       <th rowspan="2" class="num">val {{ metric }}</th><th rowspan="2" class="num">test {{ metric }}</th>
+      <th rowspan="2" title="test points lost when one modality's features are shuffled across samples: ~0 means the model is wired to that modality but does not rely on it">test, a modality shuffled (points)</th>
       <th rowspan="2" class="num">latency (ms)</th><th rowspan="2" class="num">measured (ms)</th>
       <th rowspan="2" class="num">energy (mJ)</th>
 {% if int8 %}      <th rowspan="2" class="num">val float / INT8</th><th rowspan="2" class="num">measured float / INT8 (ms)</th>
@@ -295,7 +297,7 @@ export is timed in eager PyTorch, so for ONNX Runtime float against INT8 run ben
     <tr><td class="id" title="{{ row.key }}">{{ row.id }}</td><td class="num">{{ row.generation }}</td>
 {% for value in row.backbones %}<td class="arch">{{ value }}</td>{% endfor %}
 <td class="num">{{ row.cells }}</td><td class="num">{{ row.nodes }}</td><td>{{ row.reads }}</td><td class="num">{{ row.val }}</td>
-<td class="num">{{ row.test }}</td><td class="num">{{ row.latency }}</td>
+<td class="num">{{ row.test }}</td><td>{{ row.shuffled }}</td><td class="num">{{ row.latency }}</td>
 <td class="num measured">{% for m in row.measured %}<span title="{{ m.how }}">{{ m.text }}</span>{% if not loop.last %}<br>{% endif %}{% else %}–{% endfor %}</td>
 <td class="num">{{ row.energy }}</td>
 {% if int8 %}{% if row.int8 %}<td class="num int8">{{ row.int8.val }}</td><td class="num int8" title="{{ row.int8.how }}">{{ row.int8.latency }}</td>{% else %}<td class="num int8">–</td><td class="num int8">–</td>{% endif %}

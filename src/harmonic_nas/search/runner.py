@@ -16,7 +16,7 @@ from harmonic_nas.config.schema import ExperimentConfig
 from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.discrete import load_fusion
-from harmonic_nas.fusion.scoring import evaluate
+from harmonic_nas.fusion.scoring import evaluate, shuffled_modality_scores
 from harmonic_nas.fusion.features import candidate_features
 from harmonic_nas.costing.cost import CostModel
 from harmonic_nas.hardware.lut import LookupTable
@@ -215,10 +215,12 @@ def best_backbones(store: RunStore) -> list[Evaluation]:
 def add_test_metrics(store: RunStore, front: list[Evaluation], make_evaluator: Callable[[], Evaluator],
                      on_progress: ProgressHook | None = None) -> None:
     """Test metric of each final-front model (its backbones' test features through its stored derived
-    fusion network, in eval mode) and of the best backbone of each modality that has none yet; the
+    fusion network, in eval mode), with its test metric when each modality's features are shuffled
+    (:func:`shuffled_modality_scores`), and of the best backbone of each modality that has none yet; the
     evaluator is built only if one is missing. ``on_progress("test metrics", done, total)`` follows them
     (seconds each: the search's last silent stretch otherwise)."""
-    missing = [e for e in [*front, *best_backbones(store)] if e.test_metric is None]
+    missing = [e for e in [*front, *best_backbones(store)]
+               if e.test_metric is None or (e.kind == "candidate" and not e.test_shuffled)]
     if not missing:
         return
     if on_progress is not None:
@@ -227,18 +229,20 @@ def add_test_metrics(store: RunStore, front: list[Evaluation], make_evaluator: C
     for done, e in enumerate(missing, start=1):
         if e.kind == "backbone":
             assert e.modality is not None
-            value = evaluator.subnet_metric(e.modality, e.arch, evaluator.dataset.split("test"))
+            store.set_test_metric(e.key, evaluator.subnet_metric(e.modality, e.arch, evaluator.dataset.split("test")))
         else:
-            value = score_on_test(evaluator, e.candidate, StoreLayout(store.path.parent).fusion(e.key))
-        store.set_test_metric(e.key, value)
+            store.set_test_metric(e.key, *score_on_test(evaluator, e.candidate, StoreLayout(store.path.parent).fusion(e.key)))
         if on_progress is not None:
             on_progress("test metrics", done, len(missing))
 
 
-def score_on_test(evaluator: Evaluator, candidate: Candidate, fusion_file: Path) -> float:
+def score_on_test(evaluator: Evaluator, candidate: Candidate, fusion_file: Path) -> tuple[float, dict[str, float]]:
+    """The test metric of a stored fusion network and, per modality, its test metric with that modality shuffled."""
     net = load_fusion(fusion_file).to(evaluator.device)
     # the taps' modality order is the features' order
     backbones = {m: candidate.backbones[m] for m in net.genotype.tap_modalities}
     features = candidate_features(evaluator.cache, backbones, evaluator.supernets, evaluator.dataset, splits=("test",))
     test = features.splits["test"].to(evaluator.device)
-    return evaluate(net, test, evaluator.cfg.fusion.batch_size, evaluator.dataset.task)
+    batch_size, task = evaluator.cfg.fusion.batch_size, evaluator.dataset.task
+    shuffled = shuffled_modality_scores(net, test, [m for m, _ in features.taps], batch_size, task, evaluator.cfg.runtime.seed)
+    return evaluate(net, test, batch_size, task), shuffled

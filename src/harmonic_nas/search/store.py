@@ -117,6 +117,12 @@ class Evaluation:
         return self.genotype.modalities if self.genotype else []
 
     @property
+    def test_shuffled(self) -> dict[str, float]:
+        """A multimodal model's test metric with each modality's features shuffled across samples (what it
+        keeps without that modality's information); empty until the test metrics are computed."""
+        return dict(self.result.get("test_shuffled", {}))
+
+    @property
     def objectives(self) -> tuple[float, float, float]:
         """(error, latency, energy): all minimised."""
         return (1.0 - self.val_metric, self.latency_ms, self.energy_mj)
@@ -330,9 +336,15 @@ class RunStore:
         return found
 
     @_checked
-    def set_test_metric(self, key: str, value: float) -> None:
+    def set_test_metric(self, key: str, value: float, shuffled: dict[str, float] | None = None) -> None:
+        """The test metric of ``key`` and, for a multimodal model, its test metric with each modality shuffled
+        (kept in the result as ``test_shuffled``)."""
         with self._transaction() as db:
             db.execute("UPDATE evaluations SET test_metric = ? WHERE key = ?", (float(value), key))
+            if shuffled is not None:
+                (text,) = db.execute("SELECT result FROM evaluations WHERE key = ?", (key,)).fetchone()
+                result = {**json.loads(text), "test_shuffled": {m: float(v) for m, v in shuffled.items()}}
+                db.execute("UPDATE evaluations SET result = ? WHERE key = ?", (json.dumps(result), key))
 
     # generations ------------------------------------------------------------------------------------
     @_checked
