@@ -82,6 +82,9 @@ def test_dataframe_has_a_row_per_evaluation(smoke_run: Path) -> None:
     assert list(df.id) == [e.key for e in evaluations] and list(df.val) == [e.val_metric for e in evaluations]
     assert set(df.id[df.on_front]) == {e.key for e in run.front()}
     assert df.test[df.on_front].notna().all()  # the final front's test metric is measured
+    for m in ("image", "audio"):  # and with each modality shuffled
+        assert list(df[f"test_{m}_shuffled"][df.on_front]) == [e.test_shuffled[m] for e in evaluations if e.key in
+                                                                set(df.id[df.on_front])]
     first = evaluations[0]
     row = df.iloc[0]
     assert (row.image_backbone, row.audio_backbone) == tuple(first.candidate.backbones[m].short_text()

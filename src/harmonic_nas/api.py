@@ -87,8 +87,9 @@ class Run:
 
     def to_dataframe(self, kind: str | None = "candidate") -> pandas.DataFrame:
         """``evaluations(kind)`` as a pandas DataFrame, one row each: id, kind, generation, the backbone of
-        each modality (``<modality>_backbone``), cells, nodes, modalities read, val, test, latency_ms,
-        energy_mj, seconds (evaluation time), on_front."""
+        each modality (``<modality>_backbone``), cells, nodes, modalities read, val, test, the test metric with
+        each modality's features shuffled (``test_<modality>_shuffled``, final front), latency_ms, energy_mj,
+        seconds (evaluation time), on_front."""
         try:
             import pandas
         except ImportError:
@@ -97,7 +98,8 @@ class Run:
         modalities = list(self.config.modalities)
         return pandas.DataFrame([_row(e, modalities, e.key in on_front) for e in self.evaluations(kind)],
                                 columns=["id", "kind", "generation", *(f"{m}_backbone" for m in modalities),
-                                         "cells", "nodes", "modalities", "val", "test", "latency_ms", "energy_mj",
+                                         "cells", "nodes", "modalities", "val", "test",
+                                         *(f"test_{m}_shuffled" for m in modalities), "latency_ms", "energy_mj",
                                          "seconds", "on_front"])
 
     # models -------------------------------------------------------------------------------------------
@@ -141,6 +143,7 @@ def _row(e: Evaluation, modalities: Sequence[str], on_front: bool) -> dict[str, 
     return {"id": e.key, "kind": e.kind, "generation": e.generation,
             **{f"{m}_backbone": backbones.get(m) for m in modalities}, "cells": cells, "nodes": nodes,
             "modalities": "+".join(e.modalities_used), "val": e.val_metric, "test": e.test_metric,
+            **{f"test_{m}_shuffled": e.test_shuffled.get(m) for m in modalities},
             "latency_ms": e.latency_ms, "energy_mj": e.energy_mj, "seconds": e.seconds, "on_front": on_front}
 
 
