@@ -279,3 +279,18 @@ def test_fusion_gain_counts_only_models_that_read_two_modalities() -> None:
     assert "shuffled" not in line  # no shuffled scores yet: nothing claimed
     fused.result["test_shuffled"] = {"image": 0.4, "audio": 0.695}
     assert line + "; test points it loses with a modality shuffled: image -30.0, audio -0.5" == fusion_gain([fused], [backbone])
+
+
+def test_the_terminal_front_table_shows_the_points_each_shuffled_modality_costs(run: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    from harmonic_nas.cli.views import front_table
+
+    console = Console(width=200, record=True)
+    console.print(front_table(run["front"], "front"))
+    text = console.export_text()
+    assert "image shuffled" in text and "thumb shuffled" in text and "test points lost" in text
+    for e in run["front"]:
+        line = next(row for row in text.splitlines() if e.key[:10] in row)
+        lost = [f"{100 * (e.test_shuffled[m] - e.test_metric):+.1f}" for m in ("image", "thumb")]
+        assert line.rstrip(" │").split()[-3:] == [lost[0], "│", lost[1]], line

@@ -66,18 +66,24 @@ def search_progress() -> Iterator[dict[str, Any]]:
 
 
 def front_table(front: list[Any], title: str) -> Table:
-    from harmonic_nas.report.format import modalities_text, shuffled_text
+    from harmonic_nas.report.format import modalities_text, points_lost
 
     table = Table(title=title)
-    for column in ("id", "backbones", "cells x nodes", "reads", "val", "test", "test, a modality shuffled", "latency ms",
-                   "energy mJ"):
+    for column in ("id", "backbones", "cells x nodes", "reads", "val", "test", "latency ms", "energy mJ"):
         table.add_column(column, justify="right" if column in ("val", "test", "latency ms", "energy mJ") else "left")
+    # test points lost with one modality shuffled, a short column per modality ("-50.5" fits a narrow terminal)
+    shuffled = list(dict.fromkeys(m for e in front for m in e.test_shuffled))
+    for modality in shuffled:
+        table.add_column(f"{modality} shuffled", justify="right")
+    if shuffled:
+        table.caption = "<m> shuffled: test points lost with m's features shuffled across samples (~0: not relied on)"
     for e in front:
         macro = e.candidate.macro
         backbones = " ".join(f"{m}:{a.short_text()}" for m, a in e.candidate.backbones.items())
         test = "-" if e.test_metric is None else f"{e.test_metric:.4f}"
         table.add_row(e.key[:10], backbones, f"{macro.cells}x{macro.nodes}", modalities_text(e),
-                      f"{e.val_metric:.4f}", test, shuffled_text(e), f"{e.latency_ms:.3f}", f"{e.energy_mj:.3f}")
+                      f"{e.val_metric:.4f}", test, f"{e.latency_ms:.3f}", f"{e.energy_mj:.3f}",
+                      *(points_lost(e, m) for m in shuffled))
     return table
 
 

@@ -34,13 +34,20 @@ def modalities_text(evaluation: Any) -> str:
     return "+".join(evaluation.modalities_used) or "-"
 
 
+def points_lost(evaluation: Any, modality: str) -> str:
+    """Test points a multimodal model loses with ``modality``'s features shuffled across samples, e.g. "-52.1"
+    (about 0: wired in but not relied on); "-" before the test metrics."""
+    shuffled = evaluation.test_shuffled.get(modality)
+    if evaluation.test_metric is None or shuffled is None:
+        return "-"
+    return f"{100 * (shuffled - evaluation.test_metric):+.1f}"
+
+
 def shuffled_text(evaluation: Any) -> str:
-    """Test points a multimodal model loses with each modality's features shuffled across samples, e.g.
-    "image -52.1, audio -0.3" (a modality that costs ~0 is wired in but not relied on); "-" before the
-    test metrics."""
+    """:func:`points_lost` of every modality, e.g. "image -52.1, audio -0.3"; "-" before the test metrics."""
     if evaluation.test_metric is None or not evaluation.test_shuffled:
         return "-"
-    return ", ".join(f"{m} {100 * (v - evaluation.test_metric):+.1f}" for m, v in evaluation.test_shuffled.items())
+    return ", ".join(f"{m} {points_lost(evaluation, m)}" for m in evaluation.test_shuffled)
 
 
 def fusion_gain(front: list[Any], backbones: list[Any]) -> str | None:
