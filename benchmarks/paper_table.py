@@ -18,10 +18,9 @@ from typing import Any
 
 from benchjson import emit, machine
 
-from harmonic_nas.config import load_config
 from harmonic_nas.hardware.lut import LookupTable
 from harmonic_nas.report.format import shuffled_text
-from harmonic_nas.search.runner import best_backbones
+from harmonic_nas.search.runner import best_backbones, run_config
 from harmonic_nas.search.store import Evaluation, RunStore
 
 # Harmonic-NAS (ACML 2023), Table 4, AV-MNIST: (work, modality, accuracy %, latency ms, energy mJ).
@@ -54,7 +53,7 @@ def row(e: Evaluation, kind: str) -> dict[str, Any]:
 
 
 def ours(run_dir: Path) -> dict[str, Any]:
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = run_config(run_dir)  # its paths where the run is now, whatever the directory it ran from
     header = LookupTable.load(cfg.lut_path).header
     with RunStore.open(run_dir) as store:
         backbones = sorted(best_backbones(store), key=lambda e: e.modality or "")
