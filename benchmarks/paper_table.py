@@ -1,6 +1,7 @@
 """A finished run's results beside the paper's Table 4 (AV-MNIST): the best stage-1 backbone of each modality
 and every model of the final Pareto front (val and test accuracy, the test points it loses with each modality's
-features shuffled across samples, the LUT's latency and energy, the modalities it reads), with the LUT's device, runtime and energy source named, then the paper's rows as published.
+features shuffled across samples, the LUT's latency and energy, the modalities it reads), with the LUT's
+device, runtime and energy source named, then the paper's rows as published.
 Prints JSON and a Markdown table (and writes --out, the JSON).
 
     python benchmarks/paper_table.py --run-dir runs/avmnist-cpu
