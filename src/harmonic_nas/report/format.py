@@ -34,13 +34,15 @@ def modalities_text(evaluation: Any) -> str:
     return "+".join(evaluation.modalities_used) or "-"
 
 
+def points(a: float | None, b: float | None) -> str:
+    """``a - b`` in signed percentage points, e.g. "+24.8"; "-" when either is unknown."""
+    return "-" if a is None or b is None else f"{100 * (a - b):+.1f}"
+
+
 def points_lost(evaluation: Any, modality: str) -> str:
     """Test points a multimodal model loses with ``modality``'s features shuffled across samples, e.g. "-52.1"
     (about 0: wired in but not relied on); "-" before the test metrics."""
-    shuffled = evaluation.test_shuffled.get(modality)
-    if evaluation.test_metric is None or shuffled is None:
-        return "-"
-    return f"{100 * (shuffled - evaluation.test_metric):+.1f}"
+    return points(evaluation.test_shuffled.get(modality), evaluation.test_metric)
 
 
 def shuffled_text(evaluation: Any) -> str:
@@ -60,15 +62,13 @@ def fusion_gain(front: list[Any], backbones: list[Any]) -> str | None:
         return "no Pareto model reads two or more modalities: no fusion gain to report"
     fused, single = max(fused_models, key=lambda e: e.val_metric), max(backbones, key=lambda e: e.val_metric)
 
-    def points(a: float | None, b: float | None) -> str:
-        return "-" if a is None or b is None else f"{100 * (a - b):+.1f}"
-
     def pair(e: Any) -> str:
         return f"val {e.val_metric:.4f} / test " + ("-" if e.test_metric is None else f"{e.test_metric:.4f}")
 
+    lost = shuffled_text(fused)
     return (f"best multimodal {short_id(fused.key)} [{modalities_text(fused)}] ({pair(fused)}) vs best unimodal {single.modality} "
             f"{short_id(single.key)} ({pair(single)}): "
             f"{points(fused.val_metric, single.val_metric)} points val, "
             f"{points(fused.test_metric, single.test_metric)} points test"
-            + ("" if shuffled_text(fused) == "-" else f"; test points it loses with a modality shuffled: {shuffled_text(fused)}"))
+            + ("" if lost == "-" else f"; test points it loses with a modality shuffled: {lost}"))
 
