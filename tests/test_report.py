@@ -3,6 +3,7 @@ finished generation, without Graphviz, from the CLI, and rendered in headless Ch
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -281,16 +282,28 @@ def test_fusion_gain_counts_only_models_that_read_two_modalities() -> None:
     assert line + "; test points it loses with a modality shuffled: image -30.0, audio -0.5" == fusion_gain([fused], [backbone])
 
 
-def test_the_terminal_front_table_shows_the_points_each_shuffled_modality_costs(run: dict[str, Any]) -> None:
+@pytest.mark.parametrize("width", [80, 200])
+def test_the_terminal_tables_show_every_number_whole_and_the_points_each_shuffled_modality_costs(
+        run: dict[str, Any], width: int) -> None:
     from rich.console import Console
 
-    from harmonic_nas.cli.views import front_table
+    from harmonic_nas.cli.views import front_table, reliance_table
 
-    console = Console(width=200, record=True)
-    console.print(front_table(run["front"], "front"))
+    console = Console(width=width, record=True)
+    console.print(front_table(run["front"], "front"))  # 80 columns: a log file; the numbers must not truncate
     text = console.export_text()
-    assert "image shuffled" in text and "thumb shuffled" in text and "test points lost" in text
+    assert "…" not in text and "shuffled" not in text
     for e in run["front"]:
-        line = next(row for row in text.splitlines() if e.key[:10] in row)
+        row = next(line for line in text.splitlines() if e.key[:8] in line).split("│")
+        assert [cell.strip() for cell in row[5:9]] == [f"{e.val_metric:.4f}", f"{e.test_metric:.4f}",
+                                                      f"{e.latency_ms:.3f}", f"{e.energy_mj:.3f}"], row
+    console = Console(width=width, record=True)
+    console.print(reliance_table(run["front"]))
+    text = console.export_text()
+    assert "shuffled" in text and "not relied on" in text and "…" not in text
+    for e in run["front"]:
+        row = next(line for line in text.splitlines() if e.key[:8] in line)
         lost = [f"{100 * (e.test_shuffled[m] - e.test_metric):+.1f}" for m in ("image", "thumb")]
-        assert line.rstrip(" │").split()[-3:] == [lost[0], "│", lost[1]], line
+        assert row.strip(" │").split()[-3:] == [lost[0], "│", lost[1]], row
+    no_scores = [dataclasses.replace(e, result={**e.result, "test_shuffled": {}}) for e in run["front"]]
+    assert reliance_table(no_scores) is None  # a search still running: no table claims anything

@@ -11,6 +11,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from harmonic_nas.console import console, make_progress
+from harmonic_nas.report.format import short_id
 
 
 def supernet_table(results: dict[str, dict[str, Any]]) -> Table:
@@ -66,29 +67,51 @@ def search_progress() -> Iterator[dict[str, Any]]:
 
 
 def front_table(front: list[Any], title: str) -> Table:
-    from harmonic_nas.report.format import modalities_text, points_lost
+    """One row per Pareto model. The numbers never wrap or truncate: on a narrow terminal (an 80-column log)
+    the backbones text folds instead."""
+    from harmonic_nas.report.format import modalities_text
 
     table = Table(title=title)
-    for column in ("id", "backbones", "cells x nodes", "reads", "val", "test", "latency ms", "energy mJ"):
-        table.add_column(column, justify="right" if column in ("val", "test", "latency ms", "energy mJ") else "left")
-    # test points lost with one modality shuffled, a short column per modality ("-50.5" fits a narrow terminal)
-    shuffled = list(dict.fromkeys(m for e in front for m in e.test_shuffled))
-    for modality in shuffled:
-        table.add_column(f"{modality} shuffled", justify="right")
-    if shuffled:
-        table.caption = "<m> shuffled: test points lost with m's features shuffled across samples (~0: not relied on)"
+    table.add_column("id", no_wrap=True)
+    table.add_column("backbones", overflow="fold")
+    table.add_column("cells x nodes", overflow="fold")
+    table.add_column("reads", overflow="fold")
+    for column in ("val", "test", "latency\nms", "energy\nmJ"):
+        table.add_column(column, justify="right", no_wrap=True)
     for e in front:
         macro = e.candidate.macro
         backbones = " ".join(f"{m}:{a.short_text()}" for m, a in e.candidate.backbones.items())
         test = "-" if e.test_metric is None else f"{e.test_metric:.4f}"
-        table.add_row(e.key[:10], backbones, f"{macro.cells}x{macro.nodes}", modalities_text(e),
-                      f"{e.val_metric:.4f}", test, f"{e.latency_ms:.3f}", f"{e.energy_mj:.3f}",
-                      *(points_lost(e, m) for m in shuffled))
+        table.add_row(short_id(e.key), backbones, f"{macro.cells}x{macro.nodes}", modalities_text(e),
+                      f"{e.val_metric:.4f}", test, f"{e.latency_ms:.3f}", f"{e.energy_mj:.3f}")
+    return table
+
+
+def reliance_table(front: list[Any]) -> Table | None:
+    """The test points each Pareto model loses with one modality's features shuffled across samples: whether
+    it relies on that modality at all. A table of its own, so that the front table fits a narrow terminal.
+    None before the scores exist (a run still searching)."""
+    from harmonic_nas.report.format import points_lost
+
+    shuffled = list(dict.fromkeys(m for e in front for m in e.test_shuffled))
+    if not shuffled:
+        return None
+    table = Table(title="Test points lost with one modality shuffled (~0: not relied on)")
+    table.add_column("id", no_wrap=True)
+    table.add_column("test", justify="right", no_wrap=True)
+    for modality in shuffled:
+        table.add_column(f"{modality}\nshuffled", justify="right", no_wrap=True)
+    for e in front:
+        test = "-" if e.test_metric is None else f"{e.test_metric:.4f}"
+        table.add_row(short_id(e.key), test, *(points_lost(e, m) for m in shuffled))
     return table
 
 
 def show_search(result: Any, variant: str) -> None:
     """The final front of a ``pipeline.search`` and the fusion gain over the best unimodal backbone."""
     console.print(front_table(result.front, f"Pareto front ({variant})"))
+    reliance = reliance_table(result.front)
+    if reliance is not None:
+        console.print(reliance)
     if result.fusion_gain:
         console.print(result.fusion_gain, markup=False)  # "[image+audio]" is text, not a rich tag
