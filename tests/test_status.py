@@ -33,10 +33,24 @@ def test_json_is_one_object_with_the_run_front_and_events(tmp_path: Path) -> Non
     assert shown["generations"] == {"done": 1, "total": 2, "running": None, "running_since": None}
     assert shown["evaluations"] == {"backbone": 0, "multimodal": 1, "multimodal_in_running_generation": 0}
     assert shown["last_generation"] == {"front_size": 1, "best_val_metric": 0.5, "hypervolume": 0.1}
-    assert shown["front"] == [{"id": "c0ffee", "val": 0.5, "test": None, "latency_ms": 1.0, "energy_mj": 2.0,
-                               "modalities": []}]
+    assert shown["front"] == [{"id": "c0ffee", "val": 0.5, "test": None, "test_shuffled": {}, "latency_ms": 1.0,
+                               "energy_mj": 2.0, "modalities": []}]
     assert [(e["kind"], e["message"]) for e in shown["events"]] == [("generation", "generation 0 done: front 1")]
     assert shown["resume"] == f"harmonic-nas search --resume {run_dir}"
+
+
+def test_a_finished_front_shows_what_each_model_loses_with_a_modality_shuffled(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    make_store(run_dir)
+    assert "shuffled" not in status(run_dir).stderr  # no test scores yet: no table claims anything
+    with RunStore.open(run_dir) as store:
+        store.set_test_metric("c0ffee", 0.75, {"image": 0.25, "audio": 0.745})
+    text = status(run_dir)
+    assert text.returncode == 0, text.stderr
+    row = next(line for line in text.stderr.splitlines() if "c0ffee" in line and "-50.0" in line)
+    assert row.strip(" │").split() == ["c0ffee", "│", "0.7500", "│", "-50.0", "│", "-0.5"], row
+    shown = json.loads(status(run_dir, "--json").stdout)
+    assert shown["front"][0]["test"] == 0.75 and shown["front"][0]["test_shuffled"] == {"image": 0.25, "audio": 0.745}
 
 
 def test_a_stopped_baseline_is_resumed_with_its_variant(tmp_path: Path) -> None:

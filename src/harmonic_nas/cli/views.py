@@ -11,7 +11,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from harmonic_nas.console import console, make_progress
-from harmonic_nas.report.format import short_id
+from harmonic_nas.report.format import metric, modalities_text, points_lost, short_id
 
 
 def supernet_table(results: dict[str, dict[str, Any]]) -> Table:
@@ -69,8 +69,6 @@ def search_progress() -> Iterator[dict[str, Any]]:
 def front_table(front: list[Any], title: str) -> Table:
     """One row per Pareto model. The numbers never wrap or truncate: on a narrow terminal (an 80-column log)
     the backbones text folds instead."""
-    from harmonic_nas.report.format import modalities_text
-
     table = Table(title=title)
     table.add_column("id", no_wrap=True)
     table.add_column("backbones", overflow="fold")
@@ -81,9 +79,8 @@ def front_table(front: list[Any], title: str) -> Table:
     for e in front:
         macro = e.candidate.macro
         backbones = " ".join(f"{m}:{a.short_text()}" for m, a in e.candidate.backbones.items())
-        test = "-" if e.test_metric is None else f"{e.test_metric:.4f}"
         table.add_row(short_id(e.key), backbones, f"{macro.cells}x{macro.nodes}", modalities_text(e),
-                      f"{e.val_metric:.4f}", test, f"{e.latency_ms:.3f}", f"{e.energy_mj:.3f}")
+                      metric(e.val_metric), metric(e.test_metric), f"{e.latency_ms:.3f}", f"{e.energy_mj:.3f}")
     return table
 
 
@@ -91,8 +88,6 @@ def reliance_table(front: list[Any]) -> Table | None:
     """The test points each Pareto model loses with one modality's features shuffled across samples: whether
     it relies on that modality at all. A table of its own, so that the front table fits a narrow terminal.
     None before the scores exist (a run still searching)."""
-    from harmonic_nas.report.format import points_lost
-
     shuffled = list(dict.fromkeys(m for e in front for m in e.test_shuffled))
     if not shuffled:
         return None
@@ -102,8 +97,7 @@ def reliance_table(front: list[Any]) -> Table | None:
     for modality in shuffled:
         table.add_column(f"{modality}\nshuffled", justify="right", no_wrap=True)
     for e in front:
-        test = "-" if e.test_metric is None else f"{e.test_metric:.4f}"
-        table.add_row(short_id(e.key), test, *(points_lost(e, m) for m in shuffled))
+        table.add_row(short_id(e.key), metric(e.test_metric), *(points_lost(e, m) for m in shuffled))
     return table
 
 

@@ -90,8 +90,9 @@ class SearchStatus:
                             "multimodal_in_running_generation": self.running_evaluations},
             "last_generation": {key: summary.get(key) for key in ("front_size", "best_val_metric", "hypervolume")}
             if self.last_summary else None,
-            "front": [{"id": e.key, "val": e.val_metric, "test": e.test_metric, "latency_ms": e.latency_ms,
-                       "energy_mj": e.energy_mj, "modalities": e.modalities_used} for e in self.front],
+            "front": [{"id": e.key, "val": e.val_metric, "test": e.test_metric, "test_shuffled": e.test_shuffled,
+                       "latency_ms": e.latency_ms, "energy_mj": e.energy_mj, "modalities": e.modalities_used}
+                      for e in self.front],
             "events": [{"time": _iso(ev["time"]), "generation": ev["generation"], "kind": ev["kind"],
                         "message": ev["message"]} for ev in self.events],
             "resume": self.resume_command if self.state == "interrupted" else None,
