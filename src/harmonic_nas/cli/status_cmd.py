@@ -13,7 +13,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from harmonic_nas.cli.params import VARIANT
-from harmonic_nas.cli.views import front_table, reliance_table
+from harmonic_nas.cli.views import front_tables
 from harmonic_nas.console import console
 from harmonic_nas.search.status import SearchStatus, read_status, store_coming
 
@@ -40,10 +40,7 @@ def status_view(status: SearchStatus) -> RenderableType:
     if status.state == "interrupted":
         lines.append(Text(f"resume with: {status.resume_command}"))
     if status.front:
-        lines.append(front_table(status.front, "Pareto front so far"))
-        reliance = reliance_table(status.front)
-        if reliance is not None:
-            lines.append(reliance)
+        lines += front_tables(status.front, "Pareto front so far")
     lines += [Text(f"{time.strftime('%H:%M:%S', time.localtime(event['time']))} {event['message']}")
               for event in status.events]
     return Group(*lines)

@@ -101,11 +101,16 @@ def reliance_table(front: list[Any]) -> Table | None:
     return table
 
 
+def front_tables(front: list[Any], title: str) -> list[Table]:
+    """The front table, and the reliance table once the test scores exist: what `search`, `run` and `status`
+    show of a front."""
+    reliance = reliance_table(front)
+    return [front_table(front, title), *([reliance] if reliance is not None else [])]
+
+
 def show_search(result: Any, variant: str) -> None:
     """The final front of a ``pipeline.search`` and the fusion gain over the best unimodal backbone."""
-    console.print(front_table(result.front, f"Pareto front ({variant})"))
-    reliance = reliance_table(result.front)
-    if reliance is not None:
-        console.print(reliance)
+    for table in front_tables(result.front, f"Pareto front ({variant})"):
+        console.print(table)
     if result.fusion_gain:
         console.print(result.fusion_gain, markup=False)  # "[image+audio]" is text, not a rich tag
