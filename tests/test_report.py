@@ -293,10 +293,18 @@ def test_the_terminal_tables_show_every_number_whole_and_the_points_each_shuffle
     console.print(front_table(run["front"], "front"))  # 80 columns: a log file; the numbers must not truncate
     text = console.export_text()
     assert "…" not in text and "shuffled" not in text
+    lines = text.splitlines()
     for e in run["front"]:
-        row = next(line for line in text.splitlines() if e.key[:8] in line).split("│")
+        at = next(i for i, line in enumerate(lines) if e.key[:8] in line)
+        row = lines[at].split("│")
         assert [cell.strip() for cell in row[5:9]] == [f"{e.val_metric:.4f}", f"{e.test_metric:.4f}",
                                                       f"{e.latency_ms:.3f}", f"{e.energy_mj:.3f}"], row
+        rows = [line.split("│") for line in lines[at:]]
+        rows = rows[:next((i for i, r in enumerate(rows[1:], 1) if len(r) < 9 or r[1].strip()), len(rows))]
+        backbones = [r[2].strip() for r in rows]  # a line each, a long one folded onto the next lines
+        assert "".join(backbones) == "".join(f"{m}:{a.short_text()}" for m, a in e.candidate.backbones.items())
+        assert all(any(b.startswith(f"{m}:") for b in backbones) for m in e.candidate.backbones), backbones
+        assert [r[4].strip() for r in rows if r[4].strip()] == e.modalities_used, rows  # names whole
     console = Console(width=width, record=True)
     console.print(reliance_table(run["front"]))
     text = console.export_text()

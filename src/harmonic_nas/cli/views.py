@@ -11,7 +11,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from harmonic_nas.console import console, make_progress
-from harmonic_nas.report.format import metric, modalities_text, points_lost, short_id
+from harmonic_nas.report.format import metric, points_lost, short_id
 
 
 def supernet_table(results: dict[str, dict[str, Any]]) -> Table:
@@ -67,19 +67,19 @@ def search_progress() -> Iterator[dict[str, Any]]:
 
 
 def front_table(front: list[Any], title: str) -> Table:
-    """One row per Pareto model. The numbers never wrap or truncate: on a narrow terminal (an 80-column log)
-    the backbones text folds instead."""
+    """One row per Pareto model: its backbones a line each, the modalities its fusion reads a line each. Fits
+    an 80-column log: no number wraps or truncates, no modality's name folds (a long backbone text may)."""
     table = Table(title=title)
     table.add_column("id", no_wrap=True)
     table.add_column("backbones", overflow="fold")
-    table.add_column("cells x nodes", overflow="fold")
-    table.add_column("reads", overflow="fold")
+    table.add_column("cells x\nnodes", no_wrap=True)
+    table.add_column("reads", no_wrap=True)
     for column in ("val", "test", "latency\nms", "energy\nmJ"):
         table.add_column(column, justify="right", no_wrap=True)
     for e in front:
         macro = e.candidate.macro
-        backbones = " ".join(f"{m}:{a.short_text()}" for m, a in e.candidate.backbones.items())
-        table.add_row(short_id(e.key), backbones, f"{macro.cells}x{macro.nodes}", modalities_text(e),
+        backbones = "\n".join(f"{m}:{a.short_text()}" for m, a in e.candidate.backbones.items())
+        table.add_row(short_id(e.key), backbones, f"{macro.cells}x{macro.nodes}", "\n".join(e.modalities_used) or "-",
                       metric(e.val_metric), metric(e.test_metric), f"{e.latency_ms:.3f}", f"{e.energy_mj:.3f}")
     return table
 
