@@ -11,7 +11,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from harmonic_nas.console import console, make_progress
-from harmonic_nas.report.format import metric, points_lost, short_id
+from harmonic_nas.report.format import metric, modalities_text, points_lost, short_id
 
 
 def supernet_table(results: dict[str, dict[str, Any]]) -> Table:
@@ -79,7 +79,7 @@ def front_table(front: list[Any], title: str) -> Table:
     for e in front:
         macro = e.candidate.macro
         backbones = "\n".join(f"{m}:{a.short_text()}" for m, a in e.candidate.backbones.items())
-        table.add_row(short_id(e.key), backbones, f"{macro.cells}x{macro.nodes}", "\n".join(e.modalities_used) or "-",
+        table.add_row(short_id(e.key), backbones, f"{macro.cells}x{macro.nodes}", modalities_text(e, sep="\n"),
                       metric(e.val_metric), metric(e.test_metric), f"{e.latency_ms:.3f}", f"{e.energy_mj:.3f}")
     return table
 

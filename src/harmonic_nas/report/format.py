@@ -29,9 +29,9 @@ def seconds(value: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def modalities_text(evaluation: Any) -> str:
-    """The modalities a model reads, e.g. "image+audio" ("-" if unknown)."""
-    return "+".join(evaluation.modalities_used) or "-"
+def modalities_text(evaluation: Any, sep: str = "+") -> str:
+    """The modalities a model reads, e.g. "image+audio" ("-" if unknown); a table cell passes ``sep="\n"``."""
+    return sep.join(evaluation.modalities_used) or "-"
 
 
 def points(a: float | None, b: float | None) -> str:
