@@ -99,7 +99,7 @@ def test_watch_of_a_finished_search_prints_it_once_and_exits(tmp_path: Path) -> 
                                 [store.evaluation("c0ffee")])
     proc = status(run_dir, "--watch", "--interval", "0.2")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.count("generation 2/2 finished") == 1
+    assert proc.stderr.count("2 of 2 generations finished") == 1
     assert "evaluations stored; finished" in " ".join(proc.stderr.split())
     assert "resume with" not in proc.stderr
 

@@ -23,7 +23,7 @@ def status_view(status: SearchStatus) -> RenderableType:
     and the recent events."""
     lines: list[RenderableType] = [Text.assemble(
         (status.name, "bold"),
-        f" ({status.variant}): generation {status.generations_done}/{status.generations_total} finished; "
+        f" ({status.variant}): {status.generations_done} of {status.generations_total} generations finished; "
         f"{status.backbone_evaluations} backbone and {status.candidate_evaluations} multimodal evaluations "
         f"stored; {status.state}" + (f" on {status.host}" if status.host else ""))]
     summary = status.last_summary
