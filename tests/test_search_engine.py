@@ -170,6 +170,39 @@ def test_interrupted_generation_resumes_to_the_same_front(tmp_path: Path, full_r
         [(e.key, e.val_metric, e.latency_ms) for e in full_run["front"]]
 
 
+def test_a_generation_stopped_inside_stage_2_resumes_to_the_same_candidates(tmp_path: Path, full_run: dict[str, Any],
+                                                                            lut: Any, mnist_pair: Any) -> None:
+    """A candidate the stopped generation already stored keeps its stage-2 slot on resume: it is not taken
+    for an elite of an earlier generation, which would send other candidates to stage 2 in its place."""
+    cfg = search_config(tmp_path)
+    eng, store, evaluator = engine(cfg, lut, mnist_pair)
+    uninterrupted = {(e.key, e.generation) for e in full_run["store"].evaluations("candidate")}
+    first = [key for key, g in uninterrupted if g == 0]
+    assert len(first) >= 2, "the config must send two candidates to stage 2 in generation 0"
+
+    class Stop(Exception):
+        pass
+
+    real = evaluator.evaluator
+    stored: list[str] = []
+
+    def dying(task: EvalTask) -> EvalResult:
+        if task.key in first:
+            if stored:  # one of generation 0's stage-2 candidates is stored: stop at the next
+                raise Stop
+            stored.append(task.key)
+        return real(task)
+
+    evaluator.evaluator = dying  # type: ignore[assignment]
+    with pytest.raises(Stop):
+        eng.run()
+    assert stored and store.known_keys(stored) == set(stored)
+    eng2, _, evaluator2 = engine(cfg, lut, mnist_pair, evaluator=CountingEvaluator(real))
+    eng2.run()
+    assert {(e.key, e.generation) for e in store.evaluations("candidate")} == uninterrupted
+    assert stored[0] not in evaluator2.keys
+
+
 @pytest.mark.parametrize("variant", ["fb-ff", "fb-sf", "random", "sb-sf"])
 def test_baseline_variants(variant: str, tmp_path: Path, lut: Any, mnist_pair: Any) -> None:
     cfg = search_config(tmp_path, generations=1)

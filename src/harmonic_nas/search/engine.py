@@ -225,7 +225,10 @@ class SearchEngine:
         for m, keys in per_modality.items():
             evals = [self._get(key) for key in keys]
             survivors[m] = [keys[i] for i in select_survivors(objectives(evals, self.variant.hardware), self.tuples)]
-        evaluated = self.store.known_keys([self.space.candidate_hash(c) for c in population])
+        # earlier generations' candidates (the elites) take no slot; this generation's own stored ones (a
+        # resume inside stage 2) keep theirs, or other candidates would go to stage 2 in their place
+        earlier = {e.key for e in self.store.evaluations("candidate") if e.generation < g}
+        evaluated = {key for key in map(self.space.candidate_hash, population) if key in earlier}
         chosen = stage2_candidates(population, survivors, self.space.backbone_key, self.space.candidate_hash,
                                    self.tuples, evaluated)
         own = sum(1 for c in chosen if c in population)
