@@ -36,7 +36,7 @@ def stage2_candidates(
     """Up to ``slots`` new candidates for stage 2 (see the module docstring).
 
     ``survivors``: per modality, the surviving backbones' keys best first; ``backbone_key(modality, arch)``
-    and ``candidate_key(candidate)`` give the store keys; ``evaluated``: candidate keys already in the store.
+    and ``candidate_key(candidate)`` give the store keys; ``evaluated``: candidate keys stored by earlier generations.
     """
     rank = {m: {key: r for r, key in enumerate(keys)} for m, keys in survivors.items()}
 
