@@ -22,7 +22,7 @@ from benchjson import emit, machine
 
 from harmonic_nas.pipeline.common import load_data
 from harmonic_nas.search.runner import run_config
-from harmonic_nas.supernet.subnets import calibration_indices, predict, prepare_subnet
+from harmonic_nas.supernet.subnets import calibration_inputs, predict, prepare_subnet
 from harmonic_nas.supernet.supernet_file import load_supernet
 
 BATCH = 128
@@ -59,8 +59,7 @@ def main() -> None:
     cfg = run_config(args.run_dir)
     data = load_data(cfg, None, progress=False)
     train_cfg = cfg.supernet.for_modality(args.modality)
-    train = data.split("train")
-    calib = np.asarray(train.inputs[args.modality][calibration_indices(len(train), train_cfg.bn_calib_samples, cfg.runtime.seed)])
+    calib = calibration_inputs(data.split("train").inputs[args.modality], train_cfg.bn_calib_samples, cfg.runtime.seed)
     supernet, _ = load_supernet(cfg.layout.supernet(args.modality).supernet)
     device = torch.device("cpu")
     channels_last = train_cfg.channels_last and len(data.modalities[args.modality].shape) == 3

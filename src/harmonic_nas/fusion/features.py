@@ -24,7 +24,7 @@ from harmonic_nas.data import MultimodalDataset
 from harmonic_nas.fusion.projection import pool_to_sequence
 from harmonic_nas.data.batches import iterate_batches
 from harmonic_nas.space.values import BackboneArch
-from harmonic_nas.supernet.subnets import calibration_indices, prepare_subnet
+from harmonic_nas.supernet.subnets import calibration_inputs, prepare_subnet
 
 MB = 1024 * 1024
 
@@ -58,8 +58,7 @@ def prepared_backbone(
 ) -> nn.Module:
     """The plain backbone ``arch`` with BatchNorm recalibrated on the fixed seeded train subset, in eval
     mode: the network whose taps the fusion is trained on (and so the one to export with it)."""
-    train = dataset.split("train").inputs[modality]
-    calib = np.asarray(train[calibration_indices(len(train), settings.calib_samples, settings.seed)])
+    calib = calibration_inputs(dataset.split("train").inputs[modality], settings.calib_samples, settings.seed)
     return prepare_subnet(
         supernet, arch, calib, batch_size=settings.batch_size, device=settings.device, channels_last=settings.channels_last
     )

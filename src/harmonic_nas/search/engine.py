@@ -206,8 +206,9 @@ class SearchEngine:
         macros = self.variant.macros(self.space.macro)
         return [self.space.normalize(Candidate(backbones=backbones, macro=m)) for m in macros[: self.population_size]]
 
-    def _evaluated_candidates(self) -> set[str]:
-        return {e.key for e in self.store.evaluations("candidate")}
+    def _evaluated_candidates(self, before: int | None = None) -> set[str]:
+        """Keys of the stored candidates (of the generations before ``before``, if given)."""
+        return {e.key for e in self.store.evaluations("candidate") if before is None or e.generation < before}
 
     # stage 1 ----------------------------------------------------------------------------------------
     def _stage1(self, g: int, population: list[Candidate]) -> list[Candidate]:
@@ -227,8 +228,7 @@ class SearchEngine:
             survivors[m] = [keys[i] for i in select_survivors(objectives(evals, self.variant.hardware), self.tuples)]
         # earlier generations' candidates (the elites) take no slot; this generation's own stored ones (a
         # resume inside stage 2) keep theirs, or other candidates would go to stage 2 in their place
-        earlier = {e.key for e in self.store.evaluations("candidate") if e.generation < g}
-        evaluated = {key for key in map(self.space.candidate_hash, population) if key in earlier}
+        evaluated = {self.space.candidate_hash(c) for c in population} & self._evaluated_candidates(before=g)
         chosen = stage2_candidates(population, survivors, self.space.backbone_key, self.space.candidate_hash,
                                    self.tuples, evaluated)
         own = sum(1 for c in chosen if c in population)

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
 from torch import nn
 
 from harmonic_nas.config.schema import ExperimentConfig
@@ -32,7 +31,7 @@ from harmonic_nas.runtime import configure_threads, resolve_device
 from harmonic_nas.space.candidate import Candidate
 from harmonic_nas.space.genotype import Genotype
 from harmonic_nas.space.values import BackboneArch
-from harmonic_nas.supernet.subnets import calibration_indices, evaluate_subnet
+from harmonic_nas.supernet.subnets import calibration_inputs, evaluate_subnet
 
 TaskKind = Literal["backbone", "candidate"]
 
@@ -100,7 +99,7 @@ class Evaluator:
         self.val_parts = val_parts(len(val), self.cfg.search.val_score_fraction, self.cfg.runtime.seed)
         self.val_score = val.subset(self.val_parts.score)  # the only val samples a reported metric reads
         self.calib = {
-            m: np.asarray(train.inputs[m][calibration_indices(len(train), sn.bn_calib_samples, self.cfg.runtime.seed)])
+            m: calibration_inputs(train.inputs[m], sn.bn_calib_samples, self.cfg.runtime.seed)
             for m in self.cfg.modalities
         }
 

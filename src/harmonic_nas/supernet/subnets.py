@@ -21,6 +21,11 @@ def calibration_indices(n_train: int, samples: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n_train, size=min(samples, n_train), replace=False))
 
 
+def calibration_inputs(train_inputs: np.ndarray, samples: int, seed: int) -> np.ndarray:
+    """The training inputs of ``calibration_indices``, in memory: what every BN recalibration reads."""
+    return np.asarray(train_inputs[calibration_indices(len(train_inputs), samples, seed)])
+
+
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, inputs: np.ndarray, batch_size: int, device: torch.device, channels_last: bool) -> None:
     """Replace every BN layer's running statistics with their sample-weighted average over ``inputs``

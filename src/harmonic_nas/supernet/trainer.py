@@ -31,7 +31,7 @@ from harmonic_nas.data.batches import batch_indices, iterate_batches, to_device
 from harmonic_nas.supernet.augment import spec_augment
 from harmonic_nas.torchfile import load_checkpoint, save_atomic
 from harmonic_nas.supernet.distributed import Dist, Shard, prepare_model, training_shard
-from harmonic_nas.supernet.subnets import calibration_indices, evaluate_subnet
+from harmonic_nas.supernet.subnets import calibration_inputs, evaluate_subnet
 from harmonic_nas.layout import SupernetFiles
 from harmonic_nas.supernet.supernet_file import save_supernet
 
@@ -80,8 +80,7 @@ class SupernetTrainer:
         self.channels_last = self.train_cfg.channels_last and len(self.spec.shape) == 3
         self.train = dataset.split("train")
         self.val = dataset.split("val")
-        calib_idx = calibration_indices(len(self.train), self.train_cfg.bn_calib_samples, self.seed)
-        self.calib = np.asarray(self.train.inputs[modality][calib_idx])
+        self.calib = calibration_inputs(self.train.inputs[modality], self.train_cfg.bn_calib_samples, self.seed)
 
         torch.manual_seed(self.seed)
         self.model = build_supernet(self.space_cfg, self.spec.shape, dataset.num_classes).to(device)
