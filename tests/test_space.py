@@ -213,6 +213,8 @@ def test_maxout_width_multiplier_is_the_authors_factor_multiplier() -> None:
     space = MaxoutArchSpace(MaxoutSpace(hidden=[64, 128], blocks=[1, 2, 3], pieces=[4], width_multipliers=[0.5, 1, 2]))
     assert space.parse({"hidden": 128, "blocks": 2, "pieces": 4, "width_mult": 2}).widths() == [128, 256]
     assert space.parse({"hidden": 64, "blocks": 3, "pieces": 4, "width_mult": 0.5}).widths() == [64, 32, 16]
+    assert space.parse({"hidden": 128, "blocks": 2, "pieces": 4, "width_mult": 2}).short_text() == "u128-256p4"
+    assert space.parse({"hidden": 64, "blocks": 1, "pieces": 4, "width_mult": 0.5}).short_text() == "u64p4"
     one = {"hidden": 64, "blocks": 1, "pieces": 4}
     assert space.arch_hash(space.parse({**one, "width_mult": 2})) == space.arch_hash(space.parse({**one, "width_mult": 0.5}))
     assert space.normalize(space.parse({**one, "width_mult": 2})).width_mult == 0.5

@@ -27,6 +27,11 @@ class MaxoutArch(BackboneArch):
         """Units of every block, first to last."""
         return [block_width(self.hidden, self.width_mult, i) for i in range(self.blocks)]
 
+    def short_text(self) -> str:
+        """``u<units of each block>p<pieces>``, e.g. ``u64-128p2``: the widths say hidden, blocks and the width
+        multiplier at once, in a token that fits the front table's backbone column."""
+        return "u" + "-".join(map(str, self.widths())) + f"p{self.pieces}"
+
 
 @register_arch_space("maxout")
 class MaxoutArchSpace(ChoiceGenes):
