@@ -39,6 +39,7 @@ from harmonic_nas.data import ArrayDataset, MultimodalDataset
 from harmonic_nas.data.batches import iterate_batches
 from harmonic_nas.data.registry import load_dataset
 from harmonic_nas.data.val_parts import val_parts
+from harmonic_nas.errors import UserError
 from harmonic_nas.fusion.features import FeatureCache, FeatureSettings
 from harmonic_nas.fusion.stage2 import stage2
 from harmonic_nas.runtime import configure_threads, resolve_device
@@ -90,7 +91,7 @@ def supernet(cfg: ExperimentConfig, dataset: MultimodalDataset, modality: str, d
             trainer.model.eval())
 
 
-def backbone_evaluation_s(cfg: ExperimentConfig, dataset: MultimodalDataset, supernets: dict[str, Any],
+def backbone_seconds(cfg: ExperimentConfig, dataset: MultimodalDataset, supernets: dict[str, Any],
                           modality: str, device: torch.device, count: int) -> float:
     """Mean seconds of a stage-1 evaluation of a random backbone."""
     train, val = dataset.split("train"), dataset.split("val")
@@ -112,13 +113,14 @@ def fraction_of(dataset: MultimodalDataset, fraction: float, seed: int) -> Array
     splits = {}
     for name in ("train", "val"):
         data = dataset.split(name)
-        rows = np.sort(np.random.default_rng(seed).choice(len(data), max(2, round(fraction * len(data))), replace=False))
+        size = max(2, round(fraction * len(data)))
+        rows = np.sort(np.random.default_rng(seed).choice(len(data), size, replace=False))
         splits[name] = data.subset(rows)
     return ArrayDataset(dataset.name, dataset.modalities, dataset.num_classes, dataset.task, splits,
                         dataset.class_names)
 
 
-def pair_s(cfg: ExperimentConfig, dataset: MultimodalDataset, supernets: dict[str, Any], device: torch.device,
+def pair_seconds(cfg: ExperimentConfig, dataset: MultimodalDataset, supernets: dict[str, Any], device: torch.device,
            count: int, fraction: float) -> list[dict[str, Any]]:
     """Stage 2 of random candidates on ``fraction`` and twice it of the data, extrapolated to all of it."""
     space, rng = CandidateSpace.from_config(cfg), random.Random(2)
@@ -155,10 +157,17 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=None,
                         help="data share of the smaller stage-2 run (default: 2000 samples of train + val, 5-25 %%)")
     args = parser.parse_args()
-    cfg = load_config(args.config, args.overrides)
-    device = resolve_device(args.device or cfg.runtime.device)
+    if args.fraction is not None and not 0 < args.fraction <= 0.5:
+        parser.error(f"--fraction must be in (0, 0.5] (the larger run takes twice it), found {args.fraction}")
+    try:
+        cfg = load_config(args.config, args.overrides)
+        device = resolve_device(args.device or cfg.runtime.device)
+        dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed, progress=False)
+    except UserError as error:
+        parser.error(str(error))
     report = machine("budget")
-    dataset = load_dataset(cfg.dataset, seed=cfg.runtime.seed, progress=False)
+    samples = len(dataset.split("train")) + len(dataset.split("val"))
+    fraction = args.fraction or min(0.25, max(0.05, 2000 / samples))  # enough batches for a straight line
 
     configure_threads(cfg.runtime.threads)  # as train-supernet runs
     supernets, trained = {}, {}
@@ -166,11 +175,9 @@ def main() -> None:
         supernets[m], trained[m] = supernet(cfg, dataset, m, device, args.steps)
     configure_threads(1)  # as each search worker runs
     s, workers = cfg.search, cfg.runtime.workers
-    backbone_s = {m: backbone_evaluation_s(cfg, dataset, trained, m, device, args.backbones) for m in cfg.modalities}
+    backbone_s = {m: backbone_seconds(cfg, dataset, trained, m, device, args.backbones) for m in cfg.modalities}
     stage1 = s.population * s.generations * sum(backbone_s.values()) / workers
-    samples = len(dataset.split("train")) + len(dataset.split("val"))
-    fraction = args.fraction or min(0.25, max(0.05, 2000 / samples))  # enough batches for a straight line
-    pairs = pair_s(cfg, dataset, trained, device, args.candidates, fraction)
+    pairs = pair_seconds(cfg, dataset, trained, device, args.candidates, fraction)
     pair_count = math.ceil(s.population * s.top_fraction) * s.generations
     stage2_total = pair_count * statistics.mean(p["seconds"] for p in pairs) / workers
     supernet_total = sum(v["seconds"] for v in supernets.values())
@@ -178,8 +185,8 @@ def main() -> None:
         "config": str(args.config), "overrides": args.overrides, "device": str(device),
         "train_threads": cfg.runtime.threads, "workers": workers, "worker_threads": 1,
         "supernets": supernets, "backbone_evaluation_s": {m: round(v, 2) for m, v in backbone_s.items()},
-        "stage2_fraction": fraction, "stage2_pairs": pairs, "counts": {"backbones_at_most": s.population * s.generations * len(cfg.modalities),
-                                          "pairs": pair_count},
+        "stage2_fraction": fraction, "stage2_pairs": pairs,
+        "counts": {"backbones_at_most": s.population * s.generations * len(cfg.modalities), "pairs": pair_count},
         "expected_s": {"supernets": round(supernet_total), "stage1": round(stage1), "stage2": round(stage2_total),
                        "total": round(supernet_total + stage1 + stage2_total)},
         "expected_h": round((supernet_total + stage1 + stage2_total) / 3600, 2),
