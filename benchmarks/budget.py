@@ -38,13 +38,12 @@ from harmonic_nas.config.io import load_config
 from harmonic_nas.data import ArrayDataset, MultimodalDataset
 from harmonic_nas.data.batches import iterate_batches
 from harmonic_nas.data.registry import load_dataset
-from harmonic_nas.data.val_parts import val_parts
 from harmonic_nas.errors import UserError
-from harmonic_nas.fusion.features import FeatureCache, FeatureSettings
+from harmonic_nas.fusion.features import FeatureCache
 from harmonic_nas.fusion.stage2 import stage2
 from harmonic_nas.runtime import configure_threads, resolve_device
+from harmonic_nas.search.evaluator import Evaluator, EvaluatorSpec
 from harmonic_nas.space.candidate import CandidateSpace
-from harmonic_nas.supernet.subnets import calibration_inputs, evaluate_subnet
 from harmonic_nas.supernet.trainer import SupernetTrainer
 
 
@@ -91,21 +90,12 @@ def supernet(cfg: ExperimentConfig, dataset: MultimodalDataset, modality: str, d
             trainer.model.eval())
 
 
-def backbone_seconds(cfg: ExperimentConfig, dataset: MultimodalDataset, supernets: dict[str, Any],
-                          modality: str, device: torch.device, count: int) -> float:
-    """Mean seconds of a stage-1 evaluation of a random backbone."""
-    train, val = dataset.split("train"), dataset.split("val")
-    scored = val.subset(val_parts(len(val), cfg.search.val_score_fraction, cfg.runtime.seed).score)
-    calib = calibration_inputs(train.inputs[modality], cfg.supernet.bn_calib_samples, cfg.runtime.seed)
-    space = CandidateSpace.from_config(cfg).backbones[modality]
+def backbone_seconds(evaluator: Evaluator, space: CandidateSpace, modality: str, count: int) -> float:
+    """Mean seconds of a stage-1 evaluation of a random backbone, scored as a search worker scores it."""
     rng = random.Random(1)
-    archs = [space.sample(rng) for _ in range(count + 1)]  # the first one warms up
-
-    def evaluate(arch: Any) -> None:
-        evaluate_subnet(supernets[modality], arch, modality, calib, scored, dataset.task,
-                        batch_size=cfg.supernet.batch_size, device=device, channels_last=cfg.supernet.channels_last)
-
-    return statistics.mean([timed(lambda: evaluate(a), device) for a in archs][1:])
+    archs = [space.backbones[modality].sample(rng) for _ in range(count + 1)]  # the first one warms up
+    times = [timed(lambda: evaluator.subnet_metric(modality, a, evaluator.val_score), evaluator.device) for a in archs]
+    return statistics.mean(times[1:])
 
 
 def fraction_of(dataset: MultimodalDataset, fraction: float, seed: int) -> ArrayDataset:
@@ -120,25 +110,25 @@ def fraction_of(dataset: MultimodalDataset, fraction: float, seed: int) -> Array
                         dataset.class_names)
 
 
-def pair_seconds(cfg: ExperimentConfig, dataset: MultimodalDataset, supernets: dict[str, Any], device: torch.device,
-           count: int, fraction: float) -> list[dict[str, Any]]:
-    """Stage 2 of random candidates on ``fraction`` and twice it of the data, extrapolated to all of it."""
-    space, rng = CandidateSpace.from_config(cfg), random.Random(2)
-    lut = synthetic_lut(cfg.fusion)
-    settings = FeatureSettings.from_config(cfg, device)
-    full = len(dataset.split("train")) + len(dataset.split("val"))
+def samples(dataset: MultimodalDataset) -> int:
+    """Train + val samples: what a stage-2 run's time grows with."""
+    return len(dataset.split("train")) + len(dataset.split("val"))
+
+
+def pair_seconds(evaluator: Evaluator, space: CandidateSpace, count: int, fraction: float) -> list[dict[str, Any]]:
+    """Stage 2 of random candidates on ``fraction`` and twice it of the data, extrapolated to all of it; run with
+    the worker's settings, each on a fresh feature cache."""
+    cfg, rng = evaluator.cfg, random.Random(2)
+    parts = [fraction_of(evaluator.dataset, f, cfg.runtime.seed) for f in (fraction, 2 * fraction)]
+    (n1, n2), full = [samples(part) for part in parts], samples(evaluator.dataset)
     out = []
     for _ in range(count):
         candidate = space.sample(rng)
-        points = []
-        for f in (fraction, 2 * fraction):
-            part = fraction_of(dataset, f, cfg.runtime.seed)
-            n = len(part.split("train")) + len(part.split("val"))
-            seconds = timed(lambda: stage2(candidate, supernets, part, lut, cfg.fusion, seed=cfg.runtime.seed,
-                                           cache=FeatureCache(settings, cfg.runtime.feature_cache_mb),
-                                           score_fraction=cfg.search.val_score_fraction, device=device), device)
-            points.append((n, seconds))
-        (n1, s1), (n2, s2) = points
+        s1, s2 = (timed(lambda: stage2(candidate, evaluator.supernets, part, evaluator.lut, cfg.fusion,
+                                       cache=FeatureCache(evaluator.settings, cfg.runtime.feature_cache_mb),
+                                       seed=cfg.runtime.seed, score_fraction=cfg.search.val_score_fraction,
+                                       device=evaluator.device), evaluator.device)
+                  for part in parts)
         per_sample = (s2 - s1) / (n2 - n1)
         out.append({"macro": f"{candidate.macro.cells}x{candidate.macro.nodes}",
                     "measured_s": [round(s1, 1), round(s2, 1)], "samples": [n1, n2],
@@ -166,18 +156,19 @@ def main() -> None:
     except UserError as error:
         parser.error(str(error))
     report = machine("budget")
-    samples = len(dataset.split("train")) + len(dataset.split("val"))
-    fraction = args.fraction or min(0.25, max(0.05, 2000 / samples))  # enough batches for a straight line
+    fraction = args.fraction or min(0.25, max(0.05, 2000 / samples(dataset)))  # enough batches for a straight line
 
     configure_threads(cfg.runtime.threads)  # as train-supernet runs
     supernets, trained = {}, {}
     for m in cfg.modalities:
         supernets[m], trained[m] = supernet(cfg, dataset, m, device, args.steps)
-    configure_threads(1)  # as each search worker runs
-    s, workers = cfg.search, cfg.runtime.workers
-    backbone_s = {m: backbone_seconds(cfg, dataset, trained, m, device, args.backbones) for m in cfg.modalities}
+    # a search worker as the local pool builds it (1 thread); the LUT only prices the fusion operators
+    evaluator = Evaluator(EvaluatorSpec(cfg.model_dump(mode="json"), trained, synthetic_lut(cfg.fusion),
+                                        device=str(device), threads=1, dataset=dataset))
+    space, s, workers = CandidateSpace.from_config(cfg), cfg.search, cfg.runtime.workers
+    backbone_s = {m: backbone_seconds(evaluator, space, m, args.backbones) for m in cfg.modalities}
     stage1 = s.population * s.generations * sum(backbone_s.values()) / workers
-    pairs = pair_seconds(cfg, dataset, trained, device, args.candidates, fraction)
+    pairs = pair_seconds(evaluator, space, args.candidates, fraction)
     pair_count = math.ceil(s.population * s.top_fraction) * s.generations
     stage2_total = pair_count * statistics.mean(p["seconds"] for p in pairs) / workers
     supernet_total = sum(v["seconds"] for v in supernets.values())
